@@ -1,0 +1,108 @@
+//! Passive health: `max_fails` failures within `fail_timeout` mark a
+//! server down for `fail_timeout`. The only part of balancing that sees
+//! time; `now` is passed in.
+
+use std::time::{Duration, Instant};
+
+use super::ServerId;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ServerHealth {
+    fails: u32,
+    window_start: Option<Instant>,
+    down_until: Option<Instant>,
+    last_failure: Option<Instant>,
+}
+
+/// The passive health of one group's servers.
+#[derive(Clone, Debug)]
+pub struct Health {
+    max_fails: u32,
+    fail_timeout: Duration,
+    servers: Vec<ServerHealth>,
+}
+
+impl Health {
+    /// Health for `n` servers; `max_fails == 0` never marks a server down.
+    pub fn new(n: usize, max_fails: u32, fail_timeout: Duration) -> Health {
+        Health {
+            max_fails,
+            fail_timeout,
+            servers: vec![ServerHealth::default(); n],
+        }
+    }
+
+    /// True unless the server is marked down at `now`.
+    pub fn is_up(&self, s: ServerId, now: Instant) -> bool {
+        self.servers
+            .get(s.index())
+            .and_then(|h| h.down_until)
+            .is_none_or(|t| now >= t)
+    }
+
+    /// Records a failure; returns true when it marks the server down.
+    pub fn failure(&mut self, s: ServerId, now: Instant) -> bool {
+        let (max, window) = (self.max_fails, self.fail_timeout);
+        let Some(h) = self.servers.get_mut(s.index()) else {
+            return false;
+        };
+        h.last_failure = Some(now);
+        if max == 0 {
+            return false;
+        }
+        if h.window_start.is_none_or(|t| now >= t + window) {
+            h.window_start = Some(now);
+            h.fails = 0;
+        }
+        h.fails += 1;
+        if h.fails >= max {
+            h.fails = 0;
+            h.window_start = None;
+            h.down_until = Some(now + window);
+            return true;
+        }
+        false
+    }
+
+    /// Records a success: the failure count starts over.
+    pub fn success(&mut self, s: ServerId) {
+        if let Some(h) = self.servers.get_mut(s.index()) {
+            h.fails = 0;
+            h.window_start = None;
+        }
+    }
+
+    /// The server (among `candidates`) whose last failure is the oldest,
+    /// for failing open when every server is down.
+    pub fn least_recently_failed(
+        &self,
+        candidates: impl Iterator<Item = ServerId>,
+    ) -> Option<ServerId> {
+        candidates.min_by_key(|s| self.servers.get(s.index()).and_then(|h| h.last_failure))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_fails_within_the_window_marks_down_for_the_window() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut h = Health::new(2, 3, ms(1000));
+        let s = ServerId(0);
+        assert!(!h.failure(s, t0));
+        assert!(!h.failure(s, t0 + ms(100)));
+        assert!(h.is_up(s, t0 + ms(100)));
+        assert!(h.failure(s, t0 + ms(200)));
+        assert!(!h.is_up(s, t0 + ms(200)));
+        assert!(!h.is_up(s, t0 + ms(1199)));
+        assert!(h.is_up(s, t0 + ms(1200)));
+        // Failures spread wider than the window never add up.
+        let mut h = Health::new(1, 2, ms(1000));
+        assert!(!h.failure(s, t0));
+        assert!(!h.failure(s, t0 + ms(1500)));
+        assert!(h.is_up(s, t0 + ms(1500)));
+    }
+}

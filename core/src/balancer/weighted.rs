@@ -1,0 +1,150 @@
+//! `weighted-round-robin`: nginx's smooth weighted round robin.
+//!
+//! Each server has `weight`, `current_weight` and `effective_weight`. On
+//! each pick every usable server's `current_weight` grows by its
+//! `effective_weight`; the largest wins and loses the total. Weights 5,1,1
+//! give `a a b a c a a`: the heavy server is spread out, never five in a
+//! row. A failure lowers `effective_weight` by `weight / max_fails`-like
+//! steps (here: by a third of the weight, at least 1); each success gives
+//! one unit back until it reaches `weight` again.
+
+use super::{Balancer, Outcome, ServerId};
+
+#[derive(Debug)]
+struct Peer {
+    id: ServerId,
+    weight: i64,
+    current: i64,
+    effective: i64,
+}
+
+/// The smooth weighted round robin state.
+#[derive(Debug, Default)]
+pub struct SmoothWeighted {
+    peers: Vec<Peer>,
+}
+
+impl SmoothWeighted {
+    /// The effective weight of `server` (for tests and introspection).
+    pub fn effective_weight(&self, server: ServerId) -> Option<i64> {
+        self.peers
+            .iter()
+            .find(|p| p.id == server)
+            .map(|p| p.effective)
+    }
+}
+
+impl Balancer for SmoothWeighted {
+    fn add(&mut self, server: ServerId, _name: &str, weight: u32) {
+        let w = i64::from(weight.max(1));
+        self.peers.push(Peer {
+            id: server,
+            weight: w,
+            current: 0,
+            effective: w,
+        });
+    }
+
+    fn pick(&mut self, _key: Option<u64>, usable: &dyn Fn(ServerId) -> bool) -> Option<ServerId> {
+        let mut total = 0;
+        let mut best: Option<(usize, i64)> = None;
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            if !usable(p.id) {
+                continue;
+            }
+            p.current += p.effective;
+            total += p.effective;
+            if best.is_none_or(|(_, c)| p.current > c) {
+                best = Some((i, p.current));
+            }
+        }
+        let (b, _) = best?;
+        self.peers[b].current -= total;
+        Some(self.peers[b].id)
+    }
+
+    fn report(&mut self, server: ServerId, outcome: Outcome) {
+        let Some(p) = self.peers.iter_mut().find(|p| p.id == server) else {
+            return;
+        };
+        match outcome {
+            Outcome::Failure => {
+                p.effective = (p.effective - (p.weight / 3).max(1)).max(1);
+            }
+            Outcome::Success { .. } => {
+                if p.effective < p.weight {
+                    p.effective += 1;
+                }
+            }
+            Outcome::Abandoned => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrr(weights: &[u32]) -> SmoothWeighted {
+        let mut b = SmoothWeighted::default();
+        for (i, &w) in weights.iter().enumerate() {
+            b.add(ServerId(i as u16), "", w);
+        }
+        b
+    }
+
+    fn names(b: &mut SmoothWeighted, n: usize) -> String {
+        (0..n)
+            .map(|_| (b'a' + b.pick(None, &|_| true).unwrap().0 as u8) as char)
+            .collect()
+    }
+
+    #[test]
+    fn five_one_one_is_smooth_and_repeats() {
+        let mut b = wrr(&[5, 1, 1]);
+        assert_eq!(names(&mut b, 7), "aabacaa");
+        assert_eq!(names(&mut b, 7), "aabacaa");
+        assert_eq!(names(&mut b, 14), "aabacaaaabacaa");
+    }
+
+    #[test]
+    fn seven_thousand_picks_split_by_weight() {
+        let mut b = wrr(&[5, 1, 1]);
+        let mut counts = [0; 3];
+        for _ in 0..7000 {
+            counts[b.pick(None, &|_| true).unwrap().index()] += 1;
+        }
+        assert_eq!(counts, [5000, 1000, 1000]);
+    }
+
+    #[test]
+    fn failures_lower_effective_weight_and_successes_restore_it() {
+        let mut b = wrr(&[6, 1]);
+        b.report(ServerId(0), Outcome::Failure);
+        b.report(ServerId(0), Outcome::Failure);
+        assert_eq!(b.effective_weight(ServerId(0)), Some(2));
+        let mut counts = [0; 2];
+        for _ in 0..30 {
+            counts[b.pick(None, &|_| true).unwrap().index()] += 1;
+        }
+        assert_eq!(counts, [20, 10]);
+        for _ in 0..10 {
+            b.report(
+                ServerId(0),
+                Outcome::Success {
+                    latency: std::time::Duration::ZERO,
+                },
+            );
+        }
+        assert_eq!(b.effective_weight(ServerId(0)), Some(6));
+    }
+
+    #[test]
+    fn skips_unusable_servers() {
+        let mut b = wrr(&[5, 1, 1]);
+        let picks: String = (0..4)
+            .map(|_| (b'a' + b.pick(None, &|s| s.0 != 0).unwrap().0 as u8) as char)
+            .collect();
+        assert_eq!(picks, "bcbc");
+    }
+}

@@ -1,0 +1,100 @@
+//! One body reader per framing, each with an explicit end-of-stream rule.
+//!
+//! A reader takes slices off the front of received `Bytes` (zero-copy) and
+//! hands back what is to be forwarded.
+
+use bytes::Bytes;
+
+use super::chunked::{ChunkError, ChunkedReader, Piece};
+use super::framing::Framing;
+
+/// Reads one message body off a stream of received bytes.
+#[derive(Clone, Debug)]
+pub enum BodyReader {
+    /// Exactly this many bytes remain.
+    Length(u64),
+    /// Chunked; `dechunk` strips the framing (for HTTP/1.0 receivers).
+    Chunked {
+        /// The chunk state machine.
+        reader: ChunkedReader,
+        /// Forward only chunk data.
+        dechunk: bool,
+    },
+    /// Everything until the sender closes.
+    UntilClose,
+    /// Nothing (left).
+    Done,
+}
+
+impl BodyReader {
+    /// The reader for a framing.
+    pub fn new(framing: Framing, dechunk: bool) -> BodyReader {
+        match framing {
+            Framing::None | Framing::Length(0) => BodyReader::Done,
+            Framing::Length(n) => BodyReader::Length(n),
+            Framing::Chunked => BodyReader::Chunked {
+                reader: ChunkedReader::default(),
+                dechunk,
+            },
+            Framing::UntilClose => BodyReader::UntilClose,
+        }
+    }
+
+    /// True once the whole body was read.
+    pub fn is_done(&self) -> bool {
+        matches!(self, BodyReader::Done)
+    }
+
+    /// Takes the next piece to forward off the front of `input`. Returns an
+    /// empty `Bytes` when `input` held only framing or is exhausted; call
+    /// again while `input` is non-empty and the body is not done.
+    pub fn take(&mut self, input: &mut Bytes) -> Result<Bytes, ChunkError> {
+        match self {
+            BodyReader::Done => Ok(Bytes::new()),
+            BodyReader::UntilClose => Ok(input.split_to(input.len())),
+            BodyReader::Length(rem) => {
+                let n = (*rem).min(input.len() as u64);
+                *rem -= n;
+                let piece = input.split_to(n as usize);
+                if *rem == 0 {
+                    *self = BodyReader::Done;
+                }
+                Ok(piece)
+            }
+            BodyReader::Chunked { reader, dechunk } => {
+                if *dechunk {
+                    while let Some(p) = reader.next(input)? {
+                        match p {
+                            Piece::Data(n) => return Ok(input.split_to(n)),
+                            Piece::Framing(n) => drop(input.split_to(n)),
+                            Piece::End(n) => {
+                                drop(input.split_to(n));
+                                *self = BodyReader::Done;
+                                return Ok(Bytes::new());
+                            }
+                        }
+                    }
+                    Ok(Bytes::new())
+                } else {
+                    let mut used = 0;
+                    let mut ended = false;
+                    while let Some(p) = reader.next(&input[used..])? {
+                        match p {
+                            Piece::Data(n) | Piece::Framing(n) => used += n,
+                            Piece::End(n) => {
+                                used += n;
+                                ended = true;
+                                break;
+                            }
+                        }
+                    }
+                    let piece = input.split_to(used);
+                    if ended {
+                        *self = BodyReader::Done;
+                    }
+                    Ok(piece)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! HTTP/1.1 messages: incremental heads (httparse), framing and chunked bodies.
+//!
+//! Everything here is role-aware but socket-free: it reads byte slices and
+//! says how much of them belongs to what.
+
+pub mod body;
+pub mod chunked;
+pub mod framing;
+pub mod head;
+pub mod parse;
+
+pub use body::BodyReader;
+pub use chunked::{ChunkError, ChunkedReader, Piece};
+pub use framing::{request_framing, response_framing, Framing, FramingError};
+pub use head::{Header, Headers, RequestHead, ResponseHead, Version};
+pub use parse::{parse_request, parse_response, HeadError, HeadScanner};

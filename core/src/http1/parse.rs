@@ -1,0 +1,322 @@
+//! Incremental head scanning and strict parsing with httparse.
+//!
+//! [`HeadScanner`] remembers how far it has looked, so a head that drips in
+//! one byte at a time is scanned once in total (no quadratic re-scan), and
+//! it enforces the size limit before anything is parsed. It also refuses
+//! bare LF and bare CR line endings, which httparse would tolerate.
+//! httparse then runs exactly once per head, on the complete bytes.
+
+use bytes::Bytes;
+
+use super::head::{Headers, RequestHead, ResponseHead, Version};
+
+/// Most header fields a head may carry (more gives 431 / 502).
+pub const MAX_HEADERS: usize = 100;
+
+/// Why a head could not be accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// The head is larger than the configured limit.
+    TooLarge,
+    /// More than [`MAX_HEADERS`] fields.
+    TooManyHeaders,
+    /// Not HTTP/1.x syntax; the text says what was wrong.
+    Malformed(&'static str),
+}
+
+impl HeadError {
+    /// What went wrong, for logs and error bodies.
+    pub fn reason(self) -> &'static str {
+        match self {
+            HeadError::TooLarge => "head too large",
+            HeadError::TooManyHeaders => "too many header fields",
+            HeadError::Malformed(why) => why,
+        }
+    }
+}
+
+/// Finds the end of a head in a growing buffer, resuming where it stopped.
+#[derive(Clone, Debug, Default)]
+pub struct HeadScanner {
+    pos: usize,
+    line_start: usize,
+    skip: usize,
+}
+
+/// Where a complete head lies in the scanned buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadSpan {
+    /// Empty lines before the head (ignored, RFC 9112 §2.2).
+    pub skip: usize,
+    /// Index one past the head's final CRLF CRLF.
+    pub end: usize,
+}
+
+impl HeadScanner {
+    /// Forgets all progress, for the next head.
+    pub fn reset(&mut self) {
+        *self = HeadScanner::default();
+    }
+
+    /// Scans `buf` (the same buffer as before, possibly longer) for the end
+    /// of a head no longer than `limit` bytes.
+    pub fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<HeadSpan>, HeadError> {
+        let mut i = self.pos;
+        while i < buf.len() {
+            match buf[i] {
+                b'\n' => {
+                    if i == 0 || buf[i - 1] != b'\r' {
+                        return Err(HeadError::Malformed("bare LF in head"));
+                    }
+                    if i - 1 == self.line_start {
+                        if self.line_start == self.skip {
+                            // An empty line before any request line.
+                            self.skip = i + 1;
+                        } else {
+                            self.pos = i + 1;
+                            if i + 1 - self.skip > limit {
+                                return Err(HeadError::TooLarge);
+                            }
+                            return Ok(Some(HeadSpan {
+                                skip: self.skip,
+                                end: i + 1,
+                            }));
+                        }
+                    }
+                    self.line_start = i + 1;
+                }
+                b'\r' => {
+                    if i + 1 < buf.len() && buf[i + 1] != b'\n' {
+                        return Err(HeadError::Malformed("bare CR in head"));
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.pos = i;
+        if buf.len() - self.skip > limit {
+            return Err(HeadError::TooLarge);
+        }
+        if self.skip > 64 {
+            return Err(HeadError::Malformed("too many empty lines before the head"));
+        }
+        Ok(None)
+    }
+}
+
+fn version(v: Option<u8>) -> Result<Version, HeadError> {
+    match v {
+        Some(0) => Ok(Version::Http10),
+        Some(1) => Ok(Version::Http11),
+        _ => Err(HeadError::Malformed("unsupported HTTP version")),
+    }
+}
+
+fn map_err(e: httparse::Error) -> HeadError {
+    match e {
+        httparse::Error::TooManyHeaders => HeadError::TooManyHeaders,
+        httparse::Error::HeaderName => HeadError::Malformed("invalid header name"),
+        httparse::Error::HeaderValue => HeadError::Malformed("invalid header value"),
+        httparse::Error::NewLine => HeadError::Malformed("invalid line ending"),
+        httparse::Error::Status => HeadError::Malformed("invalid status line"),
+        httparse::Error::Token => HeadError::Malformed("invalid token"),
+        httparse::Error::Version => HeadError::Malformed("unsupported HTTP version"),
+    }
+}
+
+fn headers_from(head: &Bytes, raw: &[httparse::Header<'_>]) -> Headers {
+    let mut headers = Headers::with_capacity(raw.len() + 4);
+    for h in raw {
+        headers.append(head.slice_ref(h.name.as_bytes()), head.slice_ref(h.value));
+    }
+    headers
+}
+
+/// Parses a complete request head (request line through the empty line).
+///
+/// `absolute-form` targets are turned into origin-form with the authority
+/// moved into `Host` (RFC 9112 §3.2.2). An HTTP/1.1 request must carry
+/// exactly one `Host`.
+pub fn parse_request(head: &Bytes) -> Result<RequestHead, HeadError> {
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut raw);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Ok(_) => return Err(HeadError::Malformed("incomplete head")),
+        Err(e) => return Err(map_err(e)),
+    }
+    let version = version(req.version)?;
+    let method = head.slice_ref(req.method.unwrap_or("").as_bytes());
+    let target_raw = req.path.unwrap_or("").as_bytes();
+    let mut headers = headers_from(head, req.headers);
+    let target = if target_raw.first() == Some(&b'/') {
+        head.slice_ref(target_raw)
+    } else if target_raw == b"*" && &method[..] == b"OPTIONS" {
+        head.slice_ref(target_raw)
+    } else if let Some((authority, path)) = absolute_form(target_raw) {
+        if authority.is_empty() {
+            return Err(HeadError::Malformed("absolute-form target without authority"));
+        }
+        headers.set(&b"Host"[..], head.slice_ref(authority));
+        if path.is_empty() {
+            Bytes::from_static(b"/")
+        } else if path[0] == b'?' {
+            let mut t = Vec::with_capacity(path.len() + 1);
+            t.push(b'/');
+            t.extend_from_slice(path);
+            Bytes::from(t)
+        } else {
+            head.slice_ref(path)
+        }
+    } else {
+        return Err(HeadError::Malformed("invalid request target"));
+    };
+    let hosts = headers.get_all("host").count();
+    if hosts > 1 || (hosts == 0 && version == Version::Http11) {
+        return Err(HeadError::Malformed("a request needs exactly one Host"));
+    }
+    Ok(RequestHead {
+        method,
+        target,
+        version,
+        headers,
+    })
+}
+
+/// Splits `http://authority/path?q` into authority and the rest.
+fn absolute_form(t: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = if t.len() >= 7 && t[..7].eq_ignore_ascii_case(b"http://") {
+        &t[7..]
+    } else if t.len() >= 8 && t[..8].eq_ignore_ascii_case(b"https://") {
+        &t[8..]
+    } else {
+        return None;
+    };
+    let end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.contains(&b'@') {
+        return None; // userinfo is deprecated and a spoofing vector
+    }
+    Some((authority, &rest[end..]))
+}
+
+/// Parses a complete response head.
+pub fn parse_response(head: &Bytes) -> Result<ResponseHead, HeadError> {
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut raw);
+    match resp.parse(head) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Ok(_) => return Err(HeadError::Malformed("incomplete head")),
+        Err(e) => return Err(map_err(e)),
+    }
+    let version = version(resp.version)?;
+    let status = resp.code.unwrap_or(0);
+    if !(100..=999).contains(&status) {
+        return Err(HeadError::Malformed("invalid status code"));
+    }
+    let reason = head.slice_ref(resp.reason.unwrap_or("").as_bytes());
+    Ok(ResponseHead {
+        version,
+        status,
+        reason,
+        headers: headers_from(head, resp.headers),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_all(input: &[u8], limit: usize) -> Result<Option<HeadSpan>, HeadError> {
+        HeadScanner::default().scan(input, limit)
+    }
+
+    #[test]
+    fn finds_the_end_in_one_go_and_byte_by_byte() {
+        let msg = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+        assert_eq!(
+            scan_all(msg, 1000),
+            Ok(Some(HeadSpan { skip: 0, end: 27 }))
+        );
+        let mut s = HeadScanner::default();
+        let mut found = None;
+        for n in 1..=msg.len() {
+            if let Some(span) = s.scan(&msg[..n], 1000).unwrap() {
+                found = Some((n, span));
+                break;
+            }
+        }
+        assert_eq!(found, Some((27, HeadSpan { skip: 0, end: 27 })));
+    }
+
+    #[test]
+    fn skips_leading_empty_lines() {
+        let msg = b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(scan_all(msg, 1000), Ok(Some(HeadSpan { skip: 4, end: 31 })));
+    }
+
+    #[test]
+    fn refuses_bare_lf_and_bare_cr() {
+        assert!(matches!(
+            scan_all(b"GET / HTTP/1.1\nHost: a\r\n\r\n", 1000),
+            Err(HeadError::Malformed(_))
+        ));
+        assert!(matches!(
+            scan_all(b"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 1000),
+            Err(HeadError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn enforces_the_limit_before_the_end_arrives() {
+        let msg = b"GET / HTTP/1.1\r\nHost: aaaaaaaaaaaaaaaaaaaaaaa";
+        assert_eq!(scan_all(msg, 20), Err(HeadError::TooLarge));
+        assert_eq!(scan_all(msg, 100), Ok(None));
+        // A complete head one byte over the limit.
+        let msg = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(scan_all(msg, 26), Err(HeadError::TooLarge));
+        assert!(scan_all(msg, 27).unwrap().is_some());
+    }
+
+    #[test]
+    fn parses_and_keeps_case_and_order() {
+        let head = Bytes::from_static(b"GET /a?b HTTP/1.1\r\nhOsT: x\r\nX-B: 1\r\nX-A: 2\r\n\r\n");
+        let r = parse_request(&head).unwrap();
+        let names: Vec<_> = r.headers.iter().map(|h| h.name.clone()).collect();
+        assert_eq!(names, vec!["hOsT", "X-B", "X-A"]);
+        assert_eq!(r.path(), b"/a");
+        assert_eq!(r.query(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form() {
+        let head = Bytes::from_static(
+            b"GET http://example.com:81?x=1 HTTP/1.1\r\nHost: other\r\n\r\n",
+        );
+        let r = parse_request(&head).unwrap();
+        assert_eq!(&r.target[..], b"/?x=1");
+        assert_eq!(&r.headers.get("host").unwrap()[..], b"example.com:81");
+    }
+
+    #[test]
+    fn rejects_what_strict_parsing_must_reject() {
+        for bad in [
+            &b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHo\x01st: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\x00b\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+            b"GET example.com HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let r = parse_request(&Bytes::copy_from_slice(bad));
+            assert!(r.is_err(), "accepted {:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The built-in first layer: `X-Forwarded-For` (the client address
+//! appended), `X-Forwarded-Proto` and `X-Forwarded-Host`.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{Cx, Flow, Layer};
+use crate::http1::RequestHead;
+
+/// Adds the `X-Forwarded-*` headers to every request.
+pub struct Forwarded;
+
+impl Layer for Forwarded {
+    fn on_request(&mut self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
+        let ip = cx.client.ip().to_string();
+        let mut xff = BytesMut::new();
+        for v in req.headers.get_all("x-forwarded-for") {
+            xff.put_slice(v);
+            xff.put_slice(b", ");
+        }
+        xff.put_slice(ip.as_bytes());
+        req.headers.set(Bytes::from_static(b"X-Forwarded-For"), xff.freeze());
+        req.headers.set(
+            Bytes::from_static(b"X-Forwarded-Proto"),
+            Bytes::from_static(b"http"),
+        );
+        if let Some(host) = req.headers.get("host").cloned() {
+            req.headers
+                .set(Bytes::from_static(b"X-Forwarded-Host"), host);
+        }
+        Flow::Next
+    }
+}

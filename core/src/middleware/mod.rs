@@ -1,0 +1,175 @@
+//! The middleware onion: layers built from config that see heads only.
+//!
+//! ```text
+//!   request ──► [0 forwarded] ──► [1 headers] ──► ... ──► route ─► upstream
+//!   client  ◄── [0 forwarded] ◄── [1 headers] ◄── ... ◄──────────── response
+//! ```
+//!
+//! Each layer sees the request head on the way in, outermost first, and
+//! the response head on the way out, innermost first, and only the layers
+//! the request passed through see its response: when layer *k* answers
+//! early (a 403, a 401), layers *k−1 … 0* decorate that answer and the
+//! rest never ran. Errors the core makes after the chain accepted the
+//! request (404 no route, 502, 503, 504) unwind through the whole chain;
+//! errors raised before a head exists (400, 408, 431) skip it.
+//!
+//! Layers never see bodies: bodies stream past, zero-copy. State that a
+//! layer needs across requests (token buckets, counters) lives in the
+//! layer, one copy per worker (`Gateway`).
+
+pub mod forwarded;
+pub mod headers;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::config::LayerSpec;
+use crate::http1::{RequestHead, ResponseHead};
+use crate::rng::Rng;
+
+/// What a layer may know besides the heads.
+pub struct Cx<'a> {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The time of the input being handled.
+    pub now: Instant,
+    /// The worker's seeded RNG (request ids and the like).
+    pub rng: &'a mut Rng,
+}
+
+/// An early answer from a layer: the response head and a short body.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// Status line and fields (framing is added by the core).
+    pub head: ResponseHead,
+    /// A small body, sent with `Content-Length`.
+    pub body: Bytes,
+}
+
+/// Whether the request goes on inward.
+pub enum Flow {
+    /// On to the next layer (and finally the upstream).
+    Next,
+    /// Answer now; no upstream is contacted.
+    Answer(Answer),
+}
+
+/// One layer of the onion.
+pub trait Layer: Send {
+    /// On the way in, outermost first. May rewrite the request or answer it.
+    fn on_request(&mut self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+        Flow::Next
+    }
+    /// On the way out, innermost first; `req` is the request as forwarded.
+    fn on_response(&mut self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {}
+}
+
+/// The layers of one gateway, outermost first.
+#[derive(Default)]
+pub struct Chain {
+    layers: Vec<Box<dyn Layer>>,
+}
+
+impl Chain {
+    /// The chain for a config: the built-in forwarded-headers layer first,
+    /// then the configured layers in order.
+    pub fn from_specs(specs: &[LayerSpec]) -> Chain {
+        let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(forwarded::Forwarded)];
+        for spec in specs {
+            layers.push(match spec {
+                LayerSpec::Headers { .. } => Box::new(headers::HeaderRules::new(spec)),
+            });
+        }
+        Chain { layers }
+    }
+
+    /// A chain of exactly these layers (tests, embedding).
+    pub fn new(layers: Vec<Box<dyn Layer>>) -> Chain {
+        Chain { layers }
+    }
+
+    /// Runs the request inward until a layer answers. Returns how many
+    /// layers saw the request (the depth its response unwinds through).
+    pub fn request(&mut self, req: &mut RequestHead, cx: &mut Cx<'_>) -> (usize, Flow) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            if let Flow::Answer(a) = layer.on_request(req, cx) {
+                return (i, Flow::Answer(a));
+            }
+        }
+        (self.layers.len(), Flow::Next)
+    }
+
+    /// Runs a response outward through the first `depth` layers, innermost first.
+    pub fn response(
+        &mut self,
+        depth: usize,
+        req: &RequestHead,
+        resp: &mut ResponseHead,
+        cx: &mut Cx<'_>,
+    ) {
+        let depth = depth.min(self.layers.len());
+        for layer in self.layers[..depth].iter_mut().rev() {
+            layer.on_response(req, resp, cx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    struct Trace {
+        name: &'static str,
+        seen: Arc<Mutex<Vec<String>>>,
+        answer: bool,
+    }
+
+    impl Layer for Trace {
+        fn on_request(&mut self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+            self.seen.lock().unwrap().push(format!("in:{}", self.name));
+            if self.answer {
+                Flow::Answer(Answer {
+                    head: ResponseHead::new(403),
+                    body: Bytes::new(),
+                })
+            } else {
+                Flow::Next
+            }
+        }
+        fn on_response(&mut self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {
+            self.seen.lock().unwrap().push(format!("out:{}", self.name));
+        }
+    }
+
+    #[test]
+    fn the_onion_unwinds_in_reverse_through_passed_layers_only() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let layer = |name, answer| -> Box<dyn Layer> {
+            Box::new(Trace {
+                name,
+                seen: seen.clone(),
+                answer,
+            })
+        };
+        let mut chain = Chain::new(vec![layer("a", false), layer("b", true), layer("c", false)]);
+        let mut req = crate::http1::parse_request(&Bytes::from_static(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ))
+        .unwrap();
+        let mut rng = Rng::new(0);
+        let mut cx = Cx {
+            client: "127.0.0.1:1".parse().unwrap(),
+            now: Instant::now(),
+            rng: &mut rng,
+        };
+        let (depth, flow) = chain.request(&mut req, &mut cx);
+        assert!(matches!(flow, Flow::Answer(_)));
+        assert_eq!(depth, 1);
+        let mut resp = ResponseHead::new(403);
+        chain.response(depth, &req, &mut resp, &mut cx);
+        assert_eq!(*seen.lock().unwrap(), ["in:a", "in:b", "out:a"]);
+    }
+}

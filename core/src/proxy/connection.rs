@@ -1,0 +1,510 @@
+//! The connection object: inputs in, outputs out, timers and budgets.
+//!
+//! This file holds the state, the input dispatch, the drain and the
+//! shared endings (answer, fail, abort); `request.rs` turns client bytes
+//! into an exchange and `response.rs` carries the upstream's answer back.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::fault::{Fault, Origin};
+use super::log::AccessRecord;
+use super::timer::{Timer, Timers};
+use super::{Gateway, Input, Output, Peer, UpstreamId};
+use crate::balancer::{Outcome, ServerId};
+use crate::config::{Limits, Timeouts};
+use crate::http1::{BodyReader, HeadScanner, RequestHead, ResponseHead, Version};
+use crate::middleware::Cx;
+
+/// Where the client's current request stands.
+#[derive(Debug)]
+pub(super) enum ReqSide {
+    /// Waiting for (or reading) a request head; no exchange.
+    Head,
+    /// Forwarding the request body.
+    Body(BodyReader),
+    /// The request was read completely; bytes that arrive now are pipelined.
+    Complete,
+    /// Upgraded: client bytes go to the upstream as they are.
+    Tunnel,
+    /// Nothing more is read from the client.
+    Stopped,
+}
+
+/// Where the upstream's response stands.
+#[derive(Debug)]
+pub(super) enum RespSide {
+    /// No final head yet (1xx may pass).
+    Waiting,
+    /// Forwarding the response body.
+    Body(BodyReader),
+    /// Upgraded tunnel.
+    Tunnel,
+}
+
+/// The upstream connection serving the current exchange.
+#[derive(Debug)]
+pub(super) struct Link {
+    pub id: UpstreamId,
+    pub server: ServerId,
+    pub connected: bool,
+    pub reused: bool,
+    pub picked_at: Instant,
+    pub unflushed: usize,
+    pub head_buf: BytesMut,
+    pub scan: HeadScanner,
+    pub got_bytes: bool,
+    pub persistent: bool,
+    pub reported: bool,
+}
+
+/// One request/response exchange.
+pub(super) struct Exchange {
+    pub record: AccessRecord,
+    pub req: RequestHead,
+    pub head_bytes: Bytes,
+    pub head_request: bool,
+    pub replayable: bool,
+    pub client_version: Version,
+    pub client_persistent: bool,
+    pub websocket: bool,
+    pub group: usize,
+    pub key: Option<u64>,
+    pub tried: Vec<ServerId>,
+    pub depth: usize,
+    pub body_seen: u64,
+    pub close_after: bool,
+    pub pool_retry_used: bool,
+    pub up: Option<Link>,
+    pub resp: RespSide,
+}
+
+/// Most servers tried for one request.
+pub(super) const MAX_TRIES: usize = 3;
+
+/// One client connection and the upstream exchange it drives.
+pub struct Connection {
+    pub(super) client: SocketAddr,
+    pub(super) limits: Limits,
+    pub(super) timeouts: Timeouts,
+    pub(super) cin: BytesMut,
+    pub(super) scan: HeadScanner,
+    pub(super) head_start: Instant,
+    pub(super) req_side: ReqSide,
+    pub(super) ex: Option<Exchange>,
+    pub(super) next_id: u32,
+    pub(super) out: VecDeque<Output>,
+    pub(super) timers: Timers,
+    pub(super) client_unflushed: usize,
+    pub(super) client_eof: bool,
+    pub(super) client_closed: bool,
+}
+
+impl Connection {
+    /// A new client connection accepted at `now`.
+    pub fn new(gw: &Gateway, client: SocketAddr, now: Instant) -> Connection {
+        let mut timers = Timers::default();
+        timers.set(Timer::ClientHead, now + gw.config.timeouts.client_header);
+        Connection {
+            client,
+            limits: gw.config.limits,
+            timeouts: gw.config.timeouts,
+            cin: BytesMut::new(),
+            scan: HeadScanner::default(),
+            head_start: now,
+            req_side: ReqSide::Head,
+            ex: None,
+            next_id: 0,
+            out: VecDeque::new(),
+            timers,
+            client_unflushed: 0,
+            client_eof: false,
+            client_closed: false,
+        }
+    }
+
+    /// Feeds one fact. Never fails: peer faults become outputs.
+    pub fn handle_input(&mut self, gw: &mut Gateway, now: Instant, input: Input) {
+        if self.client_closed {
+            return;
+        }
+        match input {
+            Input::Received(Peer::Client, b) => self.on_client_bytes(gw, now, b),
+            Input::Received(Peer::Upstream(id), b) if self.is_current(id) => {
+                self.on_upstream_bytes(gw, now, b)
+            }
+            Input::Closed(Peer::Client) => {
+                self.client_eof = true;
+                self.on_client_eof(gw, now);
+            }
+            Input::Failed(Peer::Client) => self.abort(gw, now, "client reset"),
+            Input::Closed(Peer::Upstream(id)) if self.is_current(id) => {
+                self.on_upstream_end(gw, now, false)
+            }
+            Input::Failed(Peer::Upstream(id)) if self.is_current(id) => {
+                self.on_upstream_end(gw, now, true)
+            }
+            Input::Connected { id, reused } if self.is_current(id) => {
+                self.on_connected(now, reused)
+            }
+            Input::Drained(Peer::Client) => self.client_unflushed = 0,
+            Input::Drained(Peer::Upstream(id)) => {
+                if let Some(l) = self.link_mut().filter(|l| l.id == id) {
+                    l.unflushed = 0;
+                }
+            }
+            // Stale upstream ids (already pooled or closed) and ticks.
+            _ => {}
+        }
+        self.on_timers(gw, now);
+        self.pump(gw, now);
+    }
+
+    /// The next action. Call until it returns [`Output::Wait`].
+    pub fn poll_output(&mut self) -> Output {
+        match self.out.pop_front() {
+            Some(o) => o,
+            None if self.client_closed => Output::Wait(None),
+            None => Output::Wait(self.timers.next()),
+        }
+    }
+
+    /// Most bytes the frontend may read from `peer` now; 0 means paused.
+    pub fn read_budget(&self, peer: Peer) -> usize {
+        if self.client_closed {
+            return 0;
+        }
+        let window = self.limits.window;
+        match peer {
+            Peer::Client => match &self.req_side {
+                ReqSide::Stopped => 0,
+                ReqSide::Head => (self.limits.max_request_head + 1).saturating_sub(self.cin.len()),
+                ReqSide::Complete => self.limits.max_request_head.saturating_sub(self.cin.len()),
+                ReqSide::Body(_) | ReqSide::Tunnel => match self.link() {
+                    Some(l) if l.connected => window.saturating_sub(l.unflushed + self.cin.len()),
+                    _ => 0,
+                },
+            },
+            Peer::Upstream(id) => {
+                let Some(ex) = &self.ex else { return 0 };
+                match &ex.up {
+                    Some(l) if l.id == id && l.connected => match ex.resp {
+                        RespSide::Waiting => {
+                            (self.limits.max_response_head + 1).saturating_sub(l.head_buf.len())
+                        }
+                        RespSide::Body(_) | RespSide::Tunnel => {
+                            window.saturating_sub(self.client_unflushed)
+                        }
+                    },
+                    _ => 0,
+                }
+            }
+        }
+    }
+
+    /// True once the client is closed and every output was taken.
+    pub fn is_finished(&self) -> bool {
+        self.client_closed && self.out.is_empty()
+    }
+
+    // ---- helpers shared by request.rs and response.rs ----
+
+    pub(super) fn link(&self) -> Option<&Link> {
+        self.ex.as_ref().and_then(|e| e.up.as_ref())
+    }
+
+    pub(super) fn link_mut(&mut self) -> Option<&mut Link> {
+        self.ex.as_mut().and_then(|e| e.up.as_mut())
+    }
+
+    fn is_current(&self, id: UpstreamId) -> bool {
+        self.link().is_some_and(|l| l.id == id)
+    }
+
+    /// Hands bytes to a peer, counting them against its window.
+    pub(super) fn send(&mut self, peer: Peer, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        match peer {
+            Peer::Client => {
+                self.client_unflushed += bytes.len();
+                if let Some(ex) = &mut self.ex {
+                    ex.record.bytes_out += bytes.len() as u64;
+                }
+            }
+            Peer::Upstream(_) => {
+                if let Some(l) = self.link_mut() {
+                    l.unflushed += bytes.len();
+                }
+            }
+        }
+        self.out.push_back(Output::Send(peer, bytes));
+    }
+
+    /// Reports the current link's outcome to its group, once per pick.
+    pub(super) fn report(&mut self, gw: &mut Gateway, now: Instant, outcome: Outcome) {
+        let Some(ex) = &mut self.ex else { return };
+        let Some(l) = &mut ex.up else { return };
+        if !l.reported {
+            l.reported = true;
+            let outcome = match outcome {
+                Outcome::Success { .. } => Outcome::Success {
+                    latency: now.saturating_duration_since(l.picked_at),
+                },
+                o => o,
+            };
+            gw.groups[ex.group].report(l.server, outcome, now);
+        }
+    }
+
+    /// Lets go of the current link: to the pool when `reuse`, else closed.
+    pub(super) fn release_link(&mut self, gw: &mut Gateway, now: Instant, reuse: bool) {
+        self.report(gw, now, Outcome::Abandoned);
+        if let Some(l) = self.ex.as_mut().and_then(|e| e.up.take()) {
+            self.out.push_back(if reuse {
+                Output::Pool(l.id)
+            } else {
+                Output::Close(Peer::Upstream(l.id))
+            });
+        }
+        self.timers.clear(Timer::UpstreamConnect);
+        self.timers.clear(Timer::UpstreamResponse);
+        self.timers.clear(Timer::UpstreamIdle);
+        self.timers.clear(Timer::TunnelIdle);
+    }
+
+    /// Closes the client after what was sent; nothing more happens.
+    pub(super) fn close_client(&mut self) {
+        self.out.push_back(Output::Close(Peer::Client));
+        self.req_side = ReqSide::Stopped;
+        self.client_closed = true;
+        self.timers.clear_all();
+        self.cin = BytesMut::new();
+    }
+
+    /// Ends the exchange: logs it, then closes the client or waits for
+    /// the next request.
+    pub(super) fn end_exchange(&mut self, now: Instant, close: bool) {
+        if let Some(ex) = self.ex.take() {
+            let mut record = ex.record;
+            record.end = now;
+            self.out.push_back(Output::Log(Box::new(record)));
+        }
+        if close || self.client_eof {
+            self.close_client();
+            return;
+        }
+        self.req_side = ReqSide::Head;
+        self.head_start = now;
+        if self.cin.is_empty() {
+            self.timers.set(Timer::ClientIdle, now + self.timeouts.client_idle);
+        } else {
+            self.timers.set(Timer::ClientHead, now + self.timeouts.client_header);
+        }
+    }
+
+    /// Sends a response the gateway makes itself (a fault or a layer's
+    /// answer) through the layers the request passed, and ends the exchange.
+    pub(super) fn answer(
+        &mut self,
+        gw: &mut Gateway,
+        now: Instant,
+        mut head: ResponseHead,
+        body: Bytes,
+        close: bool,
+    ) {
+        let Some(ex) = &mut self.ex else { return };
+        head.headers.set(
+            Bytes::from_static(b"Content-Length"),
+            Bytes::from(body.len().to_string()),
+        );
+        let mut cx = Cx {
+            client: self.client,
+            now,
+            rng: &mut gw.rng,
+        };
+        gw.chain.response(ex.depth, &ex.req, &mut head, &mut cx);
+        if close {
+            head.headers.append(
+                Bytes::from_static(b"Connection"),
+                Bytes::from_static(b"close"),
+            );
+        } else if ex.client_version == Version::Http10 {
+            head.headers.append(
+                Bytes::from_static(b"Connection"),
+                Bytes::from_static(b"keep-alive"),
+            );
+        }
+        ex.record.status = head.status;
+        let head_request = ex.head_request;
+        let mut out = BytesMut::new();
+        head.write_to(&mut out);
+        out.put_slice(b"\r\n");
+        if !head_request {
+            out.put_slice(&body);
+        }
+        self.send(Peer::Client, out.freeze());
+        self.end_exchange(now, close);
+    }
+
+    /// Ends the exchange with a fault's response, or closes the client if
+    /// a response is already under way.
+    pub(super) fn fail(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
+        let Some(ex) = &mut self.ex else {
+            self.reject(now, fault, AccessRecord::new(self.client, self.head_start));
+            return;
+        };
+        if ex.record.note.is_empty() {
+            ex.record.note = fault.reason();
+        }
+        if !matches!(ex.resp, RespSide::Waiting) {
+            self.abort(gw, now, fault.reason());
+            return;
+        }
+        let outcome = match fault.origin() {
+            Origin::Upstream => Outcome::Failure,
+            _ => Outcome::Abandoned,
+        };
+        self.report(gw, now, outcome);
+        self.release_link(gw, now, false);
+        let ex = self.ex.as_ref().expect("checked above");
+        let close = fault.closes_client()
+            || ex.close_after
+            || !ex.client_persistent
+            || !matches!(self.req_side, ReqSide::Complete);
+        if close {
+            self.req_side = ReqSide::Stopped;
+        }
+        self.timers.clear(Timer::ClientBody);
+        self.answer(gw, now, fault.head(), fault.body(), close);
+    }
+
+    /// Answers a fault found before any exchange existed (no head, so no
+    /// middleware) and closes the client.
+    pub(super) fn reject(&mut self, now: Instant, fault: Fault, mut record: AccessRecord) {
+        let mut head = fault.head();
+        let body = fault.body();
+        head.headers.append(
+            Bytes::from_static(b"Content-Length"),
+            Bytes::from(body.len().to_string()),
+        );
+        head.headers.append(
+            Bytes::from_static(b"Connection"),
+            Bytes::from_static(b"close"),
+        );
+        let mut out = BytesMut::new();
+        head.write_to(&mut out);
+        out.put_slice(b"\r\n");
+        out.put_slice(&body);
+        record.status = fault.status();
+        record.bytes_out = out.len() as u64;
+        record.note = fault.reason();
+        record.end = now;
+        self.send(Peer::Client, out.freeze());
+        self.out.push_back(Output::Log(Box::new(record)));
+        self.close_client();
+    }
+
+    /// Drops everything at once: the upstream is closed, the client is
+    /// closed without (further) response, the exchange is logged.
+    pub(super) fn abort(&mut self, gw: &mut Gateway, now: Instant, note: &'static str) {
+        if let Some(ex) = &mut self.ex {
+            if ex.record.note.is_empty() {
+                ex.record.note = note;
+            }
+        }
+        self.release_link(gw, now, false);
+        self.end_exchange(now, true);
+    }
+
+    fn on_client_eof(&mut self, gw: &mut Gateway, now: Instant) {
+        match self.req_side {
+            // Request complete: answer it, then close (half-close).
+            ReqSide::Complete => {
+                if let Some(ex) = &mut self.ex {
+                    ex.close_after = true;
+                }
+            }
+            ReqSide::Head if self.ex.is_none() => {
+                if self.cin.is_empty() {
+                    self.close_client();
+                } else {
+                    // A partial head that will never complete.
+                    self.close_client();
+                }
+            }
+            _ => {
+                if let Some(ex) = &mut self.ex {
+                    if ex.record.status == 0 {
+                        ex.record.status = 499;
+                    }
+                }
+                self.abort(gw, now, "client closed");
+            }
+        }
+    }
+
+    fn on_timers(&mut self, gw: &mut Gateway, now: Instant) {
+        while !self.client_closed {
+            let Some(t) = self.timers.expired(now) else { break };
+            match t {
+                Timer::ClientHead => {
+                    if self.cin.is_empty() {
+                        self.close_client();
+                    } else {
+                        let record = AccessRecord::new(self.client, self.head_start);
+                        self.reject(now, Fault::ClientTimeout, record);
+                    }
+                }
+                Timer::ClientIdle => self.close_client(),
+                Timer::ClientBody => self.fail(gw, now, Fault::ClientTimeout),
+                Timer::UpstreamConnect => {
+                    self.report(gw, now, Outcome::Failure);
+                    self.retry(gw, now, Fault::BadGateway("upstream connect timeout"));
+                }
+                Timer::UpstreamResponse => {
+                    self.report(gw, now, Outcome::Failure);
+                    self.fail(gw, now, Fault::UpstreamTimeout);
+                }
+                Timer::UpstreamIdle => {
+                    self.report(gw, now, Outcome::Failure);
+                    self.abort(gw, now, "upstream body timeout");
+                }
+                Timer::TunnelIdle => self.abort(gw, now, "tunnel idle"),
+            }
+        }
+    }
+
+    /// Moves buffered client bytes forward as far as they go.
+    fn pump(&mut self, gw: &mut Gateway, now: Instant) {
+        loop {
+            if self.client_closed {
+                return;
+            }
+            let progressed = match self.req_side {
+                ReqSide::Head if self.ex.is_none() && !self.cin.is_empty() => {
+                    self.start_request(gw, now)
+                }
+                ReqSide::Head if self.ex.is_none() && self.client_eof => {
+                    self.close_client();
+                    false
+                }
+                ReqSide::Body(_)
+                    if !self.cin.is_empty() && self.link().is_some_and(|l| l.connected) =>
+                {
+                    let b = self.cin.split().freeze();
+                    self.forward_client_body(gw, now, b);
+                    true
+                }
+                _ => false,
+            };
+            if !progressed {
+                return;
+            }
+        }
+    }
+}

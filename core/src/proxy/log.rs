@@ -1,0 +1,57 @@
+//! The access record: one per exchange, handed out as `Output::Log`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// What happened to one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessRecord {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// Request method (empty when no head could be parsed).
+    pub method: Bytes,
+    /// Request target as received (empty when no head could be parsed).
+    pub target: Bytes,
+    /// Status sent to the client; 0 when none was (client left first).
+    pub status: u16,
+    /// The server that answered (the last one tried).
+    pub upstream: Option<SocketAddr>,
+    /// Request bytes received from the client (head and body).
+    pub bytes_in: u64,
+    /// Response bytes sent to the client (head and body).
+    pub bytes_out: u64,
+    /// When the request's first byte arrived.
+    pub start: Instant,
+    /// When the exchange ended.
+    pub end: Instant,
+    /// How many servers were tried.
+    pub tries: u8,
+    /// Why it ended abnormally, or a balancing note ("fail-open"); empty if normal.
+    pub note: &'static str,
+}
+
+impl AccessRecord {
+    /// A record for a request from `client` that started at `start`.
+    pub fn new(client: SocketAddr, start: Instant) -> AccessRecord {
+        AccessRecord {
+            client,
+            method: Bytes::new(),
+            target: Bytes::new(),
+            status: 0,
+            upstream: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            start,
+            end: start,
+            tries: 0,
+            note: "",
+        }
+    }
+
+    /// How long the exchange took.
+    pub fn duration(&self) -> Duration {
+        self.end.saturating_duration_since(self.start)
+    }
+}

@@ -1,0 +1,99 @@
+//! The per-connection proxy: events in, actions out.
+//!
+//! A [`Connection`] is one client connection and the upstream exchange it
+//! drives. The frontend feeds it [`Input`]s with the current time and
+//! drains [`Output`]s until [`Output::Wait`], which also names the next
+//! deadline. Shared per-worker state (routes, balancers, middleware) is
+//! the [`Gateway`], passed in explicitly on every call.
+//!
+//! Lifecycle of one exchange (client side × upstream side):
+//!
+//! ```text
+//!  client:   Head ──head parsed──► Body ──body done──► Complete ──response done──► Head
+//!              │                                                    (keep-alive)    │
+//!              └────────── fault / close ──► Stopped ◄──────── close_after ─────────┘
+//!  upstream:        Connect ─► Connecting ─Connected─► Waiting ─final head─► Body ─► Done
+//!                                  │ refused/timeout      │ 1xx: forward, stay  │
+//!                                  └─► next server        └─► 101 ─► Tunnel     └─► Pool/Close
+//! ```
+
+mod connection;
+mod fault;
+mod gateway;
+mod log;
+mod request;
+mod response;
+mod rewrite;
+mod route;
+mod timer;
+
+pub use connection::Connection;
+pub use fault::{Fault, Origin};
+pub use gateway::Gateway;
+pub use log::AccessRecord;
+pub use route::Router;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+/// An upstream connection of one [`Connection`]; never reused within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UpstreamId(pub u32);
+
+/// One side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// The client.
+    Client,
+    /// An upstream connection.
+    Upstream(UpstreamId),
+}
+
+/// A fact the frontend feeds in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes read from that peer (at most its `read_budget`).
+    Received(Peer, Bytes),
+    /// The peer closed its sending side (read returned 0).
+    Closed(Peer),
+    /// Reset or I/O error; for an upstream still connecting, connect failed.
+    Failed(Peer),
+    /// A socket (fresh, or from the pool when `reused`) now backs `id`.
+    Connected {
+        /// Which upstream.
+        id: UpstreamId,
+        /// True when it came from the keep-alive pool.
+        reused: bool,
+    },
+    /// Everything handed out for that peer has been written.
+    Drained(Peer),
+    /// Only time has passed.
+    Tick,
+}
+
+/// An action for the frontend.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Write these bytes to the peer, after what was sent before.
+    Send(Peer, Bytes),
+    /// Open a socket to `addr` for `id`; from the pool when `pooled_ok`.
+    Connect {
+        /// The id the socket will be known by.
+        id: UpstreamId,
+        /// The server's address.
+        addr: SocketAddr,
+        /// False after a pooled connection failed: open a fresh one.
+        pooled_ok: bool,
+    },
+    /// The upstream's response is complete and it may be reused: flush,
+    /// then give the socket to the pool (keyed by its address).
+    Pool(UpstreamId),
+    /// Flush what was sent, then close the peer.
+    Close(Peer),
+    /// One access record per exchange.
+    Log(Box<AccessRecord>),
+    /// Nothing more to do now; feed `Tick` at this time (None: no timer).
+    Wait(Option<std::time::Instant>),
+}

@@ -1,0 +1,307 @@
+//! The client's side of an exchange: from bytes to a routed request, a
+//! picked server, and a forwarded body.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::connection::{Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES};
+use super::fault::Fault;
+use super::log::AccessRecord;
+use super::rewrite::{strip_hop_by_hop, strip_prefix, upstream_head};
+use super::timer::Timer;
+use super::{Gateway, Output, Peer, UpstreamId};
+use crate::balancer::Pick;
+use crate::http1::{parse_request, request_framing, BodyReader, Framing, HeadScanner, Version};
+use crate::middleware::{Cx, Flow};
+
+impl Connection {
+    pub(super) fn on_client_bytes(&mut self, gw: &mut Gateway, now: Instant, b: Bytes) {
+        match self.req_side {
+            ReqSide::Stopped => {}
+            ReqSide::Tunnel => {
+                if let Some(id) = self.link().map(|l| l.id) {
+                    self.timers.set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+                    if let Some(ex) = &mut self.ex {
+                        ex.record.bytes_in += b.len() as u64;
+                    }
+                    self.send(Peer::Upstream(id), b);
+                }
+            }
+            ReqSide::Body(_) => {
+                self.timers.set(Timer::ClientBody, now + self.timeouts.client_body);
+                if self.cin.is_empty() && self.link().is_some_and(|l| l.connected) {
+                    self.forward_client_body(gw, now, b);
+                } else {
+                    self.cin.extend_from_slice(&b);
+                }
+            }
+            ReqSide::Head => {
+                if self.cin.is_empty() && self.timers.is_set(Timer::ClientIdle) {
+                    self.timers.clear(Timer::ClientIdle);
+                    self.timers.set(Timer::ClientHead, now + self.timeouts.client_header);
+                    self.head_start = now;
+                }
+                self.cin.extend_from_slice(&b);
+            }
+            ReqSide::Complete => self.cin.extend_from_slice(&b),
+        }
+    }
+
+    /// Tries to turn the buffered bytes into an exchange. Returns true
+    /// when something happened (an exchange started or a fault answered).
+    pub(super) fn start_request(&mut self, gw: &mut Gateway, now: Instant) -> bool {
+        let span = match self.scan.scan(&self.cin, self.limits.max_request_head) {
+            Ok(Some(span)) => span,
+            Ok(None) => return false,
+            Err(e) => {
+                let record = AccessRecord::new(self.client, self.head_start);
+                self.reject(now, e.into(), record);
+                return true;
+            }
+        };
+        let _ = self.cin.split_to(span.skip);
+        let head = self.cin.split_to(span.end - span.skip).freeze();
+        self.scan = HeadScanner::default();
+        self.timers.clear(Timer::ClientHead);
+        self.timers.clear(Timer::ClientIdle);
+        let mut record = AccessRecord::new(self.client, self.head_start);
+        record.bytes_in = span.end as u64;
+        let mut req = match parse_request(&head) {
+            Ok(r) => r,
+            Err(e) => {
+                self.reject(now, e.into(), record);
+                return true;
+            }
+        };
+        record.method = req.method.clone();
+        record.target = req.target.clone();
+        let framing = match request_framing(req.version, &req.headers) {
+            Ok(f) => f,
+            Err(e) => {
+                self.reject(now, Fault::BadRequest(e.reason()), record);
+                return true;
+            }
+        };
+        if &req.method[..] == b"CONNECT" {
+            self.reject(now, Fault::MethodNotAllowed, record);
+            return true;
+        }
+        let max_body = self.limits.max_request_body;
+        if let Framing::Length(n) = framing {
+            if max_body > 0 && n > max_body {
+                self.reject(now, Fault::BodyTooLarge, record);
+                return true;
+            }
+        }
+        let opts = strip_hop_by_hop(&mut req.headers);
+        if req.version == Version::Http10 {
+            req.headers.remove(b"expect");
+        }
+        let has_body = !matches!(framing, Framing::None | Framing::Length(0));
+        let websocket = opts.websocket && req.version == Version::Http11 && !has_body;
+        self.req_side = if has_body {
+            self.timers.set(Timer::ClientBody, now + self.timeouts.client_body);
+            ReqSide::Body(BodyReader::new(framing, false))
+        } else {
+            ReqSide::Complete
+        };
+        let mut cx = Cx {
+            client: self.client,
+            now,
+            rng: &mut gw.rng,
+        };
+        let (depth, flow) = gw.chain.request(&mut req, &mut cx);
+        let mut ex = Exchange {
+            record,
+            head_bytes: Bytes::new(),
+            head_request: &req.method[..] == b"HEAD",
+            replayable: req.is_idempotent() && !has_body,
+            client_version: req.version,
+            client_persistent: opts.persistent(req.version),
+            websocket,
+            group: 0,
+            key: None,
+            tried: Vec::new(),
+            depth,
+            body_seen: 0,
+            close_after: false,
+            pool_retry_used: false,
+            up: None,
+            resp: RespSide::Waiting,
+            req,
+        };
+        if let Flow::Answer(a) = flow {
+            let close = has_body || !ex.client_persistent;
+            if close {
+                self.req_side = ReqSide::Stopped;
+            }
+            self.ex = Some(ex);
+            self.answer(gw, now, a.head, a.body, close);
+            return true;
+        }
+        let host = ex.req.headers.get("host").cloned();
+        let Some(route) = gw.router.find(host.as_deref(), ex.req.path()) else {
+            self.ex = Some(ex);
+            self.fail(gw, now, Fault::NoRoute);
+            return true;
+        };
+        if route.strip_prefix {
+            ex.req.target = strip_prefix(&ex.req.target, &route.path_prefix);
+        }
+        if let Some(h) = &route.host_rewrite {
+            ex.req
+                .headers
+                .set(Bytes::from_static(b"Host"), Bytes::from(h.clone()));
+        }
+        ex.group = route.upstream;
+        ex.key = gw.groups[ex.group]
+            .hash_key()
+            .and_then(|k| k.of(&ex.req, self.client));
+        if ex.key.is_none() && gw.groups[ex.group].hash_key().is_some() {
+            ex.record.note = "no hash key: round-robin";
+        }
+        ex.head_bytes = upstream_head(&ex.req, framing, websocket);
+        self.ex = Some(ex);
+        self.connect_next(gw, now, Fault::NoServer, true);
+        true
+    }
+
+    /// Picks the next untried server and asks for a connection to it, or
+    /// answers `fallback` when there is none left.
+    pub(super) fn connect_next(
+        &mut self,
+        gw: &mut Gateway,
+        now: Instant,
+        fallback: Fault,
+        pooled_ok: bool,
+    ) {
+        let Some(ex) = &mut self.ex else { return };
+        let group = &mut gw.groups[ex.group];
+        let pick = if ex.tried.len() < MAX_TRIES {
+            group.pick(ex.key, &ex.tried, now)
+        } else {
+            None
+        };
+        let Some(pick) = pick else {
+            self.fail(gw, now, fallback);
+            return;
+        };
+        if let Pick::FailOpen(_) = pick {
+            ex.record.note = "fail-open: every server down";
+        }
+        let server = pick.server();
+        let addr = group.addr(server);
+        ex.tried.push(server);
+        ex.record.tries += 1;
+        ex.record.upstream = Some(addr);
+        self.open_link(now, server, addr, pooled_ok);
+    }
+
+    /// Asks the frontend for a connection to `server` under a new id.
+    pub(super) fn open_link(
+        &mut self,
+        now: Instant,
+        server: crate::balancer::ServerId,
+        addr: std::net::SocketAddr,
+        pooled_ok: bool,
+    ) {
+        let id = UpstreamId(self.next_id);
+        self.next_id += 1;
+        if let Some(ex) = &mut self.ex {
+            ex.up = Some(Link {
+                id,
+                server,
+                connected: false,
+                reused: false,
+                picked_at: now,
+                unflushed: 0,
+                head_buf: bytes::BytesMut::new(),
+                scan: HeadScanner::default(),
+                got_bytes: false,
+                persistent: false,
+                reported: false,
+            });
+        }
+        self.out.push_back(Output::Connect {
+            id,
+            addr,
+            pooled_ok,
+        });
+        self.timers
+            .set(Timer::UpstreamConnect, now + self.timeouts.upstream_connect);
+    }
+
+    /// The current link failed before any response byte: try another
+    /// server if the request can be sent again, else answer `fault`.
+    pub(super) fn retry(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
+        let Some(ex) = &self.ex else { return };
+        let sent = ex.up.as_ref().is_some_and(|l| l.connected);
+        if sent && !ex.replayable {
+            self.fail(gw, now, fault);
+            return;
+        }
+        self.release_link(gw, now, false);
+        self.connect_next(gw, now, fault, true);
+    }
+
+    pub(super) fn on_connected(&mut self, now: Instant, reused: bool) {
+        let Some(ex) = &mut self.ex else { return };
+        let Some(l) = &mut ex.up else { return };
+        l.connected = true;
+        l.reused = reused;
+        let id = l.id;
+        let head = ex.head_bytes.clone();
+        self.timers.clear(Timer::UpstreamConnect);
+        self.send(Peer::Upstream(id), head);
+        if matches!(self.req_side, ReqSide::Complete) {
+            self.timers
+                .set(Timer::UpstreamResponse, now + self.timeouts.upstream_response);
+        }
+    }
+
+    /// Forwards request body bytes upstream; what follows the body stays
+    /// buffered as the next (pipelined) request.
+    pub(super) fn forward_client_body(&mut self, gw: &mut Gateway, now: Instant, mut b: Bytes) {
+        let Some(id) = self.link().map(|l| l.id) else {
+            self.cin.extend_from_slice(&b);
+            return;
+        };
+        while !b.is_empty() {
+            let ReqSide::Body(reader) = &mut self.req_side else { break };
+            let piece = match reader.take(&mut b) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.fail(gw, now, Fault::BadRequest(e.reason()));
+                    return;
+                }
+            };
+            let done = reader.is_done();
+            if let Some(ex) = &mut self.ex {
+                ex.body_seen += piece.len() as u64;
+                ex.record.bytes_in += piece.len() as u64;
+                let max = self.limits.max_request_body;
+                if max > 0 && ex.body_seen > max {
+                    self.fail(gw, now, Fault::BodyTooLarge);
+                    return;
+                }
+            }
+            self.send(Peer::Upstream(id), piece);
+            if done {
+                self.req_side = ReqSide::Complete;
+                self.timers.clear(Timer::ClientBody);
+                if self
+                    .ex
+                    .as_ref()
+                    .is_some_and(|e| matches!(e.resp, RespSide::Waiting))
+                {
+                    self.timers
+                        .set(Timer::UpstreamResponse, now + self.timeouts.upstream_response);
+                }
+            }
+        }
+        if !b.is_empty() {
+            self.cin.extend_from_slice(&b);
+        }
+    }
+}

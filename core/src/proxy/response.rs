@@ -1,0 +1,317 @@
+//! The upstream's side of an exchange: response heads (1xx, final, 101),
+//! the response body, and how an upstream connection ends.
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::connection::{Connection, ReqSide, RespSide};
+use super::fault::Fault;
+use super::rewrite::strip_hop_by_hop;
+use super::timer::Timer;
+use super::{Gateway, Peer};
+use crate::balancer::Outcome;
+use crate::http1::{
+    parse_response, response_framing, BodyReader, Framing, HeadError, ResponseHead, Version,
+};
+use crate::middleware::Cx;
+
+impl Connection {
+    pub(super) fn on_upstream_bytes(&mut self, gw: &mut Gateway, now: Instant, b: Bytes) {
+        let Some(ex) = &mut self.ex else { return };
+        let Some(l) = &mut ex.up else { return };
+        l.got_bytes = true;
+        match ex.resp {
+            RespSide::Waiting => {
+                l.head_buf.extend_from_slice(&b);
+                self.read_response_heads(gw, now);
+            }
+            RespSide::Body(_) => self.forward_response_body(gw, now, b),
+            RespSide::Tunnel => {
+                self.timers.set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+                self.send(Peer::Client, b);
+            }
+        }
+    }
+
+    /// Parses every complete head in the upstream buffer: 1xx heads are
+    /// forwarded and skipped, the final head starts the body.
+    fn read_response_heads(&mut self, gw: &mut Gateway, now: Instant) {
+        loop {
+            let limit = self.limits.max_response_head;
+            let Some(l) = self.link_mut() else { return };
+            let span = match l.scan.scan(&l.head_buf, limit) {
+                Ok(Some(span)) => span,
+                Ok(None) => return,
+                Err(HeadError::TooLarge | HeadError::TooManyHeaders) => {
+                    return self.upstream_fault(gw, now, "response head too large")
+                }
+                Err(HeadError::Malformed(why)) => return self.upstream_fault(gw, now, why),
+            };
+            let _ = l.head_buf.split_to(span.skip);
+            let head = l.head_buf.split_to(span.end - span.skip).freeze();
+            l.scan.reset();
+            let mut resp = match parse_response(&head) {
+                Ok(r) => r,
+                Err(e) => return self.upstream_fault(gw, now, e.reason()),
+            };
+            if (100..200).contains(&resp.status) && resp.status != 101 {
+                self.forward_interim(resp);
+                continue;
+            }
+            let rest = match self.link_mut() {
+                Some(l) => l.head_buf.split().freeze(),
+                None => Bytes::new(),
+            };
+            if !self.final_head(gw, now, &mut resp) {
+                return;
+            }
+            if !rest.is_empty() {
+                self.on_upstream_bytes(gw, now, rest);
+            }
+            return;
+        }
+    }
+
+    /// A 100 or 103 goes to an HTTP/1.1 client, hop-by-hop fields removed.
+    fn forward_interim(&mut self, mut resp: ResponseHead) {
+        let Some(ex) = &self.ex else { return };
+        if ex.client_version == Version::Http10 {
+            return;
+        }
+        strip_hop_by_hop(&mut resp.headers);
+        let mut out = BytesMut::new();
+        resp.write_to(&mut out);
+        out.put_slice(b"\r\n");
+        self.send(Peer::Client, out.freeze());
+    }
+
+    /// Sends the final head to the client. Returns false when the exchange
+    /// ended instead (a fault).
+    fn final_head(&mut self, gw: &mut Gateway, now: Instant, resp: &mut ResponseHead) -> bool {
+        let Some(ex) = &self.ex else { return false };
+        let framing = match response_framing(ex.head_request, resp.status, resp.version, &resp.headers)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                self.upstream_fault(gw, now, e.reason());
+                return false;
+            }
+        };
+        let kept_length = if ex.head_request || resp.status == 304 {
+            resp.headers.get("content-length").cloned()
+        } else {
+            None
+        };
+        let opts = strip_hop_by_hop(&mut resp.headers);
+        if resp.status == 101 {
+            if !(ex.websocket && opts.websocket) {
+                self.upstream_fault(gw, now, "101 without a matching upgrade request");
+                return false;
+            }
+            return self.start_tunnel(gw, now, resp);
+        }
+        self.report(gw, now, Outcome::Success { latency: Duration::ZERO });
+        self.timers.clear(Timer::UpstreamResponse);
+        let request_complete = matches!(self.req_side, ReqSide::Complete);
+        let Some(ex) = &mut self.ex else { return false };
+        let mut close = ex.close_after || !ex.client_persistent || !request_complete;
+        let h = &mut resp.headers;
+        let reader = match framing {
+            Framing::None => {
+                if let Some(cl) = kept_length {
+                    h.append(Bytes::from_static(b"Content-Length"), cl);
+                }
+                BodyReader::Done
+            }
+            Framing::Length(n) => {
+                h.append(
+                    Bytes::from_static(b"Content-Length"),
+                    Bytes::from(n.to_string()),
+                );
+                BodyReader::new(framing, false)
+            }
+            Framing::Chunked if ex.client_version == Version::Http11 => {
+                h.append(
+                    Bytes::from_static(b"Transfer-Encoding"),
+                    Bytes::from_static(b"chunked"),
+                );
+                BodyReader::new(framing, false)
+            }
+            Framing::Chunked => {
+                close = true;
+                BodyReader::new(framing, true)
+            }
+            Framing::UntilClose => {
+                close = true;
+                BodyReader::UntilClose
+            }
+        };
+        if let Some(l) = &mut ex.up {
+            l.persistent = opts.persistent(resp.version) && framing != Framing::UntilClose;
+        }
+        ex.close_after = close;
+        let mut cx = Cx {
+            client: self.client,
+            now,
+            rng: &mut gw.rng,
+        };
+        gw.chain.response(ex.depth, &ex.req, resp, &mut cx);
+        if close {
+            resp.headers.append(
+                Bytes::from_static(b"Connection"),
+                Bytes::from_static(b"close"),
+            );
+        } else if ex.client_version == Version::Http10 {
+            resp.headers.append(
+                Bytes::from_static(b"Connection"),
+                Bytes::from_static(b"keep-alive"),
+            );
+        }
+        ex.record.status = resp.status;
+        let done = reader.is_done();
+        ex.resp = RespSide::Body(reader);
+        let mut out = BytesMut::new();
+        resp.write_to(&mut out);
+        out.put_slice(b"\r\n");
+        self.send(Peer::Client, out.freeze());
+        if done {
+            self.finish_response(gw, now);
+        } else {
+            self.timers
+                .set(Timer::UpstreamIdle, now + self.timeouts.upstream_idle);
+        }
+        true
+    }
+
+    /// The upstream accepted the WebSocket upgrade: from now on bytes pass
+    /// both ways untouched.
+    fn start_tunnel(&mut self, gw: &mut Gateway, now: Instant, resp: &mut ResponseHead) -> bool {
+        self.report(gw, now, Outcome::Success { latency: Duration::ZERO });
+        let Some(ex) = &mut self.ex else { return false };
+        let mut cx = Cx {
+            client: self.client,
+            now,
+            rng: &mut gw.rng,
+        };
+        gw.chain.response(ex.depth, &ex.req, resp, &mut cx);
+        resp.headers.append(
+            Bytes::from_static(b"Connection"),
+            Bytes::from_static(b"Upgrade"),
+        );
+        resp.headers.append(
+            Bytes::from_static(b"Upgrade"),
+            Bytes::from_static(b"websocket"),
+        );
+        ex.record.status = 101;
+        ex.resp = RespSide::Tunnel;
+        self.req_side = ReqSide::Tunnel;
+        self.timers.clear_all();
+        self.timers.set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+        let mut out = BytesMut::new();
+        resp.write_to(&mut out);
+        out.put_slice(b"\r\n");
+        self.send(Peer::Client, out.freeze());
+        // Bytes the client sent after its handshake now go through.
+        if !self.cin.is_empty() {
+            let early = self.cin.split().freeze();
+            self.on_client_bytes(gw, now, early);
+        }
+        true
+    }
+
+    fn forward_response_body(&mut self, gw: &mut Gateway, now: Instant, mut b: Bytes) {
+        while !b.is_empty() {
+            let Some(ex) = &mut self.ex else { return };
+            let RespSide::Body(reader) = &mut ex.resp else { return };
+            let piece = match reader.take(&mut b) {
+                Ok(p) => p,
+                Err(e) => {
+                    // The head is already on its way: only a close is left.
+                    self.report(gw, now, Outcome::Failure);
+                    self.abort(gw, now, e.reason());
+                    return;
+                }
+            };
+            let done = reader.is_done();
+            self.send(Peer::Client, piece);
+            if done {
+                if !b.is_empty() {
+                    // Bytes beyond the response: the connection is not reusable.
+                    if let Some(l) = self.link_mut() {
+                        l.persistent = false;
+                    }
+                }
+                self.finish_response(gw, now);
+                return;
+            }
+        }
+        self.timers
+            .set(Timer::UpstreamIdle, now + self.timeouts.upstream_idle);
+    }
+
+    /// The response was forwarded completely.
+    fn finish_response(&mut self, gw: &mut Gateway, now: Instant) {
+        let request_complete = matches!(self.req_side, ReqSide::Complete);
+        let reuse = request_complete && self.link().is_some_and(|l| l.persistent);
+        self.release_link(gw, now, reuse);
+        let close = self.ex.as_ref().is_none_or(|e| e.close_after);
+        if close {
+            self.req_side = ReqSide::Stopped;
+        }
+        self.end_exchange(now, close);
+    }
+
+    /// The upstream sent something unacceptable before the final head
+    /// reached the client: 502.
+    fn upstream_fault(&mut self, gw: &mut Gateway, now: Instant, why: &'static str) {
+        self.report(gw, now, Outcome::Failure);
+        self.fail(gw, now, Fault::BadGateway(why));
+    }
+
+    /// The upstream closed (`failed` = reset or I/O error).
+    pub(super) fn on_upstream_end(&mut self, gw: &mut Gateway, now: Instant, failed: bool) {
+        let Some(ex) = &mut self.ex else { return };
+        let Some(l) = &ex.up else { return };
+        if !l.connected {
+            self.report(gw, now, Outcome::Failure);
+            self.retry(gw, now, Fault::BadGateway("upstream connect failed"));
+            return;
+        }
+        match &ex.resp {
+            RespSide::Waiting if !l.got_bytes => {
+                if l.reused && !ex.pool_retry_used && ex.replayable {
+                    // The pooled-connection race: the server closed an idle
+                    // connection as we reused it. Once, on a fresh one.
+                    ex.pool_retry_used = true;
+                    let (server, addr) = (l.server, ex.record.upstream);
+                    self.report(gw, now, Outcome::Abandoned);
+                    self.release_link(gw, now, false);
+                    if let Some(addr) = addr {
+                        self.open_link(now, server, addr, false);
+                    }
+                    return;
+                }
+                self.report(gw, now, Outcome::Failure);
+                let why = if failed {
+                    "upstream reset before responding"
+                } else {
+                    "upstream closed before responding"
+                };
+                self.retry(gw, now, Fault::BadGateway(why));
+            }
+            RespSide::Waiting => self.upstream_fault(gw, now, "upstream closed mid-head"),
+            RespSide::Body(BodyReader::UntilClose) if !failed => {
+                if let Some(ex) = &mut self.ex {
+                    ex.resp = RespSide::Body(BodyReader::Done);
+                }
+                self.finish_response(gw, now);
+            }
+            RespSide::Body(_) => {
+                self.report(gw, now, Outcome::Failure);
+                self.abort(gw, now, "upstream closed mid-body");
+            }
+            RespSide::Tunnel => self.abort(gw, now, ""),
+        }
+    }
+}
