@@ -1,0 +1,513 @@
+//! The proxy state machine through its own inputs and outputs: exact
+//! bytes in, exact bytes out, explicit time.
+
+mod rig;
+
+use std::time::Duration;
+
+use rig::{addr, config, Rig};
+use weir_core::{Input, Peer};
+
+const GET: &[u8] = b"GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n";
+const GET_UP: &str = "GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: example.com\r\n\r\n";
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: s\r\n\r\nhello";
+const OK_OUT: &str = "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\nhello";
+
+fn rig1() -> Rig {
+    Rig::new(&config(1, ""))
+}
+
+/// Runs one scripted exchange with peers delivering `split` bytes at a time.
+fn run(cfg: &str, client: &[u8], responses: &[&[u8]], split: usize) -> Rig {
+    let mut r = Rig::new(cfg);
+    r.split = split;
+    r.script(9001, responses);
+    r.client(client);
+    r
+}
+
+/// The h11-style check: whole, byte by byte, and pipelined behind itself,
+/// the same exchange gives the same bytes on both sides.
+fn same_in_every_split(cfg: &str, client: &[u8], response: &[u8]) -> Rig {
+    let whole = run(cfg, client, &[response], usize::MAX);
+    let bytewise = run(cfg, client, &[response], 1);
+    assert_eq!(whole.client_text(), bytewise.client_text(), "byte by byte");
+    assert_eq!(whole.upstream_text(), bytewise.upstream_text(), "byte by byte");
+    if !whole.client_closed {
+        let twice = [client, client].concat();
+        let piped = run(cfg, &twice, &[response, response], usize::MAX);
+        assert_eq!(piped.client_text(), whole.client_text().repeat(2), "pipelined");
+        assert_eq!(piped.upstream_text(), whole.upstream_text().repeat(2), "pipelined");
+        let piped1 = run(cfg, &twice, &[response, response], 1);
+        assert_eq!(piped1.client_text(), whole.client_text().repeat(2), "pipelined bytewise");
+    }
+    whole
+}
+
+#[test]
+fn a_get_is_forwarded_and_answered_exactly() {
+    let r = same_in_every_split(&config(1, ""), GET, OK);
+    assert_eq!(r.upstream_text(), GET_UP);
+    assert_eq!(r.client_text(), OK_OUT);
+    assert_eq!(r.logs.len(), 1);
+    let log = &r.logs[0];
+    assert_eq!(log.status, 200);
+    assert_eq!(&log.method[..], b"GET");
+    assert_eq!(&log.target[..], b"/a?b=1");
+    assert_eq!(log.upstream, Some(addr(9001)));
+    assert_eq!(log.bytes_in, GET.len() as u64);
+    assert_eq!(log.bytes_out, OK_OUT.len() as u64);
+    assert!(!r.client_closed);
+}
+
+#[test]
+fn keep_alive_reuses_the_pooled_upstream() {
+    let mut r = rig1();
+    r.script(9001, &[OK, OK]);
+    r.client(GET);
+    r.client(GET);
+    assert_eq!(r.client_text(), OK_OUT.repeat(2));
+    assert_eq!(r.socks.len(), 1, "one upstream connection for both");
+    assert!(r.socks[0].reused);
+    assert_eq!(r.connects, vec![(addr(9001), true), (addr(9001), true)]);
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let reqs: Vec<u8> = (1..=3)
+        .flat_map(|i| format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes())
+        .collect();
+    let resps: Vec<Vec<u8>> = (1..=3)
+        .map(|i| format!("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n{i}").into_bytes())
+        .collect();
+    let resp_refs: Vec<&[u8]> = resps.iter().map(|v| &v[..]).collect();
+    for split in [usize::MAX, 1, 7] {
+        let r = run(&config(1, ""), &reqs, &resp_refs, split);
+        let want: String = (1..=3)
+            .map(|i| format!("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n{i}"))
+            .collect();
+        assert_eq!(r.client_text(), want, "split {split}");
+        let targets: Vec<String> = r.logs.iter().map(|l| String::from_utf8_lossy(&l.target).into()).collect();
+        assert_eq!(targets, ["/1", "/2", "/3"]);
+    }
+}
+
+#[test]
+fn smuggling_shapes_get_400_and_reach_no_upstream() {
+    let cases: &[&[u8]] = &[
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3 3\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nX: y\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nX: a\rTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"G\x00T / HTTP/1.1\r\nHost: a\r\n\r\n",
+    ];
+    for case in cases {
+        for split in [usize::MAX, 1] {
+            let r = run(&config(1, ""), case, &[OK], split);
+            let text = r.client_text();
+            assert!(
+                text.starts_with("HTTP/1.1 400 Bad Request\r\n") && text.contains("Connection: close\r\n"),
+                "{:?} gave {text:?}",
+                String::from_utf8_lossy(case)
+            );
+            assert!(r.client_closed);
+            assert!(r.socks.is_empty(), "an upstream was contacted");
+            assert_eq!(r.logs.len(), 1);
+            assert_eq!(r.logs[0].status, 400);
+        }
+    }
+}
+
+#[test]
+fn bad_chunks_after_the_head_close_without_a_complete_request_upstream() {
+    for body in [
+        &b"5\r\nhello\r\nzz\r\n"[..],
+        b"5\nhello\r\n0\r\n\r\n",
+        b"5\r\nhello\n0\r\n\r\n",
+        b"ffffffffffffffffff\r\n",
+    ] {
+        let mut r = rig1();
+        r.script(9001, &[OK]);
+        let mut req = b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        req.extend_from_slice(body);
+        r.client(&req);
+        assert!(r.client_text().starts_with("HTTP/1.1 400 "), "{}", r.client_text());
+        assert!(r.client_closed);
+        assert!(r.socks.iter().all(|s| s.closed), "upstream left open");
+        assert!(rig::complete_request(&r.socks[0].received).is_none());
+    }
+}
+
+#[test]
+fn chunked_bodies_pass_through_with_trailers() {
+    let req = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n";
+    let r = same_in_every_split(&config(1, ""), req, resp);
+    assert!(r.upstream_text().ends_with("Transfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\n\r\n"));
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+    );
+}
+
+#[test]
+fn an_http10_client_gets_chunked_responses_unchunked_then_close() {
+    let req = b"GET / HTTP/1.0\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let r = same_in_every_split(&config(1, ""), req, resp);
+    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcde");
+    assert!(r.client_closed);
+    assert!(r.upstream_text().starts_with("GET / HTTP/1.1\r\n"));
+}
+
+#[test]
+fn an_http10_keep_alive_client_is_kept() {
+    let req = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    let r = same_in_every_split(&config(1, ""), req, OK);
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"
+    );
+    assert!(!r.client_closed);
+}
+
+#[test]
+fn head_204_and_304_have_no_body() {
+    let head = b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let r = same_in_every_split(&config(1, ""), head, b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n");
+    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n");
+    assert!(r.socks[0].pooled);
+    let r = same_in_every_split(&config(1, ""), GET, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert_eq!(r.client_text(), "HTTP/1.1 204 No Content\r\n\r\n");
+    let r = same_in_every_split(&config(1, ""), GET, b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n");
+    assert_eq!(r.client_text(), "HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n");
+}
+
+#[test]
+fn a_response_without_length_is_read_until_close() {
+    let mut r = rig1();
+    r.close_after_response = true;
+    r.script(9001, &[b"HTTP/1.1 200 OK\r\n\r\nstream of bytes"]);
+    r.client(GET);
+    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nstream of bytes");
+    assert!(r.client_closed);
+    assert_eq!(r.logs[0].status, 200);
+}
+
+#[test]
+fn hop_by_hop_headers_are_stripped_and_forwarded_for_appended() {
+    let req = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nTrailer: x\r\nProxy-Connection: x\r\nUpgrade: h2c\r\nHTTP2-Settings: AA\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nConnection: close, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n";
+    let r = run(&config(1, ""), req, &[resp], usize::MAX);
+    assert_eq!(
+        r.upstream_text(),
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4, 10.0.0.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n\r\n"
+    );
+    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    // The upstream said close: its connection is not pooled.
+    assert!(r.socks[0].closed);
+}
+
+#[test]
+fn absolute_form_goes_upstream_in_origin_form() {
+    let req = b"GET http://example.com/x?y HTTP/1.1\r\nHost: ignored\r\n\r\n";
+    let r = run(&config(1, ""), req, &[OK], usize::MAX);
+    assert!(r.upstream_text().starts_with("GET /x?y HTTP/1.1\r\nHost: example.com\r\n"));
+}
+
+#[test]
+fn head_limits_give_431_and_502() {
+    let cfg = config(1, "[limits]\nmax_request_head = 100\nmax_response_head = 100");
+    let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "a".repeat(200));
+    let r = run(&cfg, big.as_bytes(), &[OK], usize::MAX);
+    assert!(r.client_text().starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+    assert!(r.client_closed && r.socks.is_empty());
+    let big_resp = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(200));
+    let r = run(&cfg, GET, &[big_resp.as_bytes()], 1);
+    assert!(r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", r.client_text());
+    assert!(r.socks[0].closed);
+}
+
+#[test]
+fn body_limit_gives_413() {
+    let cfg = config(1, "[limits]\nmax_request_body = 4");
+    let r = run(&cfg, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", &[OK], usize::MAX);
+    assert!(r.client_text().starts_with("HTTP/1.1 413 "));
+    assert!(r.socks.is_empty());
+    let r = run(&cfg, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[OK], usize::MAX);
+    assert!(r.client_text().starts_with("HTTP/1.1 413 "), "{}", r.client_text());
+    assert!(r.client_closed);
+    assert!(rig::complete_request(&r.socks[0].received).is_none());
+}
+
+#[test]
+fn a_slow_head_gets_408_at_the_deadline() {
+    let mut r = Rig::new(&config(1, "[timeouts]\nclient_header = 1000"));
+    r.client(b"GET / HTTP/1.1\r\nHo");
+    r.advance(Duration::from_millis(999));
+    assert!(r.client_out.is_empty());
+    r.advance(Duration::from_millis(1));
+    assert!(r.client_text().starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+    assert!(r.client_closed);
+}
+
+#[test]
+fn a_silent_or_idle_client_is_closed_quietly() {
+    let mut r = Rig::new(&config(1, "[timeouts]\nclient_header = 1000\nclient_idle = 5000"));
+    r.advance(Duration::from_millis(1000));
+    assert!(r.client_closed && r.client_out.is_empty());
+    let mut r = Rig::new(&config(1, "[timeouts]\nclient_idle = 5000"));
+    r.script(9001, &[OK]);
+    r.client(GET);
+    r.advance(Duration::from_millis(4999));
+    assert!(!r.client_closed);
+    r.advance(Duration::from_millis(1));
+    assert!(r.client_closed);
+    assert_eq!(r.client_text(), OK_OUT);
+}
+
+#[test]
+fn upstream_response_timeout_gives_504() {
+    let mut r = Rig::new(&config(1, "[timeouts]\nupstream_response = 2000"));
+    r.client(GET);
+    r.advance(Duration::from_millis(2000));
+    assert!(r.client_text().starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
+    assert!(!r.client_closed, "the client stream is still trusted");
+    assert!(r.socks[0].closed);
+    assert_eq!(r.logs[0].status, 504);
+}
+
+#[test]
+fn a_refused_server_is_skipped_and_the_next_one_answers() {
+    let mut r = Rig::new(&config(2, ""));
+    r.refuse.push(addr(9001));
+    r.script(9002, &[OK]);
+    r.client(GET);
+    assert_eq!(r.client_text(), OK_OUT);
+    assert_eq!(r.logs[0].tries, 2);
+    assert_eq!(r.logs[0].upstream, Some(addr(9002)));
+}
+
+#[test]
+fn every_server_refusing_gives_502() {
+    let mut r = Rig::new(&config(2, ""));
+    r.refuse.extend([addr(9001), addr(9002)]);
+    r.client(GET);
+    assert!(r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
+    assert_eq!(r.connects.len(), 2);
+}
+
+#[test]
+fn connect_timeout_moves_on() {
+    let mut r = Rig::new(&config(2, "[timeouts]\nupstream_connect = 100"));
+    r.blackhole.push(addr(9001));
+    r.script(9002, &[OK]);
+    r.client(GET);
+    assert!(r.client_out.is_empty());
+    r.advance(Duration::from_millis(100));
+    assert_eq!(r.client_text(), OK_OUT);
+}
+
+#[test]
+fn a_reset_get_is_retried_but_a_post_is_not() {
+    // GET: the first server resets after receiving the request.
+    let mut r = Rig::new(&config(2, ""));
+    r.script(9002, &[OK]);
+    r.client(GET);
+    let first = r.live_upstream().unwrap();
+    r.input(Input::Failed(Peer::Upstream(first)));
+    assert_eq!(r.client_text(), OK_OUT);
+    // POST: never replayed once sent.
+    let mut r = Rig::new(&config(2, ""));
+    r.script(9002, &[OK]);
+    r.client(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi");
+    let first = r.live_upstream().unwrap();
+    r.input(Input::Failed(Peer::Upstream(first)));
+    assert!(r.client_text().starts_with("HTTP/1.1 502 "));
+    assert_eq!(r.connects.len(), 1);
+}
+
+#[test]
+fn the_pooled_connection_race_is_retried_once_on_a_fresh_connection() {
+    let mut r = rig1();
+    r.script(9001, &[OK]);
+    r.client(GET);
+    // The pooled connection dies as it is reused.
+    r.client(GET);
+    let reused = r.live_upstream().unwrap();
+    r.script(9001, &[OK]);
+    r.input(Input::Closed(Peer::Upstream(reused)));
+    assert_eq!(r.client_text(), OK_OUT.repeat(2));
+    assert_eq!(r.connects.last(), Some(&(addr(9001), false)));
+}
+
+#[test]
+fn no_route_gives_404_and_no_server_503() {
+    let cfg = "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\nmax_fails = 1\nfail_open = false\n[[route]]\npath_prefix = \"/api/\"\nupstream = \"a\"\n";
+    let r = run(cfg, GET, &[OK], usize::MAX);
+    assert!(r.client_text().starts_with("HTTP/1.1 404 Not Found\r\n"));
+    assert!(!r.client_closed);
+    let mut r = Rig::new(cfg);
+    r.refuse.push(addr(9001));
+    r.client(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(r.client_text().starts_with("HTTP/1.1 502 "));
+    r.client_out.clear();
+    r.client(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(r.client_text().starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{}", r.client_text());
+}
+
+#[test]
+fn strip_prefix_and_host_rewrite() {
+    let cfg = "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n[[route]]\npath_prefix = \"/api/\"\nupstream = \"a\"\nstrip_prefix = true\nhost_rewrite = \"internal\"\n";
+    let r = run(cfg, b"GET /api/users?q=1 HTTP/1.1\r\nHost: pub\r\n\r\n", &[OK], usize::MAX);
+    assert!(r.upstream_text().starts_with("GET /users?q=1 HTTP/1.1\r\nHost: internal\r\n"), "{}", r.upstream_text());
+    assert!(r.upstream_text().contains("X-Forwarded-Host: pub\r\n"));
+}
+
+#[test]
+fn expect_100_continue_is_forwarded_and_the_body_follows() {
+    let mut r = rig1();
+    r.client(b"PUT /f HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    assert!(r.upstream_text().contains("Expect: 100-continue\r\n"));
+    let id = r.live_upstream().unwrap();
+    r.socks[0].pending.extend(b"HTTP/1.1 100 Continue\r\n\r\n");
+    r.drive();
+    assert_eq!(r.client_text(), "HTTP/1.1 100 Continue\r\n\r\n");
+    r.client(b"data");
+    assert!(r.upstream_text().ends_with("\r\n\r\ndata"));
+    r.input(Input::Received(Peer::Upstream(id), bytes::Bytes::from_static(OK)));
+    assert_eq!(r.client_text(), format!("HTTP/1.1 100 Continue\r\n\r\n{OK_OUT}"));
+}
+
+#[test]
+fn early_hints_are_forwarded_with_hop_by_hop_removed() {
+    let resp = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\nConnection: X-H\r\nX-H: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let r = same_in_every_split(&config(1, ""), GET, resp);
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    );
+}
+
+const WS_REQ: &[u8] = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n";
+
+#[test]
+fn websocket_becomes_a_tunnel_only_after_101() {
+    let mut r = rig1();
+    r.client(WS_REQ);
+    assert!(r.upstream_text().ends_with("Sec-WebSocket-Key: k\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"));
+    // Bytes the client sends before the 101 are not forwarded yet.
+    r.client(b"early");
+    assert!(!r.upstream_text().contains("early"));
+    let id = r.live_upstream().unwrap();
+    r.input(Input::Received(
+        Peer::Upstream(id),
+        bytes::Bytes::from_static(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\nfrom-server"),
+    ));
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nfrom-server"
+    );
+    assert!(r.upstream_text().ends_with("early"));
+    r.client(b"ping");
+    assert!(r.upstream_text().ends_with("earlyping"));
+    r.input(Input::Closed(Peer::Upstream(id)));
+    assert!(r.client_closed);
+}
+
+#[test]
+fn a_refused_upgrade_stays_http() {
+    let mut r = rig1();
+    r.script(9001, &[b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"]);
+    r.client(WS_REQ);
+    assert_eq!(r.client_text(), "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    r.script(9001, &[OK]);
+    r.client(GET);
+    assert!(r.client_text().ends_with(OK_OUT));
+}
+
+#[test]
+fn h2c_upgrade_is_stripped_and_an_unasked_101_is_refused() {
+    let req = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    let r = run(&config(1, ""), req, &[b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"], usize::MAX);
+    let up = r.upstream_text();
+    assert!(!up.contains("h2c") && !up.contains("HTTP2-Settings") && !up.contains("Upgrade"), "{up}");
+    assert!(r.client_text().starts_with("HTTP/1.1 502 "));
+}
+
+#[test]
+fn a_slow_client_pauses_the_upstream() {
+    let mut r = Rig::new(&config(1, "[limits]\nwindow = 1024"));
+    r.client(GET);
+    let id = r.live_upstream().unwrap();
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+    r.conn.handle_input(&mut r.gw, r.now, Input::Received(Peer::Upstream(id), bytes::Bytes::from_static(head)));
+    // Take the outputs without reporting them written.
+    let mut held = 0;
+    loop {
+        match r.conn.poll_output() {
+            weir_core::Output::Wait(_) => break,
+            weir_core::Output::Send(_, b) => held += b.len(),
+            _ => {}
+        }
+    }
+    let budget = r.conn.read_budget(Peer::Upstream(id));
+    assert!(budget <= 1024 - held.min(1024), "budget {budget}");
+    r.conn.handle_input(&mut r.gw, r.now, Input::Received(Peer::Upstream(id), vec![b'x'; budget].into()));
+    while !matches!(r.conn.poll_output(), weir_core::Output::Wait(_)) {}
+    assert_eq!(r.conn.read_budget(Peer::Upstream(id)), 0, "paused until drained");
+    r.conn.handle_input(&mut r.gw, r.now, Input::Drained(Peer::Client));
+    assert_eq!(r.conn.read_budget(Peer::Upstream(id)), 1024);
+}
+
+#[test]
+fn a_client_that_leaves_mid_body_aborts_the_upstream() {
+    let mut r = rig1();
+    r.client(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+    r.client_eof();
+    assert!(r.client_closed);
+    assert!(r.socks[0].closed);
+    assert_eq!(r.logs[0].status, 499);
+}
+
+#[test]
+fn a_truncated_response_body_closes_the_client() {
+    let mut r = rig1();
+    r.close_after_response = true;
+    r.script(9001, &[b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]);
+    r.client(GET);
+    assert!(r.client_text().ends_with("abc"));
+    assert!(r.client_closed);
+    assert_eq!(r.logs[0].note, "upstream closed mid-body");
+}
+
+#[test]
+fn a_malformed_response_gives_502() {
+    for resp in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"[..],
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+    ] {
+        let r = run(&config(1, ""), GET, &[resp], usize::MAX);
+        assert!(r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", r.client_text());
+    }
+}
+
+#[test]
+fn header_layers_edit_both_ways() {
+    let cfg = config(1, "[[middleware]]\nkind = \"headers\"\nrequest_set = { \"X-Env\" = \"prod\" }\nrequest_remove = [\"User-Agent\"]\nresponse_set = { \"X-Via\" = \"weir\" }\nresponse_remove = [\"Server\"]\n");
+    let r = run(&cfg, GET, &[OK], usize::MAX);
+    assert!(r.upstream_text().contains("X-Env: prod\r\n"));
+    assert!(!r.upstream_text().contains("User-Agent"));
+    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Via: weir\r\n\r\nhello");
+}
