@@ -1,1 +1,28 @@
-//! Shared frontend code.
+//! What both weir frontends share, written once: the command line, config
+//! loading and `--check`, the access log format, signal handling and the
+//! demo upstreams. A frontend supplies only a [`Serve`] function that runs
+//! the gateway over its own I/O.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod accesslog;
+pub mod cli;
+pub mod demo;
+pub mod shutdown;
+
+use std::sync::Arc;
+
+pub use accesslog::LogSink;
+pub use cli::Options;
+pub use shutdown::Shutdown;
+use weir_core::Config;
+
+/// Runs the gateway until `shutdown` fires and the grace period ends.
+pub type Serve = fn(Arc<Config>, &Options, Shutdown) -> std::io::Result<()>;
+
+/// The whole program of a frontend binary: parses the command line and
+/// runs the chosen command; returns the process exit code.
+pub fn main(name: &str, serve: Serve) -> i32 {
+    cli::run(name, serve)
+}

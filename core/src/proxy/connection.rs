@@ -101,6 +101,7 @@ pub struct Connection {
     pub(super) client_unflushed: usize,
     pub(super) client_eof: bool,
     pub(super) client_closed: bool,
+    pub(super) draining: bool,
 }
 
 impl Connection {
@@ -123,6 +124,7 @@ impl Connection {
             client_unflushed: 0,
             client_eof: false,
             client_closed: false,
+            draining: false,
         }
     }
 
@@ -202,6 +204,18 @@ impl Connection {
                     _ => 0,
                 }
             }
+        }
+    }
+
+    /// Graceful shutdown: closes the client now if it is between requests,
+    /// else after the current response (sent with `Connection: close`).
+    pub fn shutdown(&mut self) {
+        if self.client_closed {
+            return;
+        }
+        self.draining = true;
+        if self.ex.is_none() && matches!(self.req_side, ReqSide::Head) {
+            self.close_client();
         }
     }
 
@@ -294,7 +308,7 @@ impl Connection {
             record.end = now;
             self.out.push_back(Output::Log(Box::new(record)));
         }
-        if close || self.client_eof {
+        if close || self.client_eof || self.draining {
             self.close_client();
             return;
         }
@@ -373,6 +387,7 @@ impl Connection {
         self.release_link(gw, now, false);
         let ex = self.ex.as_ref().expect("checked above");
         let close = fault.closes_client()
+            || self.draining
             || ex.close_after
             || !ex.client_persistent
             || !matches!(self.req_side, ReqSide::Complete);

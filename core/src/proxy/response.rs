@@ -115,7 +115,8 @@ impl Connection {
         self.timers.clear(Timer::UpstreamResponse);
         let request_complete = matches!(self.req_side, ReqSide::Complete);
         let Some(ex) = &mut self.ex else { return false };
-        let mut close = ex.close_after || !ex.client_persistent || !request_complete;
+        let mut close =
+            ex.close_after || !ex.client_persistent || !request_complete || self.draining;
         let h = &mut resp.headers;
         let reader = match framing {
             Framing::None => {

@@ -1,0 +1,84 @@
+//! The access log: one line per request on stdout, in a stable format.
+//!
+//! ```text
+//! 1764153600.123 10.0.0.7:40000 "GET /a?b=1" 200 127.0.0.1:9001 57 131 0.412ms tries=1 -
+//! ```
+//!
+//! Fields, space-separated: wall-clock time (Unix seconds, milliseconds);
+//! client address; method and target, quoted; status (0: no response was
+//! sent); upstream address or `-`; bytes received from the client; bytes
+//! sent to the client; duration; servers tried; a note or `-`.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use weir_core::AccessRecord;
+
+/// A buffered access-log writer, one per worker; flushed when the worker
+/// goes idle, so a busy worker writes many lines per system call.
+pub struct LogSink {
+    quiet: bool,
+    buf: Vec<u8>,
+}
+
+impl LogSink {
+    /// A sink; `quiet` drops every record.
+    pub fn new(quiet: bool) -> LogSink {
+        LogSink {
+            quiet,
+            buf: Vec::with_capacity(if quiet { 0 } else { 8192 }),
+        }
+    }
+
+    /// Formats one record into the buffer.
+    pub fn record(&mut self, r: &AccessRecord) {
+        if self.quiet {
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let clean = |b: &[u8]| -> String {
+            String::from_utf8_lossy(b)
+                .chars()
+                .map(|c| if c == '"' || c.is_control() { '?' } else { c })
+                .collect()
+        };
+        let _ = writeln!(
+            self.buf,
+            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms tries={} {}",
+            now.as_secs(),
+            now.subsec_millis(),
+            r.client,
+            clean(&r.method),
+            clean(&r.target),
+            r.status,
+            r.upstream.map_or("-".to_string(), |a| a.to_string()),
+            r.bytes_in,
+            r.bytes_out,
+            r.duration().as_secs_f64() * 1000.0,
+            r.tries,
+            if r.note.is_empty() { "-" } else { r.note },
+        );
+        if self.buf.len() > 64 * 1024 {
+            self.flush();
+        }
+    }
+
+    /// Writes buffered lines to stdout.
+    pub fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&self.buf);
+        let _ = out.flush();
+        self.buf.clear();
+    }
+}
+
+impl Drop for LogSink {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

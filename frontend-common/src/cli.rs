@@ -1,0 +1,175 @@
+//! The command line of both binaries (DESIGN.md's interface contract).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use weir_core::balancer::Strategy;
+use weir_core::Config;
+
+use crate::shutdown::Shutdown;
+use crate::{demo, Serve};
+
+/// weir: an HTTP/1.1 reverse proxy and API gateway.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about, long_about = None)]
+pub struct Options {
+    /// Run from this TOML config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Quick mode: address to listen on.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Quick mode: an upstream server (repeat for several).
+    #[arg(long = "upstream", value_name = "ADDR")]
+    pub upstreams: Vec<SocketAddr>,
+    /// Quick mode: balancer (random, round-robin, weighted-round-robin,
+    /// consistent-hash, least-conn, p2c).
+    #[arg(long, value_name = "NAME", default_value = "round-robin")]
+    pub balancer: String,
+    /// Quick mode: worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Validate the config, print every error, exit 0 (valid) or 1.
+    #[arg(long)]
+    pub check: bool,
+    /// Do not write access-log lines to stdout.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub grace: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum Command {
+    /// Start two demo upstreams and the gateway on 127.0.0.1:8080.
+    Demo,
+}
+
+/// Worker threads to run for a config: its `workers`, else one per core.
+pub fn workers(config: &Config) -> usize {
+    config.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// Reads and validates a config file; errors are printed as
+/// `FILE:LINE: key: message`, one per line.
+pub fn load(path: &std::path::Path) -> Result<Config, Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+    Config::from_toml(&text).map_err(|errs| {
+        errs.iter()
+            .map(|e| match e.line {
+                Some(l) => format!("{}:{l}: {}", path.display(), ConfigErrorBody(e)),
+                None => format!("{}: {}", path.display(), ConfigErrorBody(e)),
+            })
+            .collect()
+    })
+}
+
+struct ConfigErrorBody<'a>(&'a weir_core::ConfigError);
+
+impl std::fmt::Display for ConfigErrorBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.key.is_empty() {
+            write!(f, "{}", self.0.message)
+        } else {
+            write!(f, "{}: {}", self.0.key, self.0.message)
+        }
+    }
+}
+
+fn config_for(opts: &Options) -> Result<Config, Vec<String>> {
+    let mut config = match (&opts.config, opts.listen) {
+        (Some(path), None) if opts.upstreams.is_empty() => load(path)?,
+        (Some(_), _) => {
+            return Err(vec![
+                "--config cannot be combined with --listen/--upstream".into()
+            ])
+        }
+        (None, Some(listen)) => {
+            if opts.upstreams.is_empty() {
+                return Err(vec!["quick mode needs at least one --upstream ADDR".into()]);
+            }
+            let strategy: Strategy = opts.balancer.parse().map_err(|e| vec![e])?;
+            Config::quick(listen, &opts.upstreams, strategy)
+        }
+        (None, None) => {
+            return Err(vec![
+                "nothing to run: give --config FILE, or --listen ADDR --upstream ADDR, or `demo` (see --help)".into(),
+            ])
+        }
+    };
+    if let Some(w) = opts.workers {
+        if w == 0 {
+            return Err(vec!["--workers must be at least 1".into()]);
+        }
+        config.workers = Some(w);
+    }
+    Ok(config)
+}
+
+/// Parses the process arguments and runs; returns the exit code.
+pub fn run(name: &str, serve: Serve) -> i32 {
+    let opts = match Options::try_parse() {
+        Ok(o) => o,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                return 0;
+            }
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{name}: {} (see --help)", first.trim_start_matches("error: "));
+            return 2;
+        }
+    };
+    if let Some(Command::Demo) = opts.command {
+        return demo::run(name, &opts, serve);
+    }
+    let config = match config_for(&opts) {
+        Ok(c) => c,
+        Err(errs) => {
+            for e in &errs {
+                eprintln!("{name}: {e}");
+            }
+            return 1;
+        }
+    };
+    if opts.check {
+        println!("{name}: config OK");
+        return 0;
+    }
+    start(name, Arc::new(config), &opts, serve)
+}
+
+/// Runs `serve` with signal handling; turns an error into one line.
+pub fn start(name: &str, config: Arc<Config>, opts: &Options, serve: Serve) -> i32 {
+    let shutdown = match Shutdown::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{name}: cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
+    let listen = config.listen;
+    match serve(config, opts, shutdown) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!("{name}: cannot listen on {listen}: address already in use");
+            1
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! weir-mio: weir-core driven by mio event loops, one per worker thread.
+//!
+//! Each worker owns a `mio::Poll`, its connections, its upstream pool and
+//! its own `Gateway` (balancer and health state), so nothing is locked on
+//! the request path. Every worker registers its own handle of the one
+//! listening socket and accepts from it; the kernel wakes the workers and
+//! the losers of an accept race see `WouldBlock`. (One bound socket, not
+//! `SO_REUSEPORT` per worker: a second weir on the same port must fail
+//! with "address already in use", and with two workers the accept race
+//! costs one spurious wakeup at most.)
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod sock;
+mod timers;
+mod worker;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use weir_core::Config;
+use weir_frontend::{Options, Shutdown};
+
+/// Binds the listener (with a deep backlog and `SO_REUSEADDR`).
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Runs the gateway until `shutdown` fires and in-flight requests finish
+/// (or the grace period ends).
+pub fn serve(config: Arc<Config>, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
+    let listener = bind(config.listen)?;
+    serve_on(config, listener, opts, shutdown)
+}
+
+/// Runs the gateway on an already bound listener.
+pub fn serve_on(
+    config: Arc<Config>,
+    listener: TcpListener,
+    opts: &Options,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let n = weir_frontend::cli::workers(&config);
+    let grace = std::time::Duration::from_secs(opts.grace);
+    let per_worker_limit = config.limits.max_connections.div_ceil(n).max(1);
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let l = listener.try_clone()?;
+        let w = worker::Worker::new(
+            config.clone(),
+            l,
+            i as u64,
+            opts.quiet,
+            per_worker_limit,
+            shutdown.clone(),
+            grace,
+        )?;
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("weir-worker-{i}"))
+                .spawn(move || w.run())?,
+        );
+    }
+    let mut result = Ok(());
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err(std::io::Error::other("a worker panicked")),
+        }
+    }
+    result
+}

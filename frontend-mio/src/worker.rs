@@ -1,0 +1,552 @@
+//! One worker: a mio event loop that owns its connections, its upstream
+//! pool, its timers and its own `Gateway`.
+//!
+//! The loop turns readiness into core inputs and core outputs into socket
+//! work, and decides nothing about HTTP. Readiness is edge-triggered: a
+//! socket's `readable`/`writable` flags stay set until a read or write
+//! returns `WouldBlock`, so a side the core paused (budget 0) is read again
+//! as soon as the core un-pauses it, without waiting for a new edge.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use fxhash::FxHashMap;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
+use weir_frontend::{LogSink, Shutdown};
+
+use crate::sock::{AfterFlush, Owner, ReadOutcome, Sock};
+use crate::timers::{Due, TimerHeap};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+/// Largest single read.
+const READ_MAX: usize = 64 * 1024;
+/// Idle pooled connections kept per server.
+const POOL_PER_SERVER: usize = 256;
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+struct Conn {
+    core: Connection,
+    client: Option<usize>,
+    /// Upstream sockets, attached or still flushing towards pool/close.
+    ups: Vec<(UpstreamId, usize)>,
+    deadline: Option<Instant>,
+}
+
+/// A worker thread's whole state.
+pub struct Worker {
+    poll: Poll,
+    listener: TcpListener,
+    listening: bool,
+    gw: Gateway,
+    config: Arc<Config>,
+    conns: Slab<Conn>,
+    socks: Slab<Sock>,
+    pool: FxHashMap<SocketAddr, Vec<usize>>,
+    timers: TimerHeap,
+    buf: BytesMut,
+    log: LogSink,
+    limit: usize,
+    accept_paused_until: Option<Instant>,
+    accept_blocked: bool,
+    shutdown: Shutdown,
+    grace: Duration,
+    stop_at: Option<Instant>,
+}
+
+impl Worker {
+    /// A worker over its own handle of the listening socket.
+    pub fn new(
+        config: Arc<Config>,
+        listener: std::net::TcpListener,
+        index: u64,
+        quiet: bool,
+        limit: usize,
+        shutdown: Shutdown,
+        grace: Duration,
+    ) -> io::Result<Worker> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        shutdown.on_trigger(move || {
+            let _ = waker.wake();
+        });
+        Ok(Worker {
+            poll,
+            listener,
+            listening: true,
+            gw: Gateway::new(config.clone(), 0x5745_4952 ^ index),
+            config,
+            conns: Slab::new(),
+            socks: Slab::new(),
+            pool: FxHashMap::default(),
+            timers: TimerHeap::default(),
+            buf: BytesMut::new(),
+            log: LogSink::new(quiet),
+            limit,
+            accept_paused_until: None,
+            accept_blocked: false,
+            shutdown,
+            grace,
+            stop_at: None,
+        })
+    }
+
+    /// The event loop; returns after shutdown.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut dirty: Vec<usize> = Vec::new();
+        loop {
+            self.log.flush();
+            let now = Instant::now();
+            let wake_at = [self.timers.next(), self.accept_paused_until, self.stop_at]
+                .into_iter()
+                .flatten()
+                .min();
+            let timeout = wake_at.map(|t| t.saturating_duration_since(now));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {}
+                    Token(k) => {
+                        let Some(s) = self.socks.get_mut(k) else { continue };
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            s.readable = true;
+                        }
+                        if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                            s.writable = true;
+                        }
+                        match s.owner {
+                            Owner::Client(ck) | Owner::Upstream(ck, _) => dirty.push(ck),
+                            Owner::Pooled => self.check_pooled(k),
+                        }
+                    }
+                }
+            }
+            dirty.sort_unstable();
+            dirty.dedup();
+            for ck in dirty.drain(..) {
+                self.service(ck, now);
+            }
+            while let Some((at, due)) = self.timers.pop_due(now) {
+                match due {
+                    Due::Conn(ck) => {
+                        if self.conns.get(ck).is_some_and(|c| c.deadline == Some(at)) {
+                            self.input(ck, now, Input::Tick);
+                            self.service(ck, now);
+                        }
+                    }
+                    Due::Pooled(k) => {
+                        let idle = self.config.timeouts.pool_idle;
+                        if self
+                            .socks
+                            .get(k)
+                            .is_some_and(|s| s.owner == Owner::Pooled && s.idle_since + idle <= now)
+                        {
+                            self.close_sock(k);
+                        }
+                    }
+                }
+            }
+            if self.accept_paused_until.is_some_and(|t| t <= now) {
+                self.accept_paused_until = None;
+                self.accept(now);
+            }
+            if self.shutdown.is_fired() {
+                if self.stop_at.is_none() {
+                    self.begin_shutdown(now);
+                }
+                if self.conns.is_empty() || self.stop_at.is_some_and(|t| t <= now) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.stop_at = Some(now + self.grace);
+        if self.listening {
+            let _ = self.poll.registry().deregister(&mut self.listener);
+            self.listening = false;
+        }
+        let pooled: Vec<usize> = self.pool.values().flatten().copied().collect();
+        for k in pooled {
+            self.close_sock(k);
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for ck in keys {
+            if let Some(c) = self.conns.get_mut(ck) {
+                c.core.shutdown();
+            }
+            self.service(ck, now);
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        if !self.listening || self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            if self.conns.len() >= self.limit {
+                // Over max_connections: leave them in the backlog until a
+                // connection closes (accept() is retried then).
+                self.accept_blocked = true;
+                return;
+            }
+            match self.listener.accept() {
+                Ok((stream, addr)) => self.adopt(stream, addr, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_out_of_resources(&e) => {
+                    if self.accept_paused_until.is_none() {
+                        eprintln!("weir: accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    }
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+                // The peer gave up before we accepted (ECONNABORTED) and the like.
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn adopt(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
+        let _ = stream.set_nodelay(true);
+        let ck = self.conns.vacant_key();
+        let mut sock = Sock::new(stream, Owner::Client(ck), addr, now);
+        let k = self.socks.vacant_key();
+        if self
+            .poll
+            .registry()
+            .register(&mut sock.stream, Token(k), Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            return;
+        }
+        self.socks.insert(sock);
+        let core = Connection::new(&self.gw, addr, now);
+        self.conns.insert(Conn {
+            core,
+            client: Some(k),
+            ups: Vec::new(),
+            deadline: None,
+        });
+        self.service(ck, now);
+    }
+
+    fn input(&mut self, ck: usize, now: Instant, input: Input) {
+        if let Some(c) = self.conns.get_mut(ck) {
+            c.core.handle_input(&mut self.gw, now, input);
+        }
+    }
+
+    fn sock_of(&self, ck: usize, peer: Peer) -> Option<usize> {
+        let c = self.conns.get(ck)?;
+        match peer {
+            Peer::Client => c.client,
+            Peer::Upstream(id) => c.ups.iter().find(|(i, _)| *i == id).map(|(_, k)| *k),
+        }
+    }
+
+    /// Runs one connection until neither the core nor its sockets can move.
+    fn service(&mut self, ck: usize, now: Instant) {
+        loop {
+            if !self.conns.contains(ck) {
+                return;
+            }
+            let mut moved = self.drain_outputs(ck, now);
+            let keys: Vec<(Peer, usize)> = {
+                let c = &self.conns[ck];
+                c.client
+                    .map(|k| (Peer::Client, k))
+                    .into_iter()
+                    .chain(c.ups.iter().map(|(id, k)| (Peer::Upstream(*id), *k)))
+                    .collect()
+            };
+            for (peer, k) in keys {
+                moved |= self.flush_sock(ck, peer, k, now);
+                moved |= self.read_sock(ck, peer, k, now);
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.maybe_finish(ck, now);
+    }
+
+    /// Takes every output of the core; true if there was any.
+    fn drain_outputs(&mut self, ck: usize, now: Instant) -> bool {
+        let mut any = false;
+        loop {
+            let Some(c) = self.conns.get_mut(ck) else { return any };
+            let out = c.core.poll_output();
+            match out {
+                Output::Wait(at) => {
+                    if c.deadline != at {
+                        c.deadline = at;
+                        if let Some(t) = at {
+                            self.timers.push(t, Due::Conn(ck));
+                        }
+                    }
+                    return any;
+                }
+                Output::Send(peer, b) => {
+                    if let Some(k) = self.sock_of(ck, peer) {
+                        self.socks[k].queue.push_back(b);
+                    }
+                }
+                Output::Connect {
+                    id,
+                    addr,
+                    pooled_ok,
+                } => self.connect(ck, id, addr, pooled_ok, now),
+                Output::Pool(id) => {
+                    if let Some(k) = self.sock_of(ck, Peer::Upstream(id)) {
+                        self.socks[k].after_flush = AfterFlush::Pool;
+                    }
+                }
+                Output::Close(peer) => {
+                    if let Some(k) = self.sock_of(ck, peer) {
+                        self.socks[k].after_flush = AfterFlush::Close;
+                    }
+                }
+                Output::Log(r) => self.log.record(&r),
+            }
+            any = true;
+        }
+    }
+
+    fn connect(&mut self, ck: usize, id: UpstreamId, addr: SocketAddr, pooled_ok: bool, now: Instant) {
+        if pooled_ok {
+            if let Some(k) = self.pool.get_mut(&addr).and_then(|v| v.pop()) {
+                self.socks[k].owner = Owner::Upstream(ck, id);
+                self.conns[ck].ups.push((id, k));
+                self.input(ck, now, Input::Connected { id, reused: true });
+                return;
+            }
+        }
+        let stream = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(_) => {
+                self.input(ck, now, Input::Failed(Peer::Upstream(id)));
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut sock = Sock::new(stream, Owner::Upstream(ck, id), addr, now);
+        sock.connecting = true;
+        let k = self.socks.vacant_key();
+        if self
+            .poll
+            .registry()
+            .register(&mut sock.stream, Token(k), Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            self.input(ck, now, Input::Failed(Peer::Upstream(id)));
+            return;
+        }
+        self.socks.insert(sock);
+        self.conns[ck].ups.push((id, k));
+    }
+
+    /// Finishes a connect, writes queued bytes, and applies pool/close.
+    fn flush_sock(&mut self, ck: usize, peer: Peer, k: usize, now: Instant) -> bool {
+        let Some(s) = self.socks.get_mut(k) else { return false };
+        if s.connecting {
+            if !s.writable {
+                return false;
+            }
+            let failed = match s.stream.take_error() {
+                Ok(Some(_)) | Err(_) => true,
+                Ok(None) => match s.stream.peer_addr() {
+                    Ok(_) => false,
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        s.writable = false;
+                        return false;
+                    }
+                    Err(_) => true,
+                },
+            };
+            if failed {
+                self.detach(ck, k);
+                self.close_sock(k);
+                self.input(ck, now, Input::Failed(peer));
+                return true;
+            }
+            s.connecting = false;
+            if let Peer::Upstream(id) = peer {
+                self.input(ck, now, Input::Connected { id, reused: false });
+            }
+            return true;
+        }
+        let mut moved = false;
+        if !s.queue.is_empty() {
+            match s.flush() {
+                Ok(true) => {
+                    if s.after_flush == AfterFlush::Keep {
+                        self.input(ck, now, Input::Drained(peer));
+                    }
+                    moved = true;
+                }
+                Ok(false) => {}
+                Err(_) => {
+                    s.queue.clear();
+                    if s.after_flush == AfterFlush::Keep {
+                        self.input(ck, now, Input::Failed(peer));
+                    } else {
+                        s.after_flush = AfterFlush::Close;
+                    }
+                    moved = true;
+                }
+            }
+        }
+        let s = &self.socks[k];
+        if s.queue.is_empty() {
+            match s.after_flush {
+                AfterFlush::Keep => {}
+                AfterFlush::Pool => {
+                    self.detach(ck, k);
+                    self.to_pool(k, now);
+                    moved = true;
+                }
+                AfterFlush::Close => {
+                    self.detach(ck, k);
+                    self.close_sock(k);
+                    moved = true;
+                }
+            }
+        }
+        moved
+    }
+
+    fn read_sock(&mut self, ck: usize, peer: Peer, k: usize, now: Instant) -> bool {
+        let Some(s) = self.socks.get(k) else { return false };
+        if !s.readable || s.connecting || s.after_flush != AfterFlush::Keep {
+            return false;
+        }
+        let budget = self.conns[ck].core.read_budget(peer);
+        if budget == 0 {
+            return false;
+        }
+        let s = &mut self.socks[k];
+        let input = match s.read(&mut self.buf, budget.min(READ_MAX)) {
+            ReadOutcome::Data(b) => Input::Received(peer, b),
+            ReadOutcome::Eof => Input::Closed(peer),
+            ReadOutcome::Failed => Input::Failed(peer),
+            ReadOutcome::WouldBlock => return false,
+        };
+        self.input(ck, now, input);
+        true
+    }
+
+    fn detach(&mut self, ck: usize, k: usize) {
+        if let Some(c) = self.conns.get_mut(ck) {
+            if c.client == Some(k) {
+                c.client = None;
+            }
+            c.ups.retain(|(_, x)| *x != k);
+        }
+    }
+
+    fn to_pool(&mut self, k: usize, now: Instant) {
+        let s = &mut self.socks[k];
+        let list = self.pool.entry(s.addr).or_default();
+        if list.len() >= POOL_PER_SERVER || self.stop_at.is_some() {
+            self.close_sock(k);
+            return;
+        }
+        s.owner = Owner::Pooled;
+        s.after_flush = AfterFlush::Keep;
+        s.generation += 1;
+        s.idle_since = now;
+        list.push(k);
+        self.timers
+            .push(now + self.config.timeouts.pool_idle, Due::Pooled(k));
+    }
+
+    /// A pooled socket became readable: the server closed it or sent
+    /// bytes nobody asked for; either way it is no longer reusable.
+    fn check_pooled(&mut self, k: usize) {
+        let s = &mut self.socks[k];
+        if !s.readable {
+            return;
+        }
+        let mut scratch = BytesMut::new();
+        if let ReadOutcome::WouldBlock = s.read(&mut scratch, 1) {
+            return;
+        }
+        self.close_sock(k);
+    }
+
+    fn close_sock(&mut self, k: usize) {
+        if !self.socks.contains(k) {
+            return;
+        }
+        let mut s = self.socks.remove(k);
+        if s.owner == Owner::Pooled {
+            if let Some(v) = self.pool.get_mut(&s.addr) {
+                v.retain(|x| *x != k);
+            }
+        }
+        let _ = self.poll.registry().deregister(&mut s.stream);
+        if let Owner::Client(_) = s.owner {
+            // Half-close first and drop what the client already sent, so
+            // the kernel does not answer unread bytes with a reset that
+            // could destroy the response still in flight.
+            let _ = s.stream.shutdown(std::net::Shutdown::Write);
+            let mut scratch = BytesMut::new();
+            for _ in 0..4 {
+                match s.read(&mut scratch, 16 * 1024) {
+                    ReadOutcome::Data(_) => scratch.clear(),
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// Removes a finished connection and whatever sockets it still holds.
+    fn maybe_finish(&mut self, ck: usize, now: Instant) {
+        let Some(c) = self.conns.get(ck) else { return };
+        if !c.core.is_finished() || c.client.is_some() {
+            return;
+        }
+        let c = self.conns.remove(ck);
+        for (_, k) in c.ups {
+            let poolable = self
+                .socks
+                .get(k)
+                .is_some_and(|s| s.after_flush == AfterFlush::Pool && s.queue.is_empty());
+            if poolable {
+                self.to_pool(k, now);
+            } else {
+                self.close_sock(k);
+            }
+        }
+        if self.accept_blocked {
+            self.accept_blocked = false;
+            self.accept(now);
+        }
+    }
+}
+
+fn is_out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(23 /* ENFILE */) | Some(24 /* EMFILE */) | Some(105 /* ENOBUFS */) | Some(12 /* ENOMEM */)
+    )
+}
