@@ -1,0 +1,256 @@
+//! End-to-end: the real binaries over real sockets, against real origins,
+//! with raw-socket clients and curl. Every test runs against both
+//! frontends.
+
+mod support;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::client::{get, Client};
+use support::upstream::{pattern, Origin};
+use support::{upstream_section, Weir};
+
+fn one(bin: &str, origin: &Origin, extra: &str) -> Weir {
+    Weir::start(bin, &upstream_section("round-robin", &[(origin.addr, 1)], extra))
+}
+
+fn keep_alive_reuses_connections(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    let mut c = Client::connect(w.addr);
+    for _ in 0..5 {
+        c.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.read();
+        assert_eq!((r.status, r.text().as_str()), (200, "a"));
+    }
+    // A second client after the first: the pooled upstream is reused.
+    assert_eq!(get(w.addr, "/name").text(), "a");
+    assert_eq!(o.accepted(), 1, "one upstream connection for six requests");
+}
+
+fn pipelined_requests_come_back_in_order(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    let mut c = Client::connect(w.addr);
+    c.send(b"GET /slow?ms=50 HTTP/1.1\r\nHost: t\r\n\r\nGET /name HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz");
+    assert_eq!(c.read().text(), "slow");
+    assert_eq!(c.read().text(), "a");
+    assert_eq!(c.read().text(), "xyz");
+}
+
+fn ten_mib_chunked_both_ways_byte_exact(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    let data = pattern(10 << 20);
+    let mut c = Client::connect(w.addr);
+    let mut req = b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for chunk in data.chunks(100_000) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let mut writer = c.w.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(&req).unwrap());
+    let r = c.read();
+    sender.join().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "upload echo differs ({} bytes back)", r.body.len());
+    c.send(format!("GET /big?n={} HTTP/1.1\r\nHost: t\r\n\r\n", 10 << 20).as_bytes());
+    let r = c.read();
+    assert!(r.body == data, "download differs ({} bytes)", r.body.len());
+}
+
+fn curl_gets_and_uploads(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", &format!("http://{}/name", w.addr)])
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a");
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "-H", "Transfer-Encoding: chunked", "--data-binary", "hello curl"])
+        .arg(format!("http://{}/echo", w.addr))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello curl");
+}
+
+fn dead_upstream_gives_502(bin: &str) {
+    let port = support::free_port();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let w = Weir::start(bin, &upstream_section("round-robin", &[(addr, 1)], ""));
+    let r = get(w.addr, "/");
+    assert_eq!(r.status, 502);
+}
+
+fn slow_upstream_gives_504(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "[timeouts]\nupstream_response = 300\n");
+    let t = Instant::now();
+    let r = get(w.addr, "/slow?ms=3000");
+    assert_eq!(r.status, 504);
+    assert!(t.elapsed() < Duration::from_millis(2500));
+}
+
+fn slow_head_gives_408(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "[timeouts]\nclient_header = 300\n");
+    let mut c = Client::connect(w.addr);
+    c.send(b"GET / HTTP/1.1\r\nHo");
+    let r = c.read();
+    assert_eq!(r.status, 408);
+    assert!(c.is_closed());
+}
+
+fn names(addr: std::net::SocketAddr, n: usize) -> String {
+    (0..n).map(|_| get(addr, "/name").text()).collect()
+}
+
+fn round_robin_and_smooth_weighted(bin: &str) {
+    let (a, b, c) = (Origin::start("a"), Origin::start("b"), Origin::start("c"));
+    let w = Weir::start(bin, &upstream_section("round-robin", &[(a.addr, 1), (b.addr, 1), (c.addr, 1)], ""));
+    assert_eq!(names(w.addr, 6), "abcabc");
+    drop(w);
+    let w = Weir::start(
+        bin,
+        &upstream_section("weighted-round-robin", &[(a.addr, 5), (b.addr, 1), (c.addr, 1)], ""),
+    );
+    assert_eq!(names(w.addr, 14), "aabacaaaabacaa");
+}
+
+fn consistent_hash_sticks_by_header(bin: &str) {
+    let origins: Vec<Origin> = ["a", "b", "c", "d"].iter().map(|n| Origin::start(n)).collect();
+    let servers: Vec<_> = origins.iter().map(|o| (o.addr, 1)).collect();
+    let w = Weir::start(bin, &upstream_section("consistent-hash", &servers, "hash_key = \"header:X-User\""));
+    let mut seen = std::collections::HashSet::new();
+    for user in 0..20 {
+        let who = |_| {
+            let mut c = Client::connect(w.addr);
+            c.send(format!("GET /name HTTP/1.1\r\nHost: t\r\nX-User: u{user}\r\n\r\n").as_bytes());
+            c.read().text()
+        };
+        let first = who(0);
+        for i in 1..4 {
+            assert_eq!(who(i), first, "user u{user} moved");
+        }
+        seen.insert(first);
+    }
+    assert!(seen.len() >= 3, "20 users landed on {seen:?}");
+}
+
+fn failover_when_an_upstream_dies(bin: &str) {
+    let (a, b) = (Origin::start("a"), Origin::start("b"));
+    let w = Weir::start(bin, &upstream_section("round-robin", &[(a.addr, 1), (b.addr, 1)], ""));
+    assert_eq!(names(w.addr, 2), "ab");
+    a.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..6 {
+        let r = get(w.addr, "/name");
+        assert_eq!((r.status, r.text().as_str()), (200, "b"));
+    }
+}
+
+fn websocket_upgrade_tunnels(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    let mut c = Client::connect(w.addr);
+    c.send(b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let r = c.read();
+    assert_eq!(r.status, 101);
+    assert_eq!(r.header("upgrade"), Some("websocket"));
+    for msg in [&b"frame-one"[..], b"\x81\x05hello", &[0u8; 3000]] {
+        c.send(msg);
+        let mut back = vec![0; msg.len()];
+        std::io::Read::read_exact(&mut c.r, &mut back).unwrap();
+        assert_eq!(back, msg);
+    }
+}
+
+fn graceful_shutdown_completes_in_flight(bin: &str) {
+    let o = Origin::start("a");
+    let mut w = one(bin, &o, "");
+    let mut c = Client::connect(w.addr);
+    c.send(b"GET /slow?ms=700 HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    w.terminate();
+    let r = c.read();
+    assert_eq!((r.status, r.text().as_str()), (200, "slow"));
+    assert_eq!(r.header("connection"), Some("close"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = w.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn check_reports_a_broken_config(bin: &str) {
+    let dir = std::env::temp_dir().join(format!("weir-check-{}-{bin}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nservers = [{ addr = \"nope\" }]\n").unwrap();
+    let out = Command::new(support::binary(bin))
+        .args(["--check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:4: upstream[0].balancer: unknown balancer \"fastest\""), "{err}");
+    assert!(err.contains("bad.toml:5: upstream[0].servers[0].addr"), "{err}");
+    std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap();
+    let out = Command::new(support::binary(bin)).args(["--check", "--config"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = Command::new(support::binary(bin)).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn address_in_use_is_one_clear_line(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    let out = Command::new(support::binary(bin))
+        .args(["--listen", &w.addr.to_string(), "--upstream", &o.addr.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("address already in use") && err.lines().count() == 1, "{err}");
+}
+
+fn forwarded_headers_reach_the_upstream(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    let mut c = Client::connect(w.addr);
+    c.send(b"GET /headers HTTP/1.1\r\nHost: front\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\n");
+    let text = c.read().text();
+    assert!(text.contains("x-forwarded-for: 127.0.0.1\n"), "{text}");
+    assert!(text.contains("x-forwarded-host: front\n"), "{text}");
+    assert!(!text.contains("x-hop") && !text.contains("connection"), "{text}");
+}
+
+each_frontend!(
+    keep_alive_reuses_connections,
+    pipelined_requests_come_back_in_order,
+    ten_mib_chunked_both_ways_byte_exact,
+    curl_gets_and_uploads,
+    dead_upstream_gives_502,
+    slow_upstream_gives_504,
+    slow_head_gives_408,
+    round_robin_and_smooth_weighted,
+    consistent_hash_sticks_by_header,
+    failover_when_an_upstream_dies,
+    websocket_upgrade_tunnels,
+    graceful_shutdown_completes_in_flight,
+    check_reports_a_broken_config,
+    address_in_use_is_one_clear_line,
+    forwarded_headers_reach_the_upstream,
+);
