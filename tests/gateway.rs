@@ -13,7 +13,10 @@ use support::upstream::{pattern, Origin};
 use support::{upstream_section, Weir};
 
 fn one(bin: &str, origin: &Origin, extra: &str) -> Weir {
-    Weir::start(bin, &upstream_section("round-robin", &[(origin.addr, 1)], extra))
+    Weir::start(
+        bin,
+        &upstream_section("round-robin", &[(origin.addr, 1)], extra),
+    )
 }
 
 fn keep_alive_reuses_connections(bin: &str) {
@@ -57,7 +60,11 @@ fn ten_mib_chunked_both_ways_byte_exact(bin: &str) {
     let r = c.read();
     sender.join().unwrap();
     assert_eq!(r.status, 200);
-    assert!(r.body == data, "upload echo differs ({} bytes back)", r.body.len());
+    assert!(
+        r.body == data,
+        "upload echo differs ({} bytes back)",
+        r.body.len()
+    );
     c.send(format!("GET /big?n={} HTTP/1.1\r\nHost: t\r\n\r\n", 10 << 20).as_bytes());
     let r = c.read();
     assert!(r.body == data, "download differs ({} bytes)", r.body.len());
@@ -72,7 +79,14 @@ fn curl_gets_and_uploads(bin: &str) {
         .expect("curl is installed (.ci/run installs it)");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a");
     let out = Command::new("curl")
-        .args(["-sS", "--fail", "-H", "Transfer-Encoding: chunked", "--data-binary", "hello curl"])
+        .args([
+            "-sS",
+            "--fail",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "hello curl",
+        ])
         .arg(format!("http://{}/echo", w.addr))
         .output()
         .unwrap();
@@ -112,20 +126,33 @@ fn names(addr: std::net::SocketAddr, n: usize) -> String {
 
 fn round_robin_and_smooth_weighted(bin: &str) {
     let (a, b, c) = (Origin::start("a"), Origin::start("b"), Origin::start("c"));
-    let w = Weir::start(bin, &upstream_section("round-robin", &[(a.addr, 1), (b.addr, 1), (c.addr, 1)], ""));
+    let w = Weir::start(
+        bin,
+        &upstream_section("round-robin", &[(a.addr, 1), (b.addr, 1), (c.addr, 1)], ""),
+    );
     assert_eq!(names(w.addr, 6), "abcabc");
     drop(w);
     let w = Weir::start(
         bin,
-        &upstream_section("weighted-round-robin", &[(a.addr, 5), (b.addr, 1), (c.addr, 1)], ""),
+        &upstream_section(
+            "weighted-round-robin",
+            &[(a.addr, 5), (b.addr, 1), (c.addr, 1)],
+            "",
+        ),
     );
     assert_eq!(names(w.addr, 14), "aabacaaaabacaa");
 }
 
 fn consistent_hash_sticks_by_header(bin: &str) {
-    let origins: Vec<Origin> = ["a", "b", "c", "d"].iter().map(|n| Origin::start(n)).collect();
+    let origins: Vec<Origin> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| Origin::start(n))
+        .collect();
     let servers: Vec<_> = origins.iter().map(|o| (o.addr, 1)).collect();
-    let w = Weir::start(bin, &upstream_section("consistent-hash", &servers, "hash_key = \"header:X-User\""));
+    let w = Weir::start(
+        bin,
+        &upstream_section("consistent-hash", &servers, "hash_key = \"header:X-User\""),
+    );
     let mut seen = std::collections::HashSet::new();
     for user in 0..20 {
         let who = |_| {
@@ -144,7 +171,10 @@ fn consistent_hash_sticks_by_header(bin: &str) {
 
 fn failover_when_an_upstream_dies(bin: &str) {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
-    let w = Weir::start(bin, &upstream_section("round-robin", &[(a.addr, 1), (b.addr, 1)], ""));
+    let w = Weir::start(
+        bin,
+        &upstream_section("round-robin", &[(a.addr, 1), (b.addr, 1)], ""),
+    );
     assert_eq!(names(w.addr, 2), "ab");
     a.kill();
     std::thread::sleep(Duration::from_millis(300));
@@ -203,12 +233,25 @@ fn check_reports_a_broken_config(bin: &str) {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:4: upstream[0].balancer: unknown balancer \"fastest\""), "{err}");
-    assert!(err.contains("bad.toml:5: upstream[0].servers[0].addr"), "{err}");
+    assert!(
+        err.contains("bad.toml:4: upstream[0].balancer: unknown balancer \"fastest\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml:5: upstream[0].servers[0].addr"),
+        "{err}"
+    );
     std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap();
-    let out = Command::new(support::binary(bin)).args(["--check", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(support::binary(bin))
+        .args(["--check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = Command::new(support::binary(bin)).arg("--bogus").output().unwrap();
+    let out = Command::new(support::binary(bin))
+        .arg("--bogus")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
@@ -218,12 +261,20 @@ fn address_in_use_is_one_clear_line(bin: &str) {
     let o = Origin::start("a");
     let w = one(bin, &o, "");
     let out = Command::new(support::binary(bin))
-        .args(["--listen", &w.addr.to_string(), "--upstream", &o.addr.to_string()])
+        .args([
+            "--listen",
+            &w.addr.to_string(),
+            "--upstream",
+            &o.addr.to_string(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("address already in use") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("address already in use") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 fn forwarded_headers_reach_the_upstream(bin: &str) {
@@ -234,7 +285,10 @@ fn forwarded_headers_reach_the_upstream(bin: &str) {
     let text = c.read().text();
     assert!(text.contains("x-forwarded-for: 127.0.0.1\n"), "{text}");
     assert!(text.contains("x-forwarded-host: front\n"), "{text}");
-    assert!(!text.contains("x-hop") && !text.contains("connection"), "{text}");
+    assert!(
+        !text.contains("x-hop") && !text.contains("connection"),
+        "{text}"
+    );
 }
 
 each_frontend!(

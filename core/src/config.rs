@@ -26,9 +26,8 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "line {l}: ")?,
-            None => {}
+        if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
         }
         if self.key.is_empty() {
             write!(f, "{}", self.message)
@@ -245,7 +244,11 @@ struct Errors<'a> {
 impl Errors<'_> {
     fn line(&self, span: Range<usize>) -> usize {
         let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     fn at(&mut self, span: Range<usize>, key: String, message: String) {
@@ -268,9 +271,8 @@ const FRAMING: &[&str] = &[
 
 fn is_header_name(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn is_header_value(s: &str) -> bool {
@@ -297,14 +299,21 @@ impl Config {
                 errs.at(
                     raw.listen.span(),
                     "listen".into(),
-                    format!("invalid address {:?} (expected IP:PORT)", raw.listen.get_ref()),
+                    format!(
+                        "invalid address {:?} (expected IP:PORT)",
+                        raw.listen.get_ref()
+                    ),
                 );
                 SocketAddr::from(([127, 0, 0, 1], 0))
             }
         };
         if let Some(w) = &raw.workers {
             if *w.get_ref() == 0 || *w.get_ref() > 1024 {
-                errs.at(w.span(), "workers".into(), "must be between 1 and 1024".into());
+                errs.at(
+                    w.span(),
+                    "workers".into(),
+                    "must be between 1 and 1024".into(),
+                );
             }
         }
         let d = Timeouts::default();
@@ -323,16 +332,34 @@ impl Config {
         let dl = Limits::default();
         let mut sized = |v: &Option<Spanned<usize>>, key: &str, min: usize, def: usize| match v {
             Some(s) if *s.get_ref() < min => {
-                errs.at(s.span(), format!("limits.{key}"), format!("must be at least {min}"));
+                errs.at(
+                    s.span(),
+                    format!("limits.{key}"),
+                    format!("must be at least {min}"),
+                );
                 def
             }
             Some(s) => *s.get_ref(),
             None => def,
         };
         let limits = Limits {
-            max_connections: raw.limits.max_connections.unwrap_or(dl.max_connections).max(1),
-            max_request_head: sized(&raw.limits.max_request_head, "max_request_head", 64, dl.max_request_head),
-            max_response_head: sized(&raw.limits.max_response_head, "max_response_head", 64, dl.max_response_head),
+            max_connections: raw
+                .limits
+                .max_connections
+                .unwrap_or(dl.max_connections)
+                .max(1),
+            max_request_head: sized(
+                &raw.limits.max_request_head,
+                "max_request_head",
+                64,
+                dl.max_request_head,
+            ),
+            max_response_head: sized(
+                &raw.limits.max_response_head,
+                "max_response_head",
+                64,
+                dl.max_response_head,
+            ),
             max_request_body: raw.limits.max_request_body.unwrap_or(dl.max_request_body),
             window: sized(&raw.limits.window, "window", 1024, dl.window),
         };
@@ -340,8 +367,15 @@ impl Config {
         let mut upstreams = Vec::new();
         for (i, u) in raw.upstream.iter().enumerate() {
             let key = |k: &str| format!("upstream[{i}].{k}");
-            if upstreams.iter().any(|g: &GroupSpec| &g.name == u.name.get_ref()) {
-                errs.at(u.name.span(), key("name"), format!("duplicate upstream {:?}", u.name.get_ref()));
+            if upstreams
+                .iter()
+                .any(|g: &GroupSpec| &g.name == u.name.get_ref())
+            {
+                errs.at(
+                    u.name.span(),
+                    key("name"),
+                    format!("duplicate upstream {:?}", u.name.get_ref()),
+                );
             }
             let strategy = match &u.balancer {
                 None => Strategy::RoundRobin,
@@ -361,13 +395,25 @@ impl Config {
                 },
             };
             if strategy == Strategy::ConsistentHash && u.hash_key.is_none() {
-                errs.at(u.name.span(), key("hash_key"), "consistent-hash needs a hash_key".into());
+                errs.at(
+                    u.name.span(),
+                    key("hash_key"),
+                    "consistent-hash needs a hash_key".into(),
+                );
             }
             if u.servers.get_ref().is_empty() {
-                errs.at(u.servers.span(), key("servers"), "an upstream needs at least one server".into());
+                errs.at(
+                    u.servers.span(),
+                    key("servers"),
+                    "an upstream needs at least one server".into(),
+                );
             }
             if u.servers.get_ref().len() > 1000 {
-                errs.at(u.servers.span(), key("servers"), "at most 1000 servers".into());
+                errs.at(
+                    u.servers.span(),
+                    key("servers"),
+                    "at most 1000 servers".into(),
+                );
             }
             let mut servers = Vec::new();
             for (j, s) in u.servers.get_ref().iter().enumerate() {
@@ -384,7 +430,11 @@ impl Config {
                 };
                 let weight = match &s.weight {
                     Some(w) if *w.get_ref() == 0 || *w.get_ref() > 1000 => {
-                        errs.at(w.span(), key(&format!("servers[{j}].weight")), "must be between 1 and 1000".into());
+                        errs.at(
+                            w.span(),
+                            key(&format!("servers[{j}].weight")),
+                            "must be between 1 and 1000".into(),
+                        );
                         1
                     }
                     Some(w) => *w.get_ref(),
@@ -406,10 +456,17 @@ impl Config {
         let mut routes = Vec::new();
         for (i, r) in raw.route.iter().enumerate() {
             let key = |k: &str| format!("route[{i}].{k}");
-            let upstream = match upstreams.iter().position(|g| &g.name == r.upstream.get_ref()) {
+            let upstream = match upstreams
+                .iter()
+                .position(|g| &g.name == r.upstream.get_ref())
+            {
                 Some(u) => u,
                 None => {
-                    errs.at(r.upstream.span(), key("upstream"), format!("no upstream named {:?}", r.upstream.get_ref()));
+                    errs.at(
+                        r.upstream.span(),
+                        key("upstream"),
+                        format!("no upstream named {:?}", r.upstream.get_ref()),
+                    );
                     0
                 }
             };
@@ -424,14 +481,26 @@ impl Config {
             let host = r.host.as_ref().map(|h| {
                 let v = h.get_ref().to_ascii_lowercase();
                 let bare = v.strip_prefix("*.").unwrap_or(&v);
-                if bare.is_empty() || bare.contains('*') || !is_header_value(bare) || bare.contains(' ') {
-                    errs.at(h.span(), key("host"), "expected a host name or \"*.suffix\"".into());
+                if bare.is_empty()
+                    || bare.contains('*')
+                    || !is_header_value(bare)
+                    || bare.contains(' ')
+                {
+                    errs.at(
+                        h.span(),
+                        key("host"),
+                        "expected a host name or \"*.suffix\"".into(),
+                    );
                 }
                 v
             });
             if let Some(h) = &r.host_rewrite {
                 if h.is_empty() || !is_header_value(h) {
-                    errs.at(r.upstream.span(), key("host_rewrite"), "not a valid Host value".into());
+                    errs.at(
+                        r.upstream.span(),
+                        key("host_rewrite"),
+                        "not a valid Host value".into(),
+                    );
                 }
             }
             routes.push(RouteSpec {
@@ -473,7 +542,11 @@ impl Config {
                         .chain(&l.response_remove);
                     for n in names {
                         if !is_header_name(n) {
-                            errs.at(l.kind.span(), format!("middleware[{i}]"), format!("invalid header name {n:?}"));
+                            errs.at(
+                                l.kind.span(),
+                                format!("middleware[{i}]"),
+                                format!("invalid header name {n:?}"),
+                            );
                         } else if FRAMING.iter().any(|f| f.eq_ignore_ascii_case(n)) {
                             errs.at(
                                 l.kind.span(),
@@ -484,10 +557,16 @@ impl Config {
                     }
                     for v in l.request_set.values().chain(l.response_set.values()) {
                         if !is_header_value(v) {
-                            errs.at(l.kind.span(), format!("middleware[{i}]"), format!("invalid header value {v:?}"));
+                            errs.at(
+                                l.kind.span(),
+                                format!("middleware[{i}]"),
+                                format!("invalid header value {v:?}"),
+                            );
                         }
                     }
-                    let pairs = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    let pairs = |m: &BTreeMap<String, String>| {
+                        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+                    };
                     middleware.push(LayerSpec::Headers {
                         request_set: pairs(&l.request_set),
                         request_remove: l.request_remove.clone(),
@@ -600,7 +679,10 @@ response_remove = ["Server"]
         assert_eq!(c.timeouts.client_body, Duration::from_millis(30_000));
         assert_eq!(c.limits.max_request_body, 1024);
         assert_eq!(c.upstreams[0].servers[0].1, 5);
-        assert_eq!(c.upstreams[1].hash_key, Some(HashKey::Header("X-User".into())));
+        assert_eq!(
+            c.upstreams[1].hash_key,
+            Some(HashKey::Header("X-User".into()))
+        );
         assert_eq!(c.routes[0].host.as_deref(), Some("*.example.com"));
         assert_eq!(c.routes[0].upstream, 1);
         assert_eq!(c.routes[1].path_prefix, "/");
@@ -608,7 +690,11 @@ response_remove = ["Server"]
     }
 
     fn errors(text: &str) -> Vec<String> {
-        Config::from_toml(text).unwrap_err().iter().map(|e| e.to_string()).collect()
+        Config::from_toml(text)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 
     #[test]
@@ -632,10 +718,22 @@ upstream = "nope"
         let e = errors(text);
         assert_eq!(e.len(), 5, "{e:?}");
         assert!(e[0].starts_with("line 1: listen"), "{e:?}");
-        assert!(e[1].starts_with("line 4: upstream[0].balancer: unknown balancer"), "{e:?}");
-        assert!(e[2].starts_with("line 5: upstream[0].servers[0].addr"), "{e:?}");
-        assert!(e[3].starts_with("line 5: upstream[0].servers[1].weight"), "{e:?}");
-        assert!(e[4].starts_with("line 7: route[0].upstream: no upstream named \"nope\""), "{e:?}");
+        assert!(
+            e[1].starts_with("line 4: upstream[0].balancer: unknown balancer"),
+            "{e:?}"
+        );
+        assert!(
+            e[2].starts_with("line 5: upstream[0].servers[0].addr"),
+            "{e:?}"
+        );
+        assert!(
+            e[3].starts_with("line 5: upstream[0].servers[1].weight"),
+            "{e:?}"
+        );
+        assert!(
+            e[4].starts_with("line 7: route[0].upstream: no upstream named \"nope\""),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -32,14 +32,30 @@ fn same_in_every_split(cfg: &str, client: &[u8], response: &[u8]) -> Rig {
     let whole = run(cfg, client, &[response], usize::MAX);
     let bytewise = run(cfg, client, &[response], 1);
     assert_eq!(whole.client_text(), bytewise.client_text(), "byte by byte");
-    assert_eq!(whole.upstream_text(), bytewise.upstream_text(), "byte by byte");
+    assert_eq!(
+        whole.upstream_text(),
+        bytewise.upstream_text(),
+        "byte by byte"
+    );
     if !whole.client_closed {
         let twice = [client, client].concat();
         let piped = run(cfg, &twice, &[response, response], usize::MAX);
-        assert_eq!(piped.client_text(), whole.client_text().repeat(2), "pipelined");
-        assert_eq!(piped.upstream_text(), whole.upstream_text().repeat(2), "pipelined");
+        assert_eq!(
+            piped.client_text(),
+            whole.client_text().repeat(2),
+            "pipelined"
+        );
+        assert_eq!(
+            piped.upstream_text(),
+            whole.upstream_text().repeat(2),
+            "pipelined"
+        );
         let piped1 = run(cfg, &twice, &[response, response], 1);
-        assert_eq!(piped1.client_text(), whole.client_text().repeat(2), "pipelined bytewise");
+        assert_eq!(
+            piped1.client_text(),
+            whole.client_text().repeat(2),
+            "pipelined bytewise"
+        );
     }
     whole
 }
@@ -87,7 +103,11 @@ fn pipelined_requests_are_answered_in_order() {
             .map(|i| format!("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n{i}"))
             .collect();
         assert_eq!(r.client_text(), want, "split {split}");
-        let targets: Vec<String> = r.logs.iter().map(|l| String::from_utf8_lossy(&l.target).into()).collect();
+        let targets: Vec<String> = r
+            .logs
+            .iter()
+            .map(|l| String::from_utf8_lossy(&l.target).into())
+            .collect();
         assert_eq!(targets, ["/1", "/2", "/3"]);
     }
 }
@@ -115,7 +135,8 @@ fn smuggling_shapes_get_400_and_reach_no_upstream() {
             let r = run(&config(1, ""), case, &[OK], split);
             let text = r.client_text();
             assert!(
-                text.starts_with("HTTP/1.1 400 Bad Request\r\n") && text.contains("Connection: close\r\n"),
+                text.starts_with("HTTP/1.1 400 Bad Request\r\n")
+                    && text.contains("Connection: close\r\n"),
                 "{:?} gave {text:?}",
                 String::from_utf8_lossy(case)
             );
@@ -140,7 +161,11 @@ fn bad_chunks_after_the_head_close_without_a_complete_request_upstream() {
         let mut req = b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         req.extend_from_slice(body);
         r.client(&req);
-        assert!(r.client_text().starts_with("HTTP/1.1 400 "), "{}", r.client_text());
+        assert!(
+            r.client_text().starts_with("HTTP/1.1 400 "),
+            "{}",
+            r.client_text()
+        );
         assert!(r.client_closed);
         assert!(r.socks.iter().all(|s| s.closed), "upstream left open");
         assert!(rig::complete_request(&r.socks[0].received).is_none());
@@ -152,7 +177,9 @@ fn chunked_bodies_pass_through_with_trailers() {
     let req = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\n\r\n";
     let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n";
     let r = same_in_every_split(&config(1, ""), req, resp);
-    assert!(r.upstream_text().ends_with("Transfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\n\r\n"));
+    assert!(r
+        .upstream_text()
+        .ends_with("Transfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\n\r\n"));
     assert_eq!(
         r.client_text(),
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
@@ -162,9 +189,13 @@ fn chunked_bodies_pass_through_with_trailers() {
 #[test]
 fn an_http10_client_gets_chunked_responses_unchunked_then_close() {
     let req = b"GET / HTTP/1.0\r\n\r\n";
-    let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let resp =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
     let r = same_in_every_split(&config(1, ""), req, resp);
-    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcde");
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcde"
+    );
     assert!(r.client_closed);
     assert!(r.upstream_text().starts_with("GET / HTTP/1.1\r\n"));
 }
@@ -183,13 +214,27 @@ fn an_http10_keep_alive_client_is_kept() {
 #[test]
 fn head_204_and_304_have_no_body() {
     let head = b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n";
-    let r = same_in_every_split(&config(1, ""), head, b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n");
-    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n");
+    let r = same_in_every_split(
+        &config(1, ""),
+        head,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n",
+    );
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"
+    );
     assert!(r.socks[0].pooled);
     let r = same_in_every_split(&config(1, ""), GET, b"HTTP/1.1 204 No Content\r\n\r\n");
     assert_eq!(r.client_text(), "HTTP/1.1 204 No Content\r\n\r\n");
-    let r = same_in_every_split(&config(1, ""), GET, b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n");
-    assert_eq!(r.client_text(), "HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n");
+    let r = same_in_every_split(
+        &config(1, ""),
+        GET,
+        b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n",
+    );
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n"
+    );
 }
 
 #[test]
@@ -198,7 +243,10 @@ fn a_response_without_length_is_read_until_close() {
     r.close_after_response = true;
     r.script(9001, &[b"HTTP/1.1 200 OK\r\n\r\nstream of bytes"]);
     r.client(GET);
-    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nstream of bytes");
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nstream of bytes"
+    );
     assert!(r.client_closed);
     assert_eq!(r.logs[0].status, 200);
 }
@@ -212,7 +260,10 @@ fn hop_by_hop_headers_are_stripped_and_forwarded_for_appended() {
         r.upstream_text(),
         "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4, 10.0.0.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n\r\n"
     );
-    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    );
     // The upstream said close: its connection is not pooled.
     assert!(r.socks[0].closed);
 }
@@ -221,30 +272,58 @@ fn hop_by_hop_headers_are_stripped_and_forwarded_for_appended() {
 fn absolute_form_goes_upstream_in_origin_form() {
     let req = b"GET http://example.com/x?y HTTP/1.1\r\nHost: ignored\r\n\r\n";
     let r = run(&config(1, ""), req, &[OK], usize::MAX);
-    assert!(r.upstream_text().starts_with("GET /x?y HTTP/1.1\r\nHost: example.com\r\n"));
+    assert!(r
+        .upstream_text()
+        .starts_with("GET /x?y HTTP/1.1\r\nHost: example.com\r\n"));
 }
 
 #[test]
 fn head_limits_give_431_and_502() {
-    let cfg = config(1, "[limits]\nmax_request_head = 100\nmax_response_head = 100");
-    let big = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "a".repeat(200));
+    let cfg = config(
+        1,
+        "[limits]\nmax_request_head = 100\nmax_response_head = 100",
+    );
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+        "a".repeat(200)
+    );
     let r = run(&cfg, big.as_bytes(), &[OK], usize::MAX);
-    assert!(r.client_text().starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+    assert!(r
+        .client_text()
+        .starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
     assert!(r.client_closed && r.socks.is_empty());
     let big_resp = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(200));
     let r = run(&cfg, GET, &[big_resp.as_bytes()], 1);
-    assert!(r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", r.client_text());
+    assert!(
+        r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
+        "{}",
+        r.client_text()
+    );
     assert!(r.socks[0].closed);
 }
 
 #[test]
 fn body_limit_gives_413() {
     let cfg = config(1, "[limits]\nmax_request_body = 4");
-    let r = run(&cfg, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", &[OK], usize::MAX);
+    let r = run(
+        &cfg,
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+        &[OK],
+        usize::MAX,
+    );
     assert!(r.client_text().starts_with("HTTP/1.1 413 "));
     assert!(r.socks.is_empty());
-    let r = run(&cfg, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &[OK], usize::MAX);
-    assert!(r.client_text().starts_with("HTTP/1.1 413 "), "{}", r.client_text());
+    let r = run(
+        &cfg,
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        &[OK],
+        usize::MAX,
+    );
+    assert!(
+        r.client_text().starts_with("HTTP/1.1 413 "),
+        "{}",
+        r.client_text()
+    );
     assert!(r.client_closed);
     assert!(rig::complete_request(&r.socks[0].received).is_none());
 }
@@ -256,13 +335,18 @@ fn a_slow_head_gets_408_at_the_deadline() {
     r.advance(Duration::from_millis(999));
     assert!(r.client_out.is_empty());
     r.advance(Duration::from_millis(1));
-    assert!(r.client_text().starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+    assert!(r
+        .client_text()
+        .starts_with("HTTP/1.1 408 Request Timeout\r\n"));
     assert!(r.client_closed);
 }
 
 #[test]
 fn a_silent_or_idle_client_is_closed_quietly() {
-    let mut r = Rig::new(&config(1, "[timeouts]\nclient_header = 1000\nclient_idle = 5000"));
+    let mut r = Rig::new(&config(
+        1,
+        "[timeouts]\nclient_header = 1000\nclient_idle = 5000",
+    ));
     r.advance(Duration::from_millis(1000));
     assert!(r.client_closed && r.client_out.is_empty());
     let mut r = Rig::new(&config(1, "[timeouts]\nclient_idle = 5000"));
@@ -280,7 +364,9 @@ fn upstream_response_timeout_gives_504() {
     let mut r = Rig::new(&config(1, "[timeouts]\nupstream_response = 2000"));
     r.client(GET);
     r.advance(Duration::from_millis(2000));
-    assert!(r.client_text().starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
+    assert!(r
+        .client_text()
+        .starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
     assert!(!r.client_closed, "the client stream is still trusted");
     assert!(r.socks[0].closed);
     assert_eq!(r.logs[0].status, 504);
@@ -362,14 +448,29 @@ fn no_route_gives_404_and_no_server_503() {
     assert!(r.client_text().starts_with("HTTP/1.1 502 "));
     r.client_out.clear();
     r.client(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert!(r.client_text().starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{}", r.client_text());
+    assert!(
+        r.client_text()
+            .starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{}",
+        r.client_text()
+    );
 }
 
 #[test]
 fn strip_prefix_and_host_rewrite() {
     let cfg = "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n[[route]]\npath_prefix = \"/api/\"\nupstream = \"a\"\nstrip_prefix = true\nhost_rewrite = \"internal\"\n";
-    let r = run(cfg, b"GET /api/users?q=1 HTTP/1.1\r\nHost: pub\r\n\r\n", &[OK], usize::MAX);
-    assert!(r.upstream_text().starts_with("GET /users?q=1 HTTP/1.1\r\nHost: internal\r\n"), "{}", r.upstream_text());
+    let r = run(
+        cfg,
+        b"GET /api/users?q=1 HTTP/1.1\r\nHost: pub\r\n\r\n",
+        &[OK],
+        usize::MAX,
+    );
+    assert!(
+        r.upstream_text()
+            .starts_with("GET /users?q=1 HTTP/1.1\r\nHost: internal\r\n"),
+        "{}",
+        r.upstream_text()
+    );
     assert!(r.upstream_text().contains("X-Forwarded-Host: pub\r\n"));
 }
 
@@ -384,8 +485,14 @@ fn expect_100_continue_is_forwarded_and_the_body_follows() {
     assert_eq!(r.client_text(), "HTTP/1.1 100 Continue\r\n\r\n");
     r.client(b"data");
     assert!(r.upstream_text().ends_with("\r\n\r\ndata"));
-    r.input(Input::Received(Peer::Upstream(id), bytes::Bytes::from_static(OK)));
-    assert_eq!(r.client_text(), format!("HTTP/1.1 100 Continue\r\n\r\n{OK_OUT}"));
+    r.input(Input::Received(
+        Peer::Upstream(id),
+        bytes::Bytes::from_static(OK),
+    ));
+    assert_eq!(
+        r.client_text(),
+        format!("HTTP/1.1 100 Continue\r\n\r\n{OK_OUT}")
+    );
 }
 
 #[test]
@@ -427,9 +534,15 @@ fn websocket_becomes_a_tunnel_only_after_101() {
 #[test]
 fn a_refused_upgrade_stays_http() {
     let mut r = rig1();
-    r.script(9001, &[b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"]);
+    r.script(
+        9001,
+        &[b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"],
+    );
     r.client(WS_REQ);
-    assert_eq!(r.client_text(), "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+    );
     r.script(9001, &[OK]);
     r.client(GET);
     assert!(r.client_text().ends_with(OK_OUT));
@@ -438,9 +551,17 @@ fn a_refused_upgrade_stays_http() {
 #[test]
 fn h2c_upgrade_is_stripped_and_an_unasked_101_is_refused() {
     let req = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
-    let r = run(&config(1, ""), req, &[b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"], usize::MAX);
+    let r = run(
+        &config(1, ""),
+        req,
+        &[b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"],
+        usize::MAX,
+    );
     let up = r.upstream_text();
-    assert!(!up.contains("h2c") && !up.contains("HTTP2-Settings") && !up.contains("Upgrade"), "{up}");
+    assert!(
+        !up.contains("h2c") && !up.contains("HTTP2-Settings") && !up.contains("Upgrade"),
+        "{up}"
+    );
     assert!(r.client_text().starts_with("HTTP/1.1 502 "));
 }
 
@@ -450,7 +571,11 @@ fn a_slow_client_pauses_the_upstream() {
     r.client(GET);
     let id = r.live_upstream().unwrap();
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
-    r.conn.handle_input(&mut r.gw, r.now, Input::Received(Peer::Upstream(id), bytes::Bytes::from_static(head)));
+    r.conn.handle_input(
+        &mut r.gw,
+        r.now,
+        Input::Received(Peer::Upstream(id), bytes::Bytes::from_static(head)),
+    );
     // Take the outputs without reporting them written.
     let mut held = 0;
     loop {
@@ -462,10 +587,19 @@ fn a_slow_client_pauses_the_upstream() {
     }
     let budget = r.conn.read_budget(Peer::Upstream(id));
     assert!(budget <= 1024 - held.min(1024), "budget {budget}");
-    r.conn.handle_input(&mut r.gw, r.now, Input::Received(Peer::Upstream(id), vec![b'x'; budget].into()));
+    r.conn.handle_input(
+        &mut r.gw,
+        r.now,
+        Input::Received(Peer::Upstream(id), vec![b'x'; budget].into()),
+    );
     while !matches!(r.conn.poll_output(), weir_core::Output::Wait(_)) {}
-    assert_eq!(r.conn.read_budget(Peer::Upstream(id)), 0, "paused until drained");
-    r.conn.handle_input(&mut r.gw, r.now, Input::Drained(Peer::Client));
+    assert_eq!(
+        r.conn.read_budget(Peer::Upstream(id)),
+        0,
+        "paused until drained"
+    );
+    r.conn
+        .handle_input(&mut r.gw, r.now, Input::Drained(Peer::Client));
     assert_eq!(r.conn.read_budget(Peer::Upstream(id)), 1024);
 }
 
@@ -499,7 +633,11 @@ fn a_malformed_response_gives_502() {
         b"SSH-2.0-OpenSSH\r\n\r\n",
     ] {
         let r = run(&config(1, ""), GET, &[resp], usize::MAX);
-        assert!(r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", r.client_text());
+        assert!(
+            r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
+            "{}",
+            r.client_text()
+        );
     }
 }
 
@@ -509,5 +647,8 @@ fn header_layers_edit_both_ways() {
     let r = run(&cfg, GET, &[OK], usize::MAX);
     assert!(r.upstream_text().contains("X-Env: prod\r\n"));
     assert!(!r.upstream_text().contains("User-Agent"));
-    assert_eq!(r.client_text(), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Via: weir\r\n\r\nhello");
+    assert_eq!(
+        r.client_text(),
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Via: weir\r\n\r\nhello"
+    );
 }

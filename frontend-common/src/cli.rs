@@ -128,7 +128,10 @@ pub fn run(name: &str, serve: Serve) -> i32 {
             }
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{name}: {} (see --help)", first.trim_start_matches("error: "));
+            eprintln!(
+                "{name}: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
             return 2;
         }
     };

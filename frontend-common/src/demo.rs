@@ -29,7 +29,9 @@ pub fn spawn_upstream(name: &str) -> std::io::Result<SocketAddr> {
 }
 
 fn serve_demo(stream: TcpStream, body: &str) {
-    let Ok(mut write) = stream.try_clone() else { return };
+    let Ok(mut write) = stream.try_clone() else {
+        return;
+    };
     let mut read = BufReader::new(stream);
     loop {
         let mut length = 0usize;

@@ -9,6 +9,7 @@
 pub mod accesslog;
 pub mod cli;
 pub mod demo;
+pub mod io;
 pub mod shutdown;
 
 use std::sync::Arc;

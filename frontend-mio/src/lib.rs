@@ -22,21 +22,10 @@ use std::sync::Arc;
 use weir_core::Config;
 use weir_frontend::{Options, Shutdown};
 
-/// Binds the listener (with a deep backlog and `SO_REUSEADDR`).
-pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
 /// Runs the gateway until `shutdown` fires and in-flight requests finish
 /// (or the grace period ends).
 pub fn serve(config: Arc<Config>, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
-    let listener = bind(config.listen)?;
+    let listener = weir_frontend::io::bind(config.listen)?;
     serve_on(config, listener, opts, shutdown)
 }
 

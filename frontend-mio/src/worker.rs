@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use fxhash::FxHashMap;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -20,13 +19,13 @@ use slab::Slab;
 use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
 use weir_frontend::{LogSink, Shutdown};
 
-use crate::sock::{AfterFlush, Owner, ReadOutcome, Sock};
+use weir_frontend::io::{is_out_of_resources, AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
+
+use crate::sock::{Owner, Sock};
 use crate::timers::{Due, TimerHeap};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-/// Largest single read.
-const READ_MAX: usize = 64 * 1024;
 /// Idle pooled connections kept per server.
 const POOL_PER_SERVER: usize = 256;
 /// How long accepting pauses when the process is out of descriptors.
@@ -51,7 +50,7 @@ pub struct Worker {
     socks: Slab<Sock>,
     pool: FxHashMap<SocketAddr, Vec<usize>>,
     timers: TimerHeap,
-    buf: BytesMut,
+    buf: ReadBuf,
     log: LogSink,
     limit: usize,
     accept_paused_until: Option<Instant>,
@@ -90,7 +89,7 @@ impl Worker {
             socks: Slab::new(),
             pool: FxHashMap::default(),
             timers: TimerHeap::default(),
-            buf: BytesMut::new(),
+            buf: ReadBuf::default(),
             log: LogSink::new(quiet),
             limit,
             accept_paused_until: None,
@@ -124,7 +123,9 @@ impl Worker {
                     LISTENER => self.accept(now),
                     WAKER => {}
                     Token(k) => {
-                        let Some(s) = self.socks.get_mut(k) else { continue };
+                        let Some(s) = self.socks.get_mut(k) else {
+                            continue;
+                        };
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             s.readable = true;
                         }
@@ -233,7 +234,11 @@ impl Worker {
         if self
             .poll
             .registry()
-            .register(&mut sock.stream, Token(k), Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut sock.stream,
+                Token(k),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .is_err()
         {
             return;
@@ -293,7 +298,9 @@ impl Worker {
     fn drain_outputs(&mut self, ck: usize, now: Instant) -> bool {
         let mut any = false;
         loop {
-            let Some(c) = self.conns.get_mut(ck) else { return any };
+            let Some(c) = self.conns.get_mut(ck) else {
+                return any;
+            };
             let out = c.core.poll_output();
             match out {
                 Output::Wait(at) => {
@@ -307,7 +314,7 @@ impl Worker {
                 }
                 Output::Send(peer, b) => {
                     if let Some(k) = self.sock_of(ck, peer) {
-                        self.socks[k].queue.push_back(b);
+                        self.socks[k].queue.push(b);
                     }
                 }
                 Output::Connect {
@@ -331,7 +338,14 @@ impl Worker {
         }
     }
 
-    fn connect(&mut self, ck: usize, id: UpstreamId, addr: SocketAddr, pooled_ok: bool, now: Instant) {
+    fn connect(
+        &mut self,
+        ck: usize,
+        id: UpstreamId,
+        addr: SocketAddr,
+        pooled_ok: bool,
+        now: Instant,
+    ) {
         if pooled_ok {
             if let Some(k) = self.pool.get_mut(&addr).and_then(|v| v.pop()) {
                 self.socks[k].owner = Owner::Upstream(ck, id);
@@ -354,7 +368,11 @@ impl Worker {
         if self
             .poll
             .registry()
-            .register(&mut sock.stream, Token(k), Interest::READABLE | Interest::WRITABLE)
+            .register(
+                &mut sock.stream,
+                Token(k),
+                Interest::READABLE | Interest::WRITABLE,
+            )
             .is_err()
         {
             self.input(ck, now, Input::Failed(Peer::Upstream(id)));
@@ -366,7 +384,9 @@ impl Worker {
 
     /// Finishes a connect, writes queued bytes, and applies pool/close.
     fn flush_sock(&mut self, ck: usize, peer: Peer, k: usize, now: Instant) -> bool {
-        let Some(s) = self.socks.get_mut(k) else { return false };
+        let Some(s) = self.socks.get_mut(k) else {
+            return false;
+        };
         if s.connecting {
             if !s.writable {
                 return false;
@@ -395,15 +415,16 @@ impl Worker {
             return true;
         }
         let mut moved = false;
-        if !s.queue.is_empty() {
-            match s.flush() {
-                Ok(true) => {
+        if s.writable {
+            match s.queue.flush(&s.stream) {
+                Ok(Flushed::Drained) => {
                     if s.after_flush == AfterFlush::Keep {
                         self.input(ck, now, Input::Drained(peer));
                     }
                     moved = true;
                 }
-                Ok(false) => {}
+                Ok(Flushed::Blocked) => s.writable = false,
+                Ok(Flushed::Idle) => {}
                 Err(_) => {
                     s.queue.clear();
                     if s.after_flush == AfterFlush::Keep {
@@ -421,7 +442,7 @@ impl Worker {
                 AfterFlush::Keep => {}
                 AfterFlush::Pool => {
                     self.detach(ck, k);
-                    self.to_pool(k, now);
+                    self.pool_sock(k, now);
                     moved = true;
                 }
                 AfterFlush::Close => {
@@ -435,7 +456,9 @@ impl Worker {
     }
 
     fn read_sock(&mut self, ck: usize, peer: Peer, k: usize, now: Instant) -> bool {
-        let Some(s) = self.socks.get(k) else { return false };
+        let Some(s) = self.socks.get(k) else {
+            return false;
+        };
         if !s.readable || s.connecting || s.after_flush != AfterFlush::Keep {
             return false;
         }
@@ -463,7 +486,7 @@ impl Worker {
         }
     }
 
-    fn to_pool(&mut self, k: usize, now: Instant) {
+    fn pool_sock(&mut self, k: usize, now: Instant) {
         let s = &mut self.socks[k];
         let list = self.pool.entry(s.addr).or_default();
         if list.len() >= POOL_PER_SERVER || self.stop_at.is_some() {
@@ -472,7 +495,6 @@ impl Worker {
         }
         s.owner = Owner::Pooled;
         s.after_flush = AfterFlush::Keep;
-        s.generation += 1;
         s.idle_since = now;
         list.push(k);
         self.timers
@@ -486,7 +508,7 @@ impl Worker {
         if !s.readable {
             return;
         }
-        let mut scratch = BytesMut::new();
+        let mut scratch = ReadBuf::default();
         if let ReadOutcome::WouldBlock = s.read(&mut scratch, 1) {
             return;
         }
@@ -509,10 +531,9 @@ impl Worker {
             // the kernel does not answer unread bytes with a reset that
             // could destroy the response still in flight.
             let _ = s.stream.shutdown(std::net::Shutdown::Write);
-            let mut scratch = BytesMut::new();
             for _ in 0..4 {
-                match s.read(&mut scratch, 16 * 1024) {
-                    ReadOutcome::Data(_) => scratch.clear(),
+                match s.read(&mut self.buf, READ_MAX) {
+                    ReadOutcome::Data(_) => {}
                     _ => break,
                 }
             }
@@ -532,7 +553,7 @@ impl Worker {
                 .get(k)
                 .is_some_and(|s| s.after_flush == AfterFlush::Pool && s.queue.is_empty());
             if poolable {
-                self.to_pool(k, now);
+                self.pool_sock(k, now);
             } else {
                 self.close_sock(k);
             }
@@ -542,11 +563,4 @@ impl Worker {
             self.accept(now);
         }
     }
-}
-
-fn is_out_of_resources(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(23 /* ENFILE */) | Some(24 /* EMFILE */) | Some(105 /* ENOBUFS */) | Some(12 /* ENOMEM */)
-    )
 }

@@ -107,7 +107,10 @@ impl Client {
 
     /// True when the gateway closed the connection (EOF within 2 s).
     pub fn is_closed(&mut self) -> bool {
-        self.r.get_ref().set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        self.r
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
         let mut b = [0; 1];
         matches!(self.r.read(&mut b), Ok(0))
     }

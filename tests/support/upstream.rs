@@ -115,11 +115,19 @@ fn serve(stream: TcpStream, name: &str, stop: &AtomicBool) -> std::io::Result<()
             match r.read_line(&mut line) {
                 Ok(0) => return Ok(()),
                 Ok(_) => break,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
                 Err(e) => return Err(e),
             }
         }
-        r.get_ref().set_read_timeout(Some(Duration::from_secs(30)))?;
+        r.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(30)))?;
         let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
         let mut length = 0usize;
         let mut chunked = false;
@@ -159,7 +167,11 @@ fn serve(stream: TcpStream, name: &str, stop: &AtomicBool) -> std::io::Result<()
                 .unwrap_or(0)
         };
         match path {
-            "/echo" => write_chunked(&mut w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &body)?,
+            "/echo" => write_chunked(
+                &mut w,
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                &body,
+            )?,
             "/big" => write_chunked(
                 &mut w,
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -171,7 +183,13 @@ fn serve(stream: TcpStream, name: &str, stop: &AtomicBool) -> std::io::Result<()
             }
             "/headers" => {
                 let text: String = headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
-                w.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len()).as_bytes())?;
+                w.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+                        text.len()
+                    )
+                    .as_bytes(),
+                )?;
             }
             "/ws" if upgrade => {
                 w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")?;
@@ -190,10 +208,21 @@ fn serve(stream: TcpStream, name: &str, stop: &AtomicBool) -> std::io::Result<()
                 }
             }
             _ => {
-                let body = if path == "/name" { name.to_string() } else { "ok".to_string() };
-                w.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes())?;
+                let body = if path == "/name" {
+                    name.to_string()
+                } else {
+                    "ok".to_string()
+                };
+                w.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )?;
             }
         }
-        r.get_ref().set_read_timeout(Some(Duration::from_millis(200)))?;
+        r.get_ref()
+            .set_read_timeout(Some(Duration::from_millis(200)))?;
     }
 }

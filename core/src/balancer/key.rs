@@ -112,7 +112,10 @@ mod tests {
             &[("X-User", "alice"), ("Cookie", "a=1; sid=xyz")],
         );
         let k = |s: &str| s.parse::<HashKey>().unwrap();
-        assert_eq!(k("client-ip").of(&r, client), k("client-ip").of(&r, other_port));
+        assert_eq!(
+            k("client-ip").of(&r, client),
+            k("client-ip").of(&r, other_port)
+        );
         assert_eq!(k("path").of(&r, client), Some(hash(b"/a/b")));
         assert_eq!(k("uri").of(&r, client), Some(hash(b"/a/b?x=1&user=42")));
         assert_eq!(k("header:x-user").of(&r, client), Some(hash(b"alice")));

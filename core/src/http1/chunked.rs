@@ -225,7 +225,10 @@ mod tests {
         let mut used = 0;
         let mut avail = 0;
         while used < input.len() && !r.is_done() {
-            avail = (avail + step).min(input.len()).max(used + 1).min(input.len());
+            avail = (avail + step)
+                .min(input.len())
+                .max(used + 1)
+                .min(input.len());
             while let Some(p) = r.next(&input[used..avail])? {
                 match p {
                     Piece::Data(n) => {

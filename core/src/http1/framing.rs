@@ -160,7 +160,10 @@ mod tests {
             Ok(Framing::Chunked)
         );
         assert_eq!(
-            request_framing(v, &h(&[("Content-Length", "5"), ("content-length", "5, 5")])),
+            request_framing(
+                v,
+                &h(&[("Content-Length", "5"), ("content-length", "5, 5")])
+            ),
             Ok(Framing::Length(5))
         );
     }
@@ -173,22 +176,37 @@ mod tests {
                 &[("Transfer-Encoding", "chunked"), ("Content-Length", "3")],
                 FramingError::BothLengths,
             ),
-            (&[("Transfer-Encoding", "gzip")], FramingError::BadTransferEncoding),
+            (
+                &[("Transfer-Encoding", "gzip")],
+                FramingError::BadTransferEncoding,
+            ),
             (
                 &[("Transfer-Encoding", "chunked, gzip")],
                 FramingError::BadTransferEncoding,
             ),
             (
-                &[("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")],
+                &[
+                    ("Transfer-Encoding", "chunked"),
+                    ("Transfer-Encoding", "chunked"),
+                ],
                 FramingError::BadTransferEncoding,
             ),
-            (&[("Transfer-Encoding", "xchunked")], FramingError::BadTransferEncoding),
-            (&[("Transfer-Encoding", "")], FramingError::BadTransferEncoding),
+            (
+                &[("Transfer-Encoding", "xchunked")],
+                FramingError::BadTransferEncoding,
+            ),
+            (
+                &[("Transfer-Encoding", "")],
+                FramingError::BadTransferEncoding,
+            ),
             (
                 &[("Content-Length", "5"), ("Content-Length", "6")],
                 FramingError::ConflictingLengths,
             ),
-            (&[("Content-Length", "5, 6")], FramingError::ConflictingLengths),
+            (
+                &[("Content-Length", "5, 6")],
+                FramingError::ConflictingLengths,
+            ),
             (&[("Content-Length", "+5")], FramingError::BadLength),
             (&[("Content-Length", "-1")], FramingError::BadLength),
             (&[("Content-Length", "5 5")], FramingError::BadLength),
@@ -198,7 +216,10 @@ mod tests {
                 &[("Content-Length", "99999999999999999999")],
                 FramingError::BadLength,
             ),
-            (&[("Content-Length", "18446744073709551616")], FramingError::BadLength),
+            (
+                &[("Content-Length", "18446744073709551616")],
+                FramingError::BadLength,
+            ),
         ];
         for (hs, want) in cases {
             assert_eq!(request_framing(v, &h(hs)), Err(*want), "{hs:?}");
@@ -217,7 +238,10 @@ mod tests {
         for s in [100, 103, 204, 304] {
             assert_eq!(response_framing(false, s, v, &cl), Ok(Framing::None));
         }
-        assert_eq!(response_framing(false, 200, v, &cl), Ok(Framing::Length(10)));
+        assert_eq!(
+            response_framing(false, 200, v, &cl),
+            Ok(Framing::Length(10))
+        );
         assert_eq!(
             response_framing(false, 200, v, &h(&[])),
             Ok(Framing::UntilClose)

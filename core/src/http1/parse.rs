@@ -85,10 +85,8 @@ impl HeadScanner {
                     }
                     self.line_start = i + 1;
                 }
-                b'\r' => {
-                    if i + 1 < buf.len() && buf[i + 1] != b'\n' {
-                        return Err(HeadError::Malformed("bare CR in head"));
-                    }
+                b'\r' if i + 1 < buf.len() && buf[i + 1] != b'\n' => {
+                    return Err(HeadError::Malformed("bare CR in head"));
                 }
                 _ => {}
             }
@@ -150,13 +148,15 @@ pub fn parse_request(head: &Bytes) -> Result<RequestHead, HeadError> {
     let method = head.slice_ref(req.method.unwrap_or("").as_bytes());
     let target_raw = req.path.unwrap_or("").as_bytes();
     let mut headers = headers_from(head, req.headers);
-    let target = if target_raw.first() == Some(&b'/') {
-        head.slice_ref(target_raw)
-    } else if target_raw == b"*" && &method[..] == b"OPTIONS" {
+    let origin_form = target_raw.first() == Some(&b'/');
+    let asterisk_form = target_raw == b"*" && &method[..] == b"OPTIONS";
+    let target = if origin_form || asterisk_form {
         head.slice_ref(target_raw)
     } else if let Some((authority, path)) = absolute_form(target_raw) {
         if authority.is_empty() {
-            return Err(HeadError::Malformed("absolute-form target without authority"));
+            return Err(HeadError::Malformed(
+                "absolute-form target without authority",
+            ));
         }
         headers.set(&b"Host"[..], head.slice_ref(authority));
         if path.is_empty() {
@@ -238,10 +238,7 @@ mod tests {
     #[test]
     fn finds_the_end_in_one_go_and_byte_by_byte() {
         let msg = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
-        assert_eq!(
-            scan_all(msg, 1000),
-            Ok(Some(HeadSpan { skip: 0, end: 27 }))
-        );
+        assert_eq!(scan_all(msg, 1000), Ok(Some(HeadSpan { skip: 0, end: 27 })));
         let mut s = HeadScanner::default();
         let mut found = None;
         for n in 1..=msg.len() {
@@ -294,9 +291,8 @@ mod tests {
 
     #[test]
     fn absolute_form_becomes_origin_form() {
-        let head = Bytes::from_static(
-            b"GET http://example.com:81?x=1 HTTP/1.1\r\nHost: other\r\n\r\n",
-        );
+        let head =
+            Bytes::from_static(b"GET http://example.com:81?x=1 HTTP/1.1\r\nHost: other\r\n\r\n");
         let r = parse_request(&head).unwrap();
         assert_eq!(&r.target[..], b"/?x=1");
         assert_eq!(&r.headers.get("host").unwrap()[..], b"example.com:81");

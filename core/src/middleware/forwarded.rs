@@ -18,7 +18,8 @@ impl Layer for Forwarded {
             xff.put_slice(b", ");
         }
         xff.put_slice(ip.as_bytes());
-        req.headers.set(Bytes::from_static(b"X-Forwarded-For"), xff.freeze());
+        req.headers
+            .set(Bytes::from_static(b"X-Forwarded-For"), xff.freeze());
         req.headers.set(
             Bytes::from_static(b"X-Forwarded-Proto"),
             Bytes::from_static(b"http"),

@@ -155,10 +155,9 @@ mod tests {
             })
         };
         let mut chain = Chain::new(vec![layer("a", false), layer("b", true), layer("c", false)]);
-        let mut req = crate::http1::parse_request(&Bytes::from_static(
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        ))
-        .unwrap();
+        let mut req =
+            crate::http1::parse_request(&Bytes::from_static(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+                .unwrap();
         let mut rng = Rng::new(0);
         let mut cx = Cx {
             client: "127.0.0.1:1".parse().unwrap(),

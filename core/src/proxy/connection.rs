@@ -315,9 +315,11 @@ impl Connection {
         self.req_side = ReqSide::Head;
         self.head_start = now;
         if self.cin.is_empty() {
-            self.timers.set(Timer::ClientIdle, now + self.timeouts.client_idle);
+            self.timers
+                .set(Timer::ClientIdle, now + self.timeouts.client_idle);
         } else {
-            self.timers.set(Timer::ClientHead, now + self.timeouts.client_header);
+            self.timers
+                .set(Timer::ClientHead, now + self.timeouts.client_header);
         }
     }
 
@@ -465,7 +467,9 @@ impl Connection {
 
     fn on_timers(&mut self, gw: &mut Gateway, now: Instant) {
         while !self.client_closed {
-            let Some(t) = self.timers.expired(now) else { break };
+            let Some(t) = self.timers.expired(now) else {
+                break;
+            };
             match t {
                 Timer::ClientHead => {
                     if self.cin.is_empty() {

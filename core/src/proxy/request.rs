@@ -21,7 +21,8 @@ impl Connection {
             ReqSide::Stopped => {}
             ReqSide::Tunnel => {
                 if let Some(id) = self.link().map(|l| l.id) {
-                    self.timers.set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+                    self.timers
+                        .set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
                     if let Some(ex) = &mut self.ex {
                         ex.record.bytes_in += b.len() as u64;
                     }
@@ -29,7 +30,8 @@ impl Connection {
                 }
             }
             ReqSide::Body(_) => {
-                self.timers.set(Timer::ClientBody, now + self.timeouts.client_body);
+                self.timers
+                    .set(Timer::ClientBody, now + self.timeouts.client_body);
                 if self.cin.is_empty() && self.link().is_some_and(|l| l.connected) {
                     self.forward_client_body(gw, now, b);
                 } else {
@@ -39,7 +41,8 @@ impl Connection {
             ReqSide::Head => {
                 if self.cin.is_empty() && self.timers.is_set(Timer::ClientIdle) {
                     self.timers.clear(Timer::ClientIdle);
-                    self.timers.set(Timer::ClientHead, now + self.timeouts.client_header);
+                    self.timers
+                        .set(Timer::ClientHead, now + self.timeouts.client_header);
                     self.head_start = now;
                 }
                 self.cin.extend_from_slice(&b);
@@ -101,7 +104,8 @@ impl Connection {
         let has_body = !matches!(framing, Framing::None | Framing::Length(0));
         let websocket = opts.websocket && req.version == Version::Http11 && !has_body;
         self.req_side = if has_body {
-            self.timers.set(Timer::ClientBody, now + self.timeouts.client_body);
+            self.timers
+                .set(Timer::ClientBody, now + self.timeouts.client_body);
             ReqSide::Body(BodyReader::new(framing, false))
         } else {
             ReqSide::Complete
@@ -255,8 +259,10 @@ impl Connection {
         self.timers.clear(Timer::UpstreamConnect);
         self.send(Peer::Upstream(id), head);
         if matches!(self.req_side, ReqSide::Complete) {
-            self.timers
-                .set(Timer::UpstreamResponse, now + self.timeouts.upstream_response);
+            self.timers.set(
+                Timer::UpstreamResponse,
+                now + self.timeouts.upstream_response,
+            );
         }
     }
 
@@ -268,7 +274,9 @@ impl Connection {
             return;
         };
         while !b.is_empty() {
-            let ReqSide::Body(reader) = &mut self.req_side else { break };
+            let ReqSide::Body(reader) = &mut self.req_side else {
+                break;
+            };
             let piece = match reader.take(&mut b) {
                 Ok(p) => p,
                 Err(e) => {
@@ -295,8 +303,10 @@ impl Connection {
                     .as_ref()
                     .is_some_and(|e| matches!(e.resp, RespSide::Waiting))
                 {
-                    self.timers
-                        .set(Timer::UpstreamResponse, now + self.timeouts.upstream_response);
+                    self.timers.set(
+                        Timer::UpstreamResponse,
+                        now + self.timeouts.upstream_response,
+                    );
                 }
             }
         }

@@ -28,7 +28,8 @@ impl Connection {
             }
             RespSide::Body(_) => self.forward_response_body(gw, now, b),
             RespSide::Tunnel => {
-                self.timers.set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+                self.timers
+                    .set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
                 self.send(Peer::Client, b);
             }
         }
@@ -90,14 +91,14 @@ impl Connection {
     /// ended instead (a fault).
     fn final_head(&mut self, gw: &mut Gateway, now: Instant, resp: &mut ResponseHead) -> bool {
         let Some(ex) = &self.ex else { return false };
-        let framing = match response_framing(ex.head_request, resp.status, resp.version, &resp.headers)
-        {
-            Ok(f) => f,
-            Err(e) => {
-                self.upstream_fault(gw, now, e.reason());
-                return false;
-            }
-        };
+        let framing =
+            match response_framing(ex.head_request, resp.status, resp.version, &resp.headers) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.upstream_fault(gw, now, e.reason());
+                    return false;
+                }
+            };
         let kept_length = if ex.head_request || resp.status == 304 {
             resp.headers.get("content-length").cloned()
         } else {
@@ -111,7 +112,13 @@ impl Connection {
             }
             return self.start_tunnel(gw, now, resp);
         }
-        self.report(gw, now, Outcome::Success { latency: Duration::ZERO });
+        self.report(
+            gw,
+            now,
+            Outcome::Success {
+                latency: Duration::ZERO,
+            },
+        );
         self.timers.clear(Timer::UpstreamResponse);
         let request_complete = matches!(self.req_side, ReqSide::Complete);
         let Some(ex) = &mut self.ex else { return false };
@@ -188,7 +195,13 @@ impl Connection {
     /// The upstream accepted the WebSocket upgrade: from now on bytes pass
     /// both ways untouched.
     fn start_tunnel(&mut self, gw: &mut Gateway, now: Instant, resp: &mut ResponseHead) -> bool {
-        self.report(gw, now, Outcome::Success { latency: Duration::ZERO });
+        self.report(
+            gw,
+            now,
+            Outcome::Success {
+                latency: Duration::ZERO,
+            },
+        );
         let Some(ex) = &mut self.ex else { return false };
         let mut cx = Cx {
             client: self.client,
@@ -208,7 +221,8 @@ impl Connection {
         ex.resp = RespSide::Tunnel;
         self.req_side = ReqSide::Tunnel;
         self.timers.clear_all();
-        self.timers.set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+        self.timers
+            .set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
         let mut out = BytesMut::new();
         resp.write_to(&mut out);
         out.put_slice(b"\r\n");
@@ -224,7 +238,9 @@ impl Connection {
     fn forward_response_body(&mut self, gw: &mut Gateway, now: Instant, mut b: Bytes) {
         while !b.is_empty() {
             let Some(ex) = &mut self.ex else { return };
-            let RespSide::Body(reader) = &mut ex.resp else { return };
+            let RespSide::Body(reader) = &mut ex.resp else {
+                return;
+            };
             let piece = match reader.take(&mut b) {
                 Ok(p) => p,
                 Err(e) => {

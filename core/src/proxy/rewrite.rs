@@ -144,7 +144,13 @@ mod tests {
         let t = Bytes::from_static(b"/api/users?q=1");
         assert_eq!(&strip_prefix(&t, "/api/")[..], b"/users?q=1");
         assert_eq!(&strip_prefix(&t, "/api")[..], b"/users?q=1");
-        assert_eq!(&strip_prefix(&Bytes::from_static(b"/api/"), "/api/")[..], b"/");
-        assert_eq!(&strip_prefix(&Bytes::from_static(b"/api?x"), "/api")[..], b"/?x");
+        assert_eq!(
+            &strip_prefix(&Bytes::from_static(b"/api/"), "/api/")[..],
+            b"/"
+        );
+        assert_eq!(
+            &strip_prefix(&Bytes::from_static(b"/api?x"), "/api")[..],
+            b"/?x"
+        );
     }
 }

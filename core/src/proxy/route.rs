@@ -79,7 +79,10 @@ mod tests {
             route(Some("api.example.com"), "/api/", 3),
             route(Some("static.test"), "/", 4),
         ]);
-        let up = |h: Option<&str>, p: &str| r.find(h.map(str::as_bytes), p.as_bytes()).map(|r| r.upstream);
+        let up = |h: Option<&str>, p: &str| {
+            r.find(h.map(str::as_bytes), p.as_bytes())
+                .map(|r| r.upstream)
+        };
         assert_eq!(up(Some("x"), "/index"), Some(0));
         assert_eq!(up(Some("x"), "/api/v1"), Some(1));
         assert_eq!(up(Some("a.example.com"), "/api/v1"), Some(2));

@@ -174,7 +174,11 @@ impl Rig {
                         self.socks[i].received.extend_from_slice(&b);
                         inputs.push(Input::Drained(Peer::Upstream(id)));
                     }
-                    Output::Connect { id, addr, pooled_ok } => {
+                    Output::Connect {
+                        id,
+                        addr,
+                        pooled_ok,
+                    } => {
                         self.connects.push((addr, pooled_ok));
                         let pooled = if pooled_ok {
                             self.pool.get_mut(&addr).and_then(|v| v.pop())
@@ -270,8 +274,11 @@ impl Rig {
             let n = budget.min(self.client_pending.len());
             if n > 0 {
                 let b: Vec<u8> = self.client_pending.drain(..n).collect();
-                self.conn
-                    .handle_input(&mut self.gw, self.now, Input::Received(Peer::Client, b.into()));
+                self.conn.handle_input(
+                    &mut self.gw,
+                    self.now,
+                    Input::Received(Peer::Client, b.into()),
+                );
                 return true;
             }
             if self.client_pending.is_empty() && self.client_eof_pending {
@@ -301,8 +308,11 @@ impl Rig {
                     && self.socks[i].pending.is_empty()
                     && !self.socks[i].closed
                 {
-                    self.conn
-                        .handle_input(&mut self.gw, self.now, Input::Closed(Peer::Upstream(id)));
+                    self.conn.handle_input(
+                        &mut self.gw,
+                        self.now,
+                        Input::Closed(Peer::Upstream(id)),
+                    );
                 }
                 return moved;
             }
@@ -359,7 +369,12 @@ pub fn complete_request(buf: &[u8]) -> Option<usize> {
 
 /// Length of a complete chunked body (with trailers), independently parsed.
 fn chunked_len(b: &[u8]) -> Option<usize> {
-    let line_end = |from: usize| b[from..].windows(2).position(|w| w == b"\r\n").map(|i| from + i);
+    let line_end = |from: usize| {
+        b[from..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|i| from + i)
+    };
     let mut at = 0;
     loop {
         let end = line_end(at)?;

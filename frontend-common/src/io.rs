@@ -1,0 +1,157 @@
+//! Socket plumbing both frontends use the same way: a write queue of the
+//! core's buffers flushed with vectored writes, and a read buffer that
+//! hands out `Bytes` without zeroing memory on every read.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Largest single read.
+pub const READ_MAX: usize = 64 * 1024;
+
+/// What to do with a socket once its write queue is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterFlush {
+    /// Keep it.
+    Keep,
+    /// Give it to the keep-alive pool.
+    Pool,
+    /// Close it.
+    Close,
+}
+
+/// How a flush attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Nothing was queued.
+    Idle,
+    /// The queue was emptied by this call.
+    Drained,
+    /// The socket would block with bytes still queued.
+    Blocked,
+}
+
+/// Bytes handed out by the core for one socket, in order.
+#[derive(Default)]
+pub struct WriteQueue {
+    queue: VecDeque<Bytes>,
+}
+
+impl WriteQueue {
+    /// Queues a buffer.
+    pub fn push(&mut self, b: Bytes) {
+        self.queue.push_back(b);
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.queue.clear();
+    }
+
+    /// Writes as much as `w` takes, up to 16 buffers per `write_vectored`;
+    /// `Interrupted` is retried, `WouldBlock` ends the attempt.
+    pub fn flush(&mut self, mut w: impl Write) -> io::Result<Flushed> {
+        if self.queue.is_empty() {
+            return Ok(Flushed::Idle);
+        }
+        while !self.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 16];
+            let mut n = 0;
+            for (s, b) in slices.iter_mut().zip(self.queue.iter()) {
+                *s = IoSlice::new(b);
+                n += 1;
+            }
+            match w.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(mut written) => {
+                    while written > 0 {
+                        let front = &mut self.queue[0];
+                        if written >= front.len() {
+                            written -= front.len();
+                            self.queue.pop_front();
+                        } else {
+                            front.advance(written);
+                            written = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Flushed::Drained)
+    }
+}
+
+/// The result of one read attempt.
+pub enum ReadOutcome {
+    /// Bytes read.
+    Data(Bytes),
+    /// The peer closed its sending side.
+    Eof,
+    /// Nothing to read now.
+    WouldBlock,
+    /// Reset or another I/O error.
+    Failed,
+}
+
+/// A worker's read buffer: reads land in it and leave as `Bytes` slices.
+#[derive(Default)]
+pub struct ReadBuf {
+    buf: BytesMut,
+}
+
+impl ReadBuf {
+    /// Reads at most `max` bytes from `r`; `Interrupted` is retried.
+    pub fn read_from(&mut self, mut r: impl Read, max: usize) -> ReadOutcome {
+        let max = max.clamp(1, READ_MAX);
+        if self.buf.len() < max {
+            // Zero-fill once per fresh block; the tail left after
+            // `split_to` stays initialised for the following reads.
+            self.buf.clear();
+            self.buf.reserve(READ_MAX);
+            let cap = self.buf.capacity();
+            self.buf.resize(cap, 0);
+        }
+        loop {
+            match r.read(&mut self.buf[..max]) {
+                Ok(0) => return ReadOutcome::Eof,
+                Ok(n) => return ReadOutcome::Data(self.buf.split_to(n).freeze()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::WouldBlock,
+                Err(_) => return ReadOutcome::Failed,
+            }
+        }
+    }
+}
+
+/// Binds a listening socket with a deep backlog and `SO_REUSEADDR`
+/// (not `SO_REUSEPORT`: a second gateway on the same port must fail).
+pub fn bind(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// True for accept errors that mean "out of descriptors or memory":
+/// back off instead of spinning.
+pub fn is_out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(23 /* ENFILE */)
+            | Some(24 /* EMFILE */)
+            | Some(105 /* ENOBUFS */)
+            | Some(12 /* ENOMEM */)
+    )
+}

@@ -1,0 +1,327 @@
+//! One client connection as one task: the core's drain loop over
+//! non-blocking sockets, waiting on readiness, connects and one re-armable
+//! timer in a single `poll_fn`.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpStream};
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use smol::channel::Receiver;
+use weir_core::{Connection, Input, Output, Peer, UpstreamId};
+use weir_frontend::io::{AfterFlush, Flushed, ReadBuf, ReadOutcome, WriteQueue, READ_MAX};
+use weir_frontend::LogSink;
+
+use crate::shard::Shard;
+
+type Connecting = Pin<Box<dyn Future<Output = std::io::Result<Async<TcpStream>>> + Send>>;
+
+struct Side {
+    stream: Async<TcpStream>,
+    queue: WriteQueue,
+    after_flush: AfterFlush,
+    eof: bool,
+}
+
+impl Side {
+    fn new(stream: Async<TcpStream>) -> Side {
+        let _ = stream.get_ref().set_nodelay(true);
+        Side {
+            stream,
+            queue: WriteQueue::default(),
+            after_flush: AfterFlush::Keep,
+            eof: false,
+        }
+    }
+}
+
+struct Up {
+    id: UpstreamId,
+    addr: SocketAddr,
+    side: Option<Side>,
+    connecting: Option<Connecting>,
+}
+
+enum Event {
+    Io,
+    Tick,
+    Stop,
+    Connected(usize, std::io::Result<Async<TcpStream>>),
+}
+
+/// Runs one client connection to its end.
+pub async fn run(
+    shard: Arc<Shard>,
+    stream: Async<TcpStream>,
+    addr: SocketAddr,
+    quiet: bool,
+    stop: Receiver<()>,
+) {
+    let mut core = Connection::new(&shard.gateway(), addr, Instant::now());
+    let mut client = Some(Side::new(stream));
+    let mut ups: Vec<Up> = Vec::new();
+    let mut timer = Timer::never();
+    let mut deadline: Option<Instant> = None;
+    let mut buf = ReadBuf::default();
+    let mut log = LogSink::new(quiet);
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut stopping = false;
+    let mut stop_signal = pin!(stop.recv());
+    loop {
+        // Take every output of the core.
+        loop {
+            match core.poll_output() {
+                Output::Wait(at) => {
+                    if at != deadline {
+                        deadline = at;
+                        match at {
+                            Some(t) => timer.set_at(t),
+                            None => timer = Timer::never(),
+                        }
+                    }
+                    break;
+                }
+                Output::Send(Peer::Client, b) => {
+                    if let Some(c) = &mut client {
+                        c.queue.push(b);
+                    }
+                }
+                Output::Send(Peer::Upstream(id), b) => {
+                    if let Some(s) = ups
+                        .iter_mut()
+                        .find(|u| u.id == id)
+                        .and_then(|u| u.side.as_mut())
+                    {
+                        s.queue.push(b);
+                    }
+                }
+                Output::Connect {
+                    id,
+                    addr,
+                    pooled_ok,
+                } => {
+                    let pooled = pooled_ok
+                        .then(|| shard.take(addr, Instant::now()))
+                        .flatten();
+                    match pooled {
+                        Some(s) => {
+                            ups.push(Up {
+                                id,
+                                addr,
+                                side: Some(Side::new(s)),
+                                connecting: None,
+                            });
+                            inputs.push(Input::Connected { id, reused: true });
+                        }
+                        None => ups.push(Up {
+                            id,
+                            addr,
+                            side: None,
+                            connecting: Some(Box::pin(Async::<TcpStream>::connect(addr))),
+                        }),
+                    }
+                }
+                Output::Pool(id) => set_after(&mut ups, id, AfterFlush::Pool),
+                Output::Close(Peer::Upstream(id)) => set_after(&mut ups, id, AfterFlush::Close),
+                Output::Close(Peer::Client) => {
+                    if let Some(c) = &mut client {
+                        c.after_flush = AfterFlush::Close;
+                    }
+                }
+                Output::Log(r) => log.record(&r),
+            }
+        }
+        if !inputs.is_empty() {
+            let mut gw = shard.gateway();
+            let now = Instant::now();
+            for i in inputs.drain(..) {
+                core.handle_input(&mut gw, now, i);
+            }
+            continue;
+        }
+
+        // Non-blocking I/O until everything would block.
+        let mut moved = false;
+        if let Some(c) = &mut client {
+            moved |= pump(&mut core, Peer::Client, c, &mut buf, &mut inputs);
+            if c.queue.is_empty() && c.after_flush == AfterFlush::Close {
+                linger_close(c, &mut buf);
+                client = None;
+            }
+        }
+        for u in &mut ups {
+            if let Some(s) = &mut u.side {
+                moved |= pump(&mut core, Peer::Upstream(u.id), s, &mut buf, &mut inputs);
+            }
+        }
+        let now = Instant::now();
+        ups.retain_mut(|u| {
+            let Some(s) = &u.side else {
+                return u.connecting.is_some();
+            };
+            if !s.queue.is_empty() {
+                return true;
+            }
+            match s.after_flush {
+                AfterFlush::Keep => true,
+                AfterFlush::Pool => {
+                    if let Some(s) = u.side.take() {
+                        if !stopping {
+                            shard.put(u.addr, s.stream, now);
+                        }
+                    }
+                    false
+                }
+                AfterFlush::Close => false,
+            }
+        });
+        if moved || !inputs.is_empty() {
+            continue;
+        }
+        if core.is_finished() && client.is_none() {
+            return;
+        }
+        log.flush();
+
+        // Wait for readiness, a connect, the timer, or shutdown.
+        let event = std::future::poll_fn(|cx| {
+            if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Stop);
+            }
+            if deadline.is_some() && Pin::new(&mut timer).poll(cx).is_ready() {
+                return Poll::Ready(Event::Tick);
+            }
+            let mut ready = false;
+            if let Some(c) = &client {
+                ready |= wants(&core, Peer::Client, c, cx);
+            }
+            for (i, u) in ups.iter_mut().enumerate() {
+                if let Some(f) = &mut u.connecting {
+                    if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                        return Poll::Ready(Event::Connected(i, r));
+                    }
+                }
+                if let Some(s) = &u.side {
+                    ready |= wants(&core, Peer::Upstream(u.id), s, cx);
+                }
+            }
+            if ready {
+                Poll::Ready(Event::Io)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        match event {
+            Event::Io => {}
+            Event::Tick => inputs.push(Input::Tick),
+            Event::Stop => {
+                stopping = true;
+                core.shutdown();
+                inputs.push(Input::Tick);
+            }
+            Event::Connected(i, result) => {
+                let u = &mut ups[i];
+                u.connecting = None;
+                match result {
+                    Ok(s) => {
+                        u.side = Some(Side::new(s));
+                        inputs.push(Input::Connected {
+                            id: u.id,
+                            reused: false,
+                        });
+                    }
+                    Err(_) => inputs.push(Input::Failed(Peer::Upstream(u.id))),
+                }
+            }
+        }
+    }
+}
+
+fn set_after(ups: &mut [Up], id: UpstreamId, after: AfterFlush) {
+    if let Some(u) = ups.iter_mut().find(|u| u.id == id) {
+        match &mut u.side {
+            Some(s) => s.after_flush = after,
+            // Still connecting: dropping the connect future abandons it.
+            None => u.connecting = None,
+        }
+    }
+}
+
+/// Flushes and reads one side without blocking; true if anything moved.
+fn pump(
+    core: &mut Connection,
+    peer: Peer,
+    s: &mut Side,
+    buf: &mut ReadBuf,
+    inputs: &mut Vec<Input>,
+) -> bool {
+    let mut moved = false;
+    match s.queue.flush(s.stream.get_ref()) {
+        Ok(Flushed::Drained) => {
+            if s.after_flush == AfterFlush::Keep {
+                inputs.push(Input::Drained(peer));
+            }
+            moved = true;
+        }
+        Ok(Flushed::Idle | Flushed::Blocked) => {}
+        Err(_) => {
+            s.queue.clear();
+            if s.after_flush == AfterFlush::Keep {
+                inputs.push(Input::Failed(peer));
+            } else {
+                s.after_flush = AfterFlush::Close;
+            }
+            moved = true;
+        }
+    }
+    if s.after_flush != AfterFlush::Keep || s.eof {
+        return moved;
+    }
+    let budget = core.read_budget(peer);
+    if budget == 0 {
+        return moved;
+    }
+    match buf.read_from(s.stream.get_ref(), budget.min(READ_MAX)) {
+        ReadOutcome::Data(b) => inputs.push(Input::Received(peer, b)),
+        ReadOutcome::Eof => {
+            s.eof = true;
+            inputs.push(Input::Closed(peer));
+        }
+        ReadOutcome::Failed => {
+            s.eof = true;
+            inputs.push(Input::Failed(peer));
+        }
+        ReadOutcome::WouldBlock => return moved,
+    }
+    true
+}
+
+/// Registers interest in what this side is waiting for; true if ready now.
+fn wants(core: &Connection, peer: Peer, s: &Side, cx: &mut std::task::Context<'_>) -> bool {
+    let mut ready = false;
+    if !s.queue.is_empty() {
+        ready |= s.stream.poll_writable(cx).is_ready();
+    }
+    if s.after_flush == AfterFlush::Keep && !s.eof && core.read_budget(peer) > 0 {
+        ready |= s.stream.poll_readable(cx).is_ready();
+    }
+    ready
+}
+
+/// Half-closes the client and drops what it already sent, so unread
+/// bytes do not turn the close into a reset that destroys the response.
+fn linger_close(c: &mut Side, buf: &mut ReadBuf) {
+    let _ = c.stream.get_ref().shutdown(std::net::Shutdown::Write);
+    for _ in 0..4 {
+        if !matches!(
+            buf.read_from(c.stream.get_ref(), READ_MAX),
+            ReadOutcome::Data(_)
+        ) {
+            break;
+        }
+    }
+}

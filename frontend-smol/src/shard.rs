@@ -1,0 +1,89 @@
+//! A shard of shared state: one `Gateway` (balancers, health, middleware)
+//! and one upstream keep-alive pool, each behind its own short lock.
+//!
+//! Why shards and locks: smol moves tasks between executor threads, so a
+//! connection cannot own a per-thread gateway the way a mio worker does.
+//! Each connection is bound to one shard (round-robin at accept) and
+//! locks its gateway only for the microseconds of one `handle_input`;
+//! with one shard per executor thread, two threads rarely want the same
+//! lock. With `workers = 1` there is one shard, so balancing sequences
+//! are exactly those of weir-mio with one worker.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_io::Async;
+use fxhash::FxHashMap;
+use weir_core::{Config, Gateway};
+
+/// Idle pooled connections kept per server.
+const POOL_PER_SERVER: usize = 256;
+
+/// Idle connections by server, each with the time it was pooled.
+type Pool = FxHashMap<SocketAddr, Vec<(Async<TcpStream>, Instant)>>;
+
+/// One gateway and one pool.
+pub struct Shard {
+    gateway: Mutex<Gateway>,
+    pool: Mutex<Pool>,
+    pool_idle: Duration,
+}
+
+impl Shard {
+    /// A shard whose random choices follow `seed`.
+    pub fn new(config: Arc<Config>, seed: u64) -> Shard {
+        Shard {
+            pool_idle: config.timeouts.pool_idle,
+            gateway: Mutex::new(Gateway::new(config, seed)),
+            pool: Mutex::new(FxHashMap::default()),
+        }
+    }
+
+    /// The gateway, locked.
+    pub fn gateway(&self) -> MutexGuard<'_, Gateway> {
+        self.gateway.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The most recently pooled live connection to `addr` (LIFO).
+    pub fn take(&self, addr: SocketAddr, now: Instant) -> Option<Async<TcpStream>> {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pool.get_mut(&addr)?;
+        while let Some((s, since)) = list.pop() {
+            if since + self.pool_idle > now && is_quiet(&s) {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection for reuse.
+    pub fn put(&self, addr: SocketAddr, s: Async<TcpStream>, now: Instant) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let list = pool.entry(addr).or_default();
+        if list.len() < POOL_PER_SERVER {
+            list.push((s, now));
+        }
+    }
+
+    /// Closes pooled connections idle for longer than `pool_idle`, or
+    /// closed (or written to) by their server.
+    pub fn prune(&self, now: Instant) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        for list in pool.values_mut() {
+            list.retain(|(s, since)| *since + self.pool_idle > now && is_quiet(s));
+        }
+    }
+
+    /// Closes every pooled connection (shutdown).
+    pub fn clear_pool(&self) {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// True when an idle connection has nothing to read: not closed by the
+/// server and no stray bytes.
+fn is_quiet(s: &Async<TcpStream>) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.get_ref().peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
