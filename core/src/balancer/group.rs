@@ -96,8 +96,13 @@ impl Group {
     /// recently failed untried server when none is up (if allowed).
     pub fn pick(&mut self, key: Option<u64>, tried: &[ServerId], now: Instant) -> Option<Pick> {
         let health = &self.health;
-        let usable = |s: ServerId| !tried.contains(&s) && health.is_up(s, now);
-        if let Some(s) = self.balancer.pick(key, &usable) {
+        let picked = if tried.is_empty() && health.all_up(now) {
+            self.balancer.pick_any(key)
+        } else {
+            let usable = |s: ServerId| !tried.contains(&s) && health.is_up(s, now);
+            self.balancer.pick(key, &usable)
+        };
+        if let Some(s) = picked {
             return Some(Pick::Healthy(s));
         }
         if !self.fail_open {

@@ -20,6 +20,8 @@ pub struct Health {
     max_fails: u32,
     fail_timeout: Duration,
     servers: Vec<ServerHealth>,
+    /// The latest `down_until` of any server: before it, some may be down.
+    any_down_until: Option<Instant>,
 }
 
 impl Health {
@@ -29,6 +31,7 @@ impl Health {
             max_fails,
             fail_timeout,
             servers: vec![ServerHealth::default(); n],
+            any_down_until: None,
         }
     }
 
@@ -38,6 +41,11 @@ impl Health {
             .get(s.index())
             .and_then(|h| h.down_until)
             .is_none_or(|t| now >= t)
+    }
+
+    /// True when no server can be down at `now` (a cheap check).
+    pub fn all_up(&self, now: Instant) -> bool {
+        self.any_down_until.is_none_or(|t| now >= t)
     }
 
     /// Records a failure; returns true when it marks the server down.
@@ -59,6 +67,7 @@ impl Health {
             h.fails = 0;
             h.window_start = None;
             h.down_until = Some(now + window);
+            self.any_down_until = self.any_down_until.max(h.down_until);
             return true;
         }
         false

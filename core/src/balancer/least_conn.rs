@@ -3,69 +3,89 @@
 
 use super::{Balancer, Outcome, ServerId};
 
-#[derive(Debug)]
-struct Peer {
-    id: ServerId,
-    weight: u32,
-    in_flight: u32,
-}
-
-/// The least-connections strategy.
+/// The least-connections strategy. Each server's rank is one `u64`:
+/// in-flight requests in the high half, `u32::MAX - weight` in the low
+/// half, so the smallest rank is "fewest in flight, then heaviest".
 #[derive(Debug, Default)]
 pub struct LeastConn {
-    peers: Vec<Peer>,
+    ids: Vec<ServerId>,
+    rank: Vec<u64>,
     next: usize,
 }
+
+const ONE: u64 = 1 << 32;
 
 impl LeastConn {
     /// In-flight requests counted for `server`.
     pub fn in_flight(&self, server: ServerId) -> u32 {
-        self.peers
-            .iter()
-            .find(|p| p.id == server)
-            .map_or(0, |p| p.in_flight)
+        self.rank.get(server.index()).map_or(0, |r| (r >> 32) as u32)
+    }
+
+    /// The first smallest rank among `range` that `usable` accepts.
+    #[inline]
+    fn best_in(
+        &self,
+        range: std::ops::Range<usize>,
+        usable: &impl Fn(ServerId) -> bool,
+        best: &mut (usize, u64),
+    ) {
+        for i in range {
+            let r = self.rank[i];
+            if r < best.1 && usable(self.ids[i]) {
+                *best = (i, r);
+            }
+        }
+    }
+
+    #[inline]
+    fn pick_with(&mut self, usable: impl Fn(ServerId) -> bool) -> Option<ServerId> {
+        let n = self.ids.len();
+        let start = self.next.min(n);
+        // No real rank reaches u64::MAX (in-flight stays below 2^32).
+        let mut best = (usize::MAX, u64::MAX);
+        // In turn from the cursor: ties go to the first seen.
+        self.best_in(start..n, &usable, &mut best);
+        self.best_in(0..start, &usable, &mut best);
+        let b = best.0;
+        if b == usize::MAX {
+            return None;
+        }
+        self.next = (b + 1) % n;
+        self.rank[b] += ONE;
+        Some(self.ids[b])
     }
 }
 
 impl Balancer for LeastConn {
     fn add(&mut self, server: ServerId, _name: &str, weight: u32) {
-        self.peers.push(Peer {
-            id: server,
-            weight,
-            in_flight: 0,
-        });
+        self.ids.push(server);
+        self.rank.push(u64::from(u32::MAX - weight));
     }
 
     fn pick(&mut self, _key: Option<u64>, usable: &dyn Fn(ServerId) -> bool) -> Option<ServerId> {
-        let n = self.peers.len();
-        let mut best: Option<usize> = None;
-        for step in 0..n {
-            let i = (self.next + step) % n;
-            let p = &self.peers[i];
-            if !usable(p.id) {
-                continue;
-            }
-            let better = match best {
-                None => true,
-                Some(b) => {
-                    let q = &self.peers[b];
-                    (p.in_flight, std::cmp::Reverse(p.weight))
-                        < (q.in_flight, std::cmp::Reverse(q.weight))
-                }
-            };
-            if better {
-                best = Some(i);
-            }
-        }
-        let b = best?;
+        self.pick_with(usable)
+    }
+
+    /// Every server usable: the same choice as `pick`, in passes the
+    /// compiler vectorises (the minimum, then its first place from the cursor).
+    fn pick_any(&mut self, _key: Option<u64>) -> Option<ServerId> {
+        let n = self.rank.len();
+        let min = *self.rank.iter().min()?;
+        let start = self.next.min(n);
+        let b = match self.rank[start..].iter().position(|&r| r == min) {
+            Some(i) => start + i,
+            None => self.rank[..start].iter().position(|&r| r == min)?,
+        };
         self.next = (b + 1) % n;
-        self.peers[b].in_flight += 1;
-        Some(self.peers[b].id)
+        self.rank[b] += ONE;
+        Some(self.ids[b])
     }
 
     fn report(&mut self, server: ServerId, _outcome: Outcome) {
-        if let Some(p) = self.peers.iter_mut().find(|p| p.id == server) {
-            p.in_flight = p.in_flight.saturating_sub(1);
+        if let Some(r) = self.rank.get_mut(server.index()) {
+            if *r >= ONE {
+                *r -= ONE;
+            }
         }
     }
 }

@@ -66,6 +66,11 @@ pub trait Balancer: Send {
     /// Picks a server among those `usable` accepts. `key` is the request's
     /// hash key (`consistent-hash` only; `None` when the request lacks it).
     fn pick(&mut self, key: Option<u64>, usable: &dyn Fn(ServerId) -> bool) -> Option<ServerId>;
+    /// [`Balancer::pick`] when every server is usable: the common case,
+    /// which the O(n) strategies serve without a call per server.
+    fn pick_any(&mut self, key: Option<u64>) -> Option<ServerId> {
+        self.pick(key, &|_| true)
+    }
     /// The outcome of one earlier pick; exactly one per pick.
     fn report(&mut self, _server: ServerId, _outcome: Outcome) {}
 }
@@ -149,6 +154,23 @@ mod tests {
             assert_eq!(b.pick(None, &|_| false), None, "{s:?}");
             let mut empty = build(s, &[], 1);
             assert_eq!(empty.pick(Some(7), &|_| true), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn pick_any_chooses_exactly_like_pick() {
+        for s in [Strategy::WeightedRoundRobin, Strategy::LeastConn, Strategy::RoundRobin] {
+            let servers = [("a", 5), ("b", 1), ("c", 3), ("d", 1)];
+            let (mut x, mut y) = (build(s, &servers, 1), build(s, &servers, 1));
+            for i in 0..200 {
+                let (p, q) = (x.pick(None, &|_| true), y.pick_any(None));
+                assert_eq!(p, q, "{s:?} pick {i}");
+                if i % 3 == 0 {
+                    let o = if i % 2 == 0 { Outcome::Failure } else { Outcome::Abandoned };
+                    x.report(p.unwrap(), o);
+                    y.report(q.unwrap(), o);
+                }
+            }
         }
     }
 

@@ -76,7 +76,7 @@ impl Balancer for P2c {
     }
 
     fn report(&mut self, server: ServerId, outcome: Outcome) {
-        let Some(p) = self.peers.iter_mut().find(|p| p.id == server) else {
+        let Some(p) = self.peers.get_mut(server.index()) else {
             return;
         };
         p.in_flight = p.in_flight.saturating_sub(1);

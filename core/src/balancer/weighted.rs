@@ -10,73 +10,80 @@
 
 use super::{Balancer, Outcome, ServerId};
 
-#[derive(Debug)]
-struct Peer {
-    id: ServerId,
-    weight: i64,
-    current: i64,
-    effective: i64,
-}
-
-/// The smooth weighted round robin state.
+/// The smooth weighted round robin state, one array per quantity.
 #[derive(Debug, Default)]
 pub struct SmoothWeighted {
-    peers: Vec<Peer>,
+    ids: Vec<ServerId>,
+    weight: Vec<i64>,
+    current: Vec<i64>,
+    effective: Vec<i64>,
 }
 
 impl SmoothWeighted {
     /// The effective weight of `server` (for tests and introspection).
     pub fn effective_weight(&self, server: ServerId) -> Option<i64> {
-        self.peers
-            .iter()
-            .find(|p| p.id == server)
-            .map(|p| p.effective)
+        self.effective.get(server.index()).copied()
+    }
+
+    #[inline]
+    fn pick_with(&mut self, usable: impl Fn(ServerId) -> bool) -> Option<ServerId> {
+        let (mut total, mut best, mut best_current) = (0, usize::MAX, i64::MIN);
+        let n = self.ids.len();
+        let (current, effective) = (&mut self.current[..n], &self.effective[..n]);
+        for i in 0..n {
+            if !usable(self.ids[i]) {
+                continue;
+            }
+            let c = current[i] + effective[i];
+            current[i] = c;
+            total += effective[i];
+            // Branch-free select; ties keep the first (config order).
+            let better = c > best_current;
+            best = if better { i } else { best };
+            best_current = if better { c } else { best_current };
+        }
+        let c = current.get_mut(best)?;
+        *c -= total;
+        Some(self.ids[best])
     }
 }
 
 impl Balancer for SmoothWeighted {
     fn add(&mut self, server: ServerId, _name: &str, weight: u32) {
         let w = i64::from(weight.max(1));
-        self.peers.push(Peer {
-            id: server,
-            weight: w,
-            current: 0,
-            effective: w,
-        });
+        self.ids.push(server);
+        self.weight.push(w);
+        self.current.push(0);
+        self.effective.push(w);
     }
 
     fn pick(&mut self, _key: Option<u64>, usable: &dyn Fn(ServerId) -> bool) -> Option<ServerId> {
+        self.pick_with(usable)
+    }
+
+    /// Every server usable: the same choice as `pick`, in passes the
+    /// compiler vectorises (add, sum, max, then the first maximum).
+    fn pick_any(&mut self, _key: Option<u64>) -> Option<ServerId> {
         let mut total = 0;
-        let mut best: Option<(usize, i64)> = None;
-        for (i, p) in self.peers.iter_mut().enumerate() {
-            if !usable(p.id) {
-                continue;
-            }
-            p.current += p.effective;
-            total += p.effective;
-            if best.is_none_or(|(_, c)| p.current > c) {
-                best = Some((i, p.current));
-            }
+        for (c, e) in self.current.iter_mut().zip(&self.effective) {
+            *c += *e;
+            total += *e;
         }
-        let (b, _) = best?;
-        self.peers[b].current -= total;
-        Some(self.peers[b].id)
+        let max = *self.current.iter().max()?;
+        let b = self.current.iter().position(|&c| c == max)?;
+        self.current[b] -= total;
+        Some(self.ids[b])
     }
 
     fn report(&mut self, server: ServerId, outcome: Outcome) {
-        let Some(p) = self.peers.iter_mut().find(|p| p.id == server) else {
+        let i = server.index();
+        let (Some(&w), Some(e)) = (self.weight.get(i), self.effective.get_mut(i)) else {
             return;
         };
         match outcome {
-            Outcome::Failure => {
-                p.effective = (p.effective - (p.weight / 3).max(1)).max(1);
-            }
-            Outcome::Success { .. } => {
-                if p.effective < p.weight {
-                    p.effective += 1;
-                }
-            }
-            Outcome::Abandoned => {}
+            Outcome::Failure => *e = (*e - (w / 3).max(1)).max(1),
+            Outcome::Success { .. } if *e < w => *e += 1,
+            _ => {}
         }
     }
 }
