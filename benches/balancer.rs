@@ -17,8 +17,14 @@ fn picks(c: &mut Criterion) {
         ("p2c", Strategy::P2c),
     ];
     for n in [3usize, 100] {
-        let names: Vec<String> = (0..n).map(|i| format!("10.0.{}.{}:80", i / 256, i % 256)).collect();
-        let servers: Vec<(&str, u32)> = names.iter().enumerate().map(|(i, s)| (s.as_str(), 1 + (i % 3) as u32)).collect();
+        let names: Vec<String> = (0..n)
+            .map(|i| format!("10.0.{}.{}:80", i / 256, i % 256))
+            .collect();
+        let servers: Vec<(&str, u32)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), 1 + (i % 3) as u32))
+            .collect();
         for (name, s) in strategies {
             let mut b = build(s, &servers, 7);
             let mut rng = Rng::new(3);
@@ -27,7 +33,12 @@ fn picks(c: &mut Criterion) {
                     let key = Some(rng.next_u64());
                     let picked = b.pick_any(key);
                     if let Some(p) = picked {
-                        b.report(p, Outcome::Success { latency: Duration::from_micros(100) });
+                        b.report(
+                            p,
+                            Outcome::Success {
+                                latency: Duration::from_micros(100),
+                            },
+                        );
                     }
                     picked
                 })

@@ -9,7 +9,8 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
 
-const REQUEST: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n";
+const REQUEST: &[u8] =
+    b"GET /index.html HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n";
 
 fn gateway() -> Gateway {
@@ -53,7 +54,11 @@ fn round_trip(c: &mut Criterion) {
             conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
             drain(&mut conn, &mut gw, now, &mut up);
             let id = up.expect("connected");
-            conn.handle_input(&mut gw, now, Input::Received(Peer::Upstream(id), resp.clone()));
+            conn.handle_input(
+                &mut gw,
+                now,
+                Input::Received(Peer::Upstream(id), resp.clone()),
+            );
             drain(&mut conn, &mut gw, now, &mut up);
         })
     });
@@ -92,7 +97,11 @@ fn chunked_body(c: &mut Criterion) {
             conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
             drain(&mut conn, &mut gw, now, &mut up);
             let id = up.expect("connected");
-            conn.handle_input(&mut gw, now, Input::Received(Peer::Upstream(id), head.clone()));
+            conn.handle_input(
+                &mut gw,
+                now,
+                Input::Received(Peer::Upstream(id), head.clone()),
+            );
             drain(&mut conn, &mut gw, now, &mut up);
             for r in &reads {
                 conn.handle_input(&mut gw, now, Input::Received(Peer::Upstream(id), r.clone()));

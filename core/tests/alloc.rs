@@ -82,14 +82,26 @@ fn count(request_head: &[u8], response_head: &[u8], body: Vec<Bytes>, upload: bo
     let now = Instant::now();
     let mut conn = Connection::new(&gw, "10.0.0.1:1".parse().unwrap(), now);
     let mut up = None;
-    conn.handle_input(&mut gw, now, Input::Received(Peer::Client, Bytes::copy_from_slice(request_head)));
+    conn.handle_input(
+        &mut gw,
+        now,
+        Input::Received(Peer::Client, Bytes::copy_from_slice(request_head)),
+    );
     drain(&mut conn, &mut gw, now, &mut up);
     let id = up.unwrap();
     if !upload {
-        conn.handle_input(&mut gw, now, Input::Received(Peer::Upstream(id), Bytes::copy_from_slice(response_head)));
+        conn.handle_input(
+            &mut gw,
+            now,
+            Input::Received(Peer::Upstream(id), Bytes::copy_from_slice(response_head)),
+        );
         drain(&mut conn, &mut gw, now, &mut up);
     }
-    let from = if upload { Peer::Client } else { Peer::Upstream(id) };
+    let from = if upload {
+        Peer::Client
+    } else {
+        Peer::Upstream(id)
+    };
     // Warm the output queue up to its working capacity.
     let (first, rest) = body.split_first().unwrap();
     conn.handle_input(&mut gw, now, Input::Received(from, first.clone()));
@@ -103,7 +115,11 @@ fn count(request_head: &[u8], response_head: &[u8], body: Vec<Bytes>, upload: bo
     }
     let allocs = ALLOCS.load(Ordering::SeqCst) - before;
     let expected: usize = middle.iter().map(|b| b.len()).sum();
-    assert_eq!(SENT.load(Ordering::SeqCst) - sent_before, expected, "body not forwarded");
+    assert_eq!(
+        SENT.load(Ordering::SeqCst) - sent_before,
+        expected,
+        "body not forwarded"
+    );
     allocs
 }
 
@@ -112,11 +128,27 @@ fn forwarding_body_chunks_allocates_nothing() {
     let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     let n = 64;
     let cl_head = b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n";
-    assert_eq!(count(get, cl_head, reads(&vec![b'y'; 1 << 20], n), false), 0, "download, length");
+    assert_eq!(
+        count(get, cl_head, reads(&vec![b'y'; 1 << 20], n), false),
+        0,
+        "download, length"
+    );
     let ch_head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-    assert_eq!(count(get, ch_head, reads(&chunked(64, 16384), n), false), 0, "download, chunked");
+    assert_eq!(
+        count(get, ch_head, reads(&chunked(64, 16384), n), false),
+        0,
+        "download, chunked"
+    );
     let put = b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n";
-    assert_eq!(count(put, b"", reads(&vec![b'y'; 1 << 20], n), true), 0, "upload, length");
+    assert_eq!(
+        count(put, b"", reads(&vec![b'y'; 1 << 20], n), true),
+        0,
+        "upload, length"
+    );
     let put = b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
-    assert_eq!(count(put, b"", reads(&chunked(64, 16384), n), true), 0, "upload, chunked");
+    assert_eq!(
+        count(put, b"", reads(&chunked(64, 16384), n), true),
+        0,
+        "upload, chunked"
+    );
 }

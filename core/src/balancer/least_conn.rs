@@ -18,7 +18,9 @@ const ONE: u64 = 1 << 32;
 impl LeastConn {
     /// In-flight requests counted for `server`.
     pub fn in_flight(&self, server: ServerId) -> u32 {
-        self.rank.get(server.index()).map_or(0, |r| (r >> 32) as u32)
+        self.rank
+            .get(server.index())
+            .map_or(0, |r| (r >> 32) as u32)
     }
 
     /// The first smallest rank among `range` that `usable` accepts.

@@ -33,7 +33,7 @@ pub use health::Health;
 pub use key::HashKey;
 
 /// A server's index in its group, in config order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerId(pub u16);
 
 impl ServerId {
@@ -159,14 +159,22 @@ mod tests {
 
     #[test]
     fn pick_any_chooses_exactly_like_pick() {
-        for s in [Strategy::WeightedRoundRobin, Strategy::LeastConn, Strategy::RoundRobin] {
+        for s in [
+            Strategy::WeightedRoundRobin,
+            Strategy::LeastConn,
+            Strategy::RoundRobin,
+        ] {
             let servers = [("a", 5), ("b", 1), ("c", 3), ("d", 1)];
             let (mut x, mut y) = (build(s, &servers, 1), build(s, &servers, 1));
             for i in 0..200 {
                 let (p, q) = (x.pick(None, &|_| true), y.pick_any(None));
                 assert_eq!(p, q, "{s:?} pick {i}");
                 if i % 3 == 0 {
-                    let o = if i % 2 == 0 { Outcome::Failure } else { Outcome::Abandoned };
+                    let o = if i % 2 == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Abandoned
+                    };
                     x.report(p.unwrap(), o);
                     y.report(q.unwrap(), o);
                 }

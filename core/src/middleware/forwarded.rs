@@ -11,15 +11,18 @@ pub struct Forwarded;
 
 impl Layer for Forwarded {
     fn on_request(&mut self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
-        let ip = cx.client.ip().to_string();
-        let mut xff = BytesMut::new();
-        for v in req.headers.get_all("x-forwarded-for") {
-            xff.put_slice(v);
-            xff.put_slice(b", ");
-        }
-        xff.put_slice(ip.as_bytes());
-        req.headers
-            .set(Bytes::from_static(b"X-Forwarded-For"), xff.freeze());
+        let xff = if req.headers.contains("x-forwarded-for") {
+            let mut xff = BytesMut::new();
+            for v in req.headers.get_all("x-forwarded-for") {
+                xff.put_slice(v);
+                xff.put_slice(b", ");
+            }
+            xff.put_slice(cx.client_ip);
+            xff.freeze()
+        } else {
+            cx.client_ip.clone()
+        };
+        req.headers.set(Bytes::from_static(b"X-Forwarded-For"), xff);
         req.headers.set(
             Bytes::from_static(b"X-Forwarded-Proto"),
             Bytes::from_static(b"http"),

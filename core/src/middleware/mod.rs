@@ -33,6 +33,8 @@ use crate::rng::Rng;
 pub struct Cx<'a> {
     /// The client's address.
     pub client: SocketAddr,
+    /// The client's IP address as text (formatted once per connection).
+    pub client_ip: &'a Bytes,
     /// The time of the input being handled.
     pub now: Instant,
     /// The worker's seeded RNG (request ids and the like).
@@ -159,8 +161,10 @@ mod tests {
             crate::http1::parse_request(&Bytes::from_static(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
                 .unwrap();
         let mut rng = Rng::new(0);
+        let ip = Bytes::from_static(b"127.0.0.1");
         let mut cx = Cx {
             client: "127.0.0.1:1".parse().unwrap(),
+            client_ip: &ip,
             now: Instant::now(),
             rng: &mut rng,
         };

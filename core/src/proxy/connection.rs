@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::inbox::Inbox;
+
 use super::fault::{Fault, Origin};
 use super::log::AccessRecord;
 use super::timer::{Timer, Timers};
@@ -54,7 +56,7 @@ pub(super) struct Link {
     pub reused: bool,
     pub picked_at: Instant,
     pub unflushed: usize,
-    pub head_buf: BytesMut,
+    pub head_buf: Inbox,
     pub scan: HeadScanner,
     pub got_bytes: bool,
     pub persistent: bool,
@@ -73,7 +75,7 @@ pub(super) struct Exchange {
     pub websocket: bool,
     pub group: usize,
     pub key: Option<u64>,
-    pub tried: Vec<ServerId>,
+    pub tried: Tried,
     pub depth: usize,
     pub body_seen: u64,
     pub close_after: bool,
@@ -85,12 +87,40 @@ pub(super) struct Exchange {
 /// Most servers tried for one request.
 pub(super) const MAX_TRIES: usize = 3;
 
+/// The servers already tried for one request (no allocation).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Tried {
+    list: [ServerId; MAX_TRIES],
+    len: usize,
+}
+
+impl Tried {
+    pub fn as_slice(&self) -> &[ServerId] {
+        &self.list[..self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn push(&mut self, s: ServerId) {
+        if self.len < MAX_TRIES {
+            self.list[self.len] = s;
+            self.len += 1;
+        }
+    }
+}
+
 /// One client connection and the upstream exchange it drives.
 pub struct Connection {
     pub(super) client: SocketAddr,
+    pub(super) client_ip: Bytes,
+    /// Where heads are serialised; its memory is reused once the frontend
+    /// has written (and dropped) the previous heads.
+    pub(super) wbuf: BytesMut,
     pub(super) limits: Limits,
     pub(super) timeouts: Timeouts,
-    pub(super) cin: BytesMut,
+    pub(super) cin: Inbox,
     pub(super) scan: HeadScanner,
     pub(super) head_start: Instant,
     pub(super) req_side: ReqSide,
@@ -111,9 +141,11 @@ impl Connection {
         timers.set(Timer::ClientHead, now + gw.config.timeouts.client_header);
         Connection {
             client,
+            client_ip: Bytes::from(client.ip().to_string()),
+            wbuf: BytesMut::new(),
             limits: gw.config.limits,
             timeouts: gw.config.timeouts,
-            cin: BytesMut::new(),
+            cin: Inbox::default(),
             scan: HeadScanner::default(),
             head_start: now,
             req_side: ReqSide::Head,
@@ -297,7 +329,7 @@ impl Connection {
         self.req_side = ReqSide::Stopped;
         self.client_closed = true;
         self.timers.clear_all();
-        self.cin = BytesMut::new();
+        self.cin.clear();
     }
 
     /// Ends the exchange: logs it, then closes the client or waits for
@@ -340,6 +372,7 @@ impl Connection {
         );
         let mut cx = Cx {
             client: self.client,
+            client_ip: &self.client_ip,
             now,
             rng: &mut gw.rng,
         };
@@ -357,13 +390,14 @@ impl Connection {
         }
         ex.record.status = head.status;
         let head_request = ex.head_request;
-        let mut out = BytesMut::new();
-        head.write_to(&mut out);
+        let out = &mut self.wbuf;
+        head.write_to(out);
         out.put_slice(b"\r\n");
         if !head_request {
             out.put_slice(&body);
         }
-        self.send(Peer::Client, out.freeze());
+        let out = self.wbuf.split().freeze();
+        self.send(Peer::Client, out);
         self.end_exchange(now, close);
     }
 
@@ -515,7 +549,7 @@ impl Connection {
                 ReqSide::Body(_)
                     if !self.cin.is_empty() && self.link().is_some_and(|l| l.connected) =>
                 {
-                    let b = self.cin.split().freeze();
+                    let b = self.cin.take();
                     self.forward_client_body(gw, now, b);
                     true
                 }

@@ -20,6 +20,7 @@
 mod connection;
 mod fault;
 mod gateway;
+mod inbox;
 mod log;
 mod request;
 mod response;

@@ -35,7 +35,7 @@ impl Connection {
                 if self.cin.is_empty() && self.link().is_some_and(|l| l.connected) {
                     self.forward_client_body(gw, now, b);
                 } else {
-                    self.cin.extend_from_slice(&b);
+                    self.cin.push(b);
                 }
             }
             ReqSide::Head => {
@@ -45,16 +45,19 @@ impl Connection {
                         .set(Timer::ClientHead, now + self.timeouts.client_header);
                     self.head_start = now;
                 }
-                self.cin.extend_from_slice(&b);
+                self.cin.push(b);
             }
-            ReqSide::Complete => self.cin.extend_from_slice(&b),
+            ReqSide::Complete => self.cin.push(b),
         }
     }
 
     /// Tries to turn the buffered bytes into an exchange. Returns true
     /// when something happened (an exchange started or a fault answered).
     pub(super) fn start_request(&mut self, gw: &mut Gateway, now: Instant) -> bool {
-        let span = match self.scan.scan(&self.cin, self.limits.max_request_head) {
+        let span = match self
+            .scan
+            .scan(self.cin.bytes(), self.limits.max_request_head)
+        {
             Ok(Some(span)) => span,
             Ok(None) => return false,
             Err(e) => {
@@ -64,7 +67,7 @@ impl Connection {
             }
         };
         let _ = self.cin.split_to(span.skip);
-        let head = self.cin.split_to(span.end - span.skip).freeze();
+        let head = self.cin.split_to(span.end - span.skip);
         self.scan = HeadScanner::default();
         self.timers.clear(Timer::ClientHead);
         self.timers.clear(Timer::ClientIdle);
@@ -112,6 +115,7 @@ impl Connection {
         };
         let mut cx = Cx {
             client: self.client,
+            client_ip: &self.client_ip,
             now,
             rng: &mut gw.rng,
         };
@@ -126,7 +130,7 @@ impl Connection {
             websocket,
             group: 0,
             key: None,
-            tried: Vec::new(),
+            tried: Default::default(),
             depth,
             body_seen: 0,
             close_after: false,
@@ -165,7 +169,8 @@ impl Connection {
         if ex.key.is_none() && gw.groups[ex.group].hash_key().is_some() {
             ex.record.note = "no hash key: round-robin";
         }
-        ex.head_bytes = upstream_head(&ex.req, framing, websocket);
+        upstream_head(&mut self.wbuf, &ex.req, framing, websocket);
+        ex.head_bytes = self.wbuf.split().freeze();
         self.ex = Some(ex);
         self.connect_next(gw, now, Fault::NoServer, true);
         true
@@ -183,7 +188,7 @@ impl Connection {
         let Some(ex) = &mut self.ex else { return };
         let group = &mut gw.groups[ex.group];
         let pick = if ex.tried.len() < MAX_TRIES {
-            group.pick(ex.key, &ex.tried, now)
+            group.pick(ex.key, ex.tried.as_slice(), now)
         } else {
             None
         };
@@ -220,7 +225,7 @@ impl Connection {
                 reused: false,
                 picked_at: now,
                 unflushed: 0,
-                head_buf: bytes::BytesMut::new(),
+                head_buf: super::inbox::Inbox::default(),
                 scan: HeadScanner::default(),
                 got_bytes: false,
                 persistent: false,
@@ -270,7 +275,7 @@ impl Connection {
     /// buffered as the next (pipelined) request.
     pub(super) fn forward_client_body(&mut self, gw: &mut Gateway, now: Instant, mut b: Bytes) {
         let Some(id) = self.link().map(|l| l.id) else {
-            self.cin.extend_from_slice(&b);
+            self.cin.push(b);
             return;
         };
         while !b.is_empty() {
@@ -311,7 +316,7 @@ impl Connection {
             }
         }
         if !b.is_empty() {
-            self.cin.extend_from_slice(&b);
+            self.cin.push(b);
         }
     }
 }

@@ -23,7 +23,7 @@ impl Connection {
         l.got_bytes = true;
         match ex.resp {
             RespSide::Waiting => {
-                l.head_buf.extend_from_slice(&b);
+                l.head_buf.push(b);
                 self.read_response_heads(gw, now);
             }
             RespSide::Body(_) => self.forward_response_body(gw, now, b),
@@ -41,7 +41,7 @@ impl Connection {
         loop {
             let limit = self.limits.max_response_head;
             let Some(l) = self.link_mut() else { return };
-            let span = match l.scan.scan(&l.head_buf, limit) {
+            let span = match l.scan.scan(l.head_buf.bytes(), limit) {
                 Ok(Some(span)) => span,
                 Ok(None) => return,
                 Err(HeadError::TooLarge | HeadError::TooManyHeaders) => {
@@ -50,7 +50,7 @@ impl Connection {
                 Err(HeadError::Malformed(why)) => return self.upstream_fault(gw, now, why),
             };
             let _ = l.head_buf.split_to(span.skip);
-            let head = l.head_buf.split_to(span.end - span.skip).freeze();
+            let head = l.head_buf.split_to(span.end - span.skip);
             l.scan.reset();
             let mut resp = match parse_response(&head) {
                 Ok(r) => r,
@@ -61,7 +61,7 @@ impl Connection {
                 continue;
             }
             let rest = match self.link_mut() {
-                Some(l) => l.head_buf.split().freeze(),
+                Some(l) => l.head_buf.take(),
                 None => Bytes::new(),
             };
             if !self.final_head(gw, now, &mut resp) {
@@ -99,10 +99,11 @@ impl Connection {
                     return false;
                 }
             };
-        let kept_length = if ex.head_request || resp.status == 304 {
-            resp.headers.get("content-length").cloned()
-        } else {
-            None
+        // The upstream's own Content-Length value, reused when it is the
+        // only one (HEAD and 304 keep it as metadata).
+        let kept_length = match resp.headers.get_all("content-length").count() {
+            1 => resp.headers.get("content-length").cloned(),
+            _ => None,
         };
         let opts = strip_hop_by_hop(&mut resp.headers);
         if resp.status == 101 {
@@ -127,16 +128,16 @@ impl Connection {
         let h = &mut resp.headers;
         let reader = match framing {
             Framing::None => {
-                if let Some(cl) = kept_length {
-                    h.append(Bytes::from_static(b"Content-Length"), cl);
+                if ex.head_request || resp.status == 304 {
+                    if let Some(cl) = kept_length {
+                        h.append(Bytes::from_static(b"Content-Length"), cl);
+                    }
                 }
                 BodyReader::Done
             }
             Framing::Length(n) => {
-                h.append(
-                    Bytes::from_static(b"Content-Length"),
-                    Bytes::from(n.to_string()),
-                );
+                let value = kept_length.unwrap_or_else(|| Bytes::from(n.to_string()));
+                h.append(Bytes::from_static(b"Content-Length"), value);
                 BodyReader::new(framing, false)
             }
             Framing::Chunked if ex.client_version == Version::Http11 => {
@@ -161,6 +162,7 @@ impl Connection {
         ex.close_after = close;
         let mut cx = Cx {
             client: self.client,
+            client_ip: &self.client_ip,
             now,
             rng: &mut gw.rng,
         };
@@ -179,10 +181,10 @@ impl Connection {
         ex.record.status = resp.status;
         let done = reader.is_done();
         ex.resp = RespSide::Body(reader);
-        let mut out = BytesMut::new();
-        resp.write_to(&mut out);
-        out.put_slice(b"\r\n");
-        self.send(Peer::Client, out.freeze());
+        resp.write_to(&mut self.wbuf);
+        self.wbuf.put_slice(b"\r\n");
+        let out = self.wbuf.split().freeze();
+        self.send(Peer::Client, out);
         if done {
             self.finish_response(gw, now);
         } else {
@@ -205,6 +207,7 @@ impl Connection {
         let Some(ex) = &mut self.ex else { return false };
         let mut cx = Cx {
             client: self.client,
+            client_ip: &self.client_ip,
             now,
             rng: &mut gw.rng,
         };
@@ -229,7 +232,7 @@ impl Connection {
         self.send(Peer::Client, out.freeze());
         // Bytes the client sent after its handshake now go through.
         if !self.cin.is_empty() {
-            let early = self.cin.split().freeze();
+            let early = self.cin.take();
             self.on_client_bytes(gw, now, early);
         }
         true

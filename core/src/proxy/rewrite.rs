@@ -81,14 +81,18 @@ pub fn strip_prefix(target: &Bytes, prefix: &str) -> Bytes {
 
 /// Serialises the request as it goes upstream: head, then the framing the
 /// core decided and, for a WebSocket handshake, the upgrade fields.
-pub fn upstream_head(req: &RequestHead, framing: crate::http1::Framing, websocket: bool) -> Bytes {
+pub fn upstream_head(
+    out: &mut BytesMut,
+    req: &RequestHead,
+    framing: crate::http1::Framing,
+    websocket: bool,
+) {
     use crate::http1::Framing;
-    let mut out = BytesMut::new();
-    req.write_to(&mut out);
+    req.write_to(out);
     match framing {
         Framing::Length(n) => {
             out.put_slice(b"Content-Length: ");
-            out.put_slice(n.to_string().as_bytes());
+            put_decimal(out, n);
             out.put_slice(b"\r\n");
         }
         Framing::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),
@@ -98,7 +102,21 @@ pub fn upstream_head(req: &RequestHead, framing: crate::http1::Framing, websocke
         out.put_slice(b"Connection: Upgrade\r\nUpgrade: websocket\r\n");
     }
     out.put_slice(b"\r\n");
-    out.freeze()
+}
+
+/// Writes `n` in decimal.
+pub fn put_decimal(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&digits[i..]);
 }
 
 #[cfg(test)]

@@ -1,0 +1,66 @@
+//! N proxied keep-alive GET/200 round trips through one `Connection`, for
+//! exact instruction counts under `valgrind --tool=callgrind`:
+//!
+//! ```sh
+//! cargo build --release -p weir-core --example roundtrip
+//! valgrind --tool=callgrind target/release/examples/roundtrip 100000
+//! ```
+//! Divide the total by N (the program's own setup is a few hundred
+//! thousand instructions).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
+
+fn drain(conn: &mut Connection, gw: &mut Gateway, now: Instant, up: &mut Option<UpstreamId>) {
+    loop {
+        match conn.poll_output() {
+            Output::Wait(_) => return,
+            Output::Connect { id, .. } => {
+                *up = Some(id);
+                conn.handle_input(gw, now, Input::Connected { id, reused: true });
+            }
+            Output::Send(p, b) => {
+                std::hint::black_box(&b);
+                conn.handle_input(gw, now, Input::Drained(p));
+            }
+            o => {
+                std::hint::black_box(o);
+            }
+        }
+    }
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let cfg = Config::from_toml(
+        "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]\n",
+    )
+    .expect("config");
+    let mut gw = Gateway::new(Arc::new(cfg), 1);
+    let now = Instant::now();
+    let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().expect("addr"), now);
+    let req = Bytes::from_static(
+        b"GET /index.html HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
+    );
+    let resp = Bytes::from_static(
+        b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n",
+    );
+    let mut up = None;
+    for _ in 0..n {
+        conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
+        drain(&mut conn, &mut gw, now, &mut up);
+        let id = up.expect("connected");
+        conn.handle_input(
+            &mut gw,
+            now,
+            Input::Received(Peer::Upstream(id), resp.clone()),
+        );
+        drain(&mut conn, &mut gw, now, &mut up);
+    }
+}
