@@ -27,7 +27,7 @@ fn drain(conn: &mut Connection, gw: &mut Gateway, now: Instant, up: &mut Option<
                 conn.handle_input(gw, now, Input::Drained(p));
             }
             o => {
-                std::hint::black_box(o);
+                let _ = std::hint::black_box(o);
             }
         }
     }
