@@ -40,6 +40,7 @@
 //! | [`proxy`] | the connection state machine |
 //! | [`config`] | the validated config model |
 //! | [`rng`] | the seeded PRNG and the fixed hash |
+//! | [`sim`] | the in-memory simulator: scripted peers, virtual clock, replay, fuzz harnesses |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -50,6 +51,7 @@ pub mod http1;
 pub mod middleware;
 pub mod proxy;
 pub mod rng;
+pub mod sim;
 
 pub use config::{Config, ConfigError};
 pub use proxy::{AccessRecord, Connection, Fault, Gateway, Input, Output, Peer, UpstreamId};

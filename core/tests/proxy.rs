@@ -1,11 +1,11 @@
 //! The proxy state machine through its own inputs and outputs: exact
 //! bytes in, exact bytes out, explicit time.
 
-mod rig;
-
 use std::time::Duration;
 
-use rig::{addr, config, Rig};
+use std::time::Instant;
+
+use weir_core::sim::{addr, config, Sim as Rig};
 use weir_core::{Input, Peer};
 
 const GET: &[u8] = b"GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n";
@@ -14,12 +14,12 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: s\r\n\r\nhel
 const OK_OUT: &str = "HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\nhello";
 
 fn rig1() -> Rig {
-    Rig::new(&config(1, ""))
+    Rig::from_toml(&config(1, ""), Instant::now()).unwrap()
 }
 
 /// Runs one scripted exchange with peers delivering `split` bytes at a time.
 fn run(cfg: &str, client: &[u8], responses: &[&[u8]], split: usize) -> Rig {
-    let mut r = Rig::new(cfg);
+    let mut r = Rig::from_toml(cfg, Instant::now()).unwrap();
     r.split = split;
     r.script(9001, responses);
     r.client(client);
@@ -168,7 +168,7 @@ fn bad_chunks_after_the_head_close_without_a_complete_request_upstream() {
         );
         assert!(r.client_closed);
         assert!(r.socks.iter().all(|s| s.closed), "upstream left open");
-        assert!(rig::complete_request(&r.socks[0].received).is_none());
+        assert!(weir_core::sim::complete_request(&r.socks[0].received).is_none());
     }
 }
 
@@ -197,7 +197,8 @@ fn an_http10_client_gets_chunked_responses_unchunked_then_close() {
         "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcde"
     );
     assert!(r.client_closed);
-    assert!(r.upstream_text().starts_with("GET / HTTP/1.1\r\n"));
+    // HTTP/1.1 upstream needs a Host: the group's first server is named.
+    assert!(r.upstream_text().starts_with("GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Proto: http\r\nHost: 127.0.0.1:9001\r\n\r\n"), "{}", r.upstream_text());
 }
 
 #[test]
@@ -325,12 +326,16 @@ fn body_limit_gives_413() {
         r.client_text()
     );
     assert!(r.client_closed);
-    assert!(rig::complete_request(&r.socks[0].received).is_none());
+    assert!(weir_core::sim::complete_request(&r.socks[0].received).is_none());
 }
 
 #[test]
 fn a_slow_head_gets_408_at_the_deadline() {
-    let mut r = Rig::new(&config(1, "[timeouts]\nclient_header = 1000"));
+    let mut r = Rig::from_toml(
+        &config(1, "[timeouts]\nclient_header = 1000"),
+        Instant::now(),
+    )
+    .unwrap();
     r.client(b"GET / HTTP/1.1\r\nHo");
     r.advance(Duration::from_millis(999));
     assert!(r.client_out.is_empty());
@@ -343,13 +348,15 @@ fn a_slow_head_gets_408_at_the_deadline() {
 
 #[test]
 fn a_silent_or_idle_client_is_closed_quietly() {
-    let mut r = Rig::new(&config(
-        1,
-        "[timeouts]\nclient_header = 1000\nclient_idle = 5000",
-    ));
+    let mut r = Rig::from_toml(
+        &config(1, "[timeouts]\nclient_header = 1000\nclient_idle = 5000"),
+        Instant::now(),
+    )
+    .unwrap();
     r.advance(Duration::from_millis(1000));
     assert!(r.client_closed && r.client_out.is_empty());
-    let mut r = Rig::new(&config(1, "[timeouts]\nclient_idle = 5000"));
+    let mut r =
+        Rig::from_toml(&config(1, "[timeouts]\nclient_idle = 5000"), Instant::now()).unwrap();
     r.script(9001, &[OK]);
     r.client(GET);
     r.advance(Duration::from_millis(4999));
@@ -361,7 +368,11 @@ fn a_silent_or_idle_client_is_closed_quietly() {
 
 #[test]
 fn upstream_response_timeout_gives_504() {
-    let mut r = Rig::new(&config(1, "[timeouts]\nupstream_response = 2000"));
+    let mut r = Rig::from_toml(
+        &config(1, "[timeouts]\nupstream_response = 2000"),
+        Instant::now(),
+    )
+    .unwrap();
     r.client(GET);
     r.advance(Duration::from_millis(2000));
     assert!(r
@@ -374,7 +385,7 @@ fn upstream_response_timeout_gives_504() {
 
 #[test]
 fn a_refused_server_is_skipped_and_the_next_one_answers() {
-    let mut r = Rig::new(&config(2, ""));
+    let mut r = Rig::from_toml(&config(2, ""), Instant::now()).unwrap();
     r.refuse.push(addr(9001));
     r.script(9002, &[OK]);
     r.client(GET);
@@ -385,7 +396,7 @@ fn a_refused_server_is_skipped_and_the_next_one_answers() {
 
 #[test]
 fn every_server_refusing_gives_502() {
-    let mut r = Rig::new(&config(2, ""));
+    let mut r = Rig::from_toml(&config(2, ""), Instant::now()).unwrap();
     r.refuse.extend([addr(9001), addr(9002)]);
     r.client(GET);
     assert!(r.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
@@ -394,7 +405,11 @@ fn every_server_refusing_gives_502() {
 
 #[test]
 fn connect_timeout_moves_on() {
-    let mut r = Rig::new(&config(2, "[timeouts]\nupstream_connect = 100"));
+    let mut r = Rig::from_toml(
+        &config(2, "[timeouts]\nupstream_connect = 100"),
+        Instant::now(),
+    )
+    .unwrap();
     r.blackhole.push(addr(9001));
     r.script(9002, &[OK]);
     r.client(GET);
@@ -406,14 +421,14 @@ fn connect_timeout_moves_on() {
 #[test]
 fn a_reset_get_is_retried_but_a_post_is_not() {
     // GET: the first server resets after receiving the request.
-    let mut r = Rig::new(&config(2, ""));
+    let mut r = Rig::from_toml(&config(2, ""), Instant::now()).unwrap();
     r.script(9002, &[OK]);
     r.client(GET);
     let first = r.live_upstream().unwrap();
     r.input(Input::Failed(Peer::Upstream(first)));
     assert_eq!(r.client_text(), OK_OUT);
     // POST: never replayed once sent.
-    let mut r = Rig::new(&config(2, ""));
+    let mut r = Rig::from_toml(&config(2, ""), Instant::now()).unwrap();
     r.script(9002, &[OK]);
     r.client(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi");
     let first = r.live_upstream().unwrap();
@@ -442,7 +457,7 @@ fn no_route_gives_404_and_no_server_503() {
     let r = run(cfg, GET, &[OK], usize::MAX);
     assert!(r.client_text().starts_with("HTTP/1.1 404 Not Found\r\n"));
     assert!(!r.client_closed);
-    let mut r = Rig::new(cfg);
+    let mut r = Rig::from_toml(cfg, Instant::now()).unwrap();
     r.refuse.push(addr(9001));
     r.client(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(r.client_text().starts_with("HTTP/1.1 502 "));
@@ -567,7 +582,7 @@ fn h2c_upgrade_is_stripped_and_an_unasked_101_is_refused() {
 
 #[test]
 fn a_slow_client_pauses_the_upstream() {
-    let mut r = Rig::new(&config(1, "[limits]\nwindow = 1024"));
+    let mut r = Rig::from_toml(&config(1, "[limits]\nwindow = 1024"), Instant::now()).unwrap();
     r.client(GET);
     let id = r.live_upstream().unwrap();
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";

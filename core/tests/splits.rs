@@ -1,10 +1,10 @@
 //! Property: the same traffic delivered in random pieces gives identical
 //! bytes to the client and to the upstream.
 
-mod rig;
-
 use proptest::prelude::*;
-use rig::{config, Rig};
+use std::time::Instant;
+
+use weir_core::sim::{config, Sim as Rig};
 
 const CLIENT: &[u8] = b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: t\r\n\r\nPUT /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\n1234567HEAD /4 HTTP/1.1\r\nHost: a\r\n\r\nGET /5 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
 const RESPONSES: &[&[u8]] = &[
@@ -16,7 +16,7 @@ const RESPONSES: &[&[u8]] = &[
 ];
 
 fn run(splits: Vec<usize>) -> (String, String, usize) {
-    let mut r = Rig::new(&config(1, ""));
+    let mut r = Rig::from_toml(&config(1, ""), Instant::now()).unwrap();
     r.splits = splits;
     r.script(9001, RESPONSES);
     r.client(CLIENT);

@@ -48,6 +48,19 @@ pub struct Options {
 enum Command {
     /// Start two demo upstreams and the gateway on 127.0.0.1:8080.
     Demo,
+    /// Run a recorded connection through the core offline and print the
+    /// exchange: what reached each upstream, what went back to the
+    /// client, the access records. Uses --config, or one upstream on
+    /// 127.0.0.1:9001.
+    Replay {
+        /// Every byte the client sent on the connection.
+        requests: PathBuf,
+        /// Every byte the server sent back (default: answer 200 to all).
+        responses: Option<PathBuf>,
+        /// Deliver bytes in pieces of this size (default: as large as allowed).
+        #[arg(long, value_name = "BYTES")]
+        split: Option<usize>,
+    },
 }
 
 /// Worker threads to run for a config: its `workers`, else one per core.
@@ -135,8 +148,14 @@ pub fn run(name: &str, serve: Serve) -> i32 {
             return 2;
         }
     };
-    if let Some(Command::Demo) = opts.command {
-        return demo::run(name, &opts, serve);
+    match &opts.command {
+        Some(Command::Demo) => return demo::run(name, &opts, serve),
+        Some(Command::Replay {
+            requests,
+            responses,
+            split,
+        }) => return replay(name, &opts, requests, responses.as_deref(), *split),
+        None => {}
     }
     let config = match config_for(&opts) {
         Ok(c) => c,
@@ -175,4 +194,58 @@ pub fn start(name: &str, config: Arc<Config>, opts: &Options, serve: Serve) -> i
             1
         }
     }
+}
+
+fn replay(
+    name: &str,
+    opts: &Options,
+    requests: &std::path::Path,
+    responses: Option<&std::path::Path>,
+    split: Option<usize>,
+) -> i32 {
+    let config = match &opts.config {
+        Some(path) => match load(path) {
+            Ok(c) => c,
+            Err(errs) => {
+                for e in &errs {
+                    eprintln!("{name}: {e}");
+                }
+                return 1;
+            }
+        },
+        None => Config::quick(
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            &[SocketAddr::from(([127, 0, 0, 1], 9001))],
+            Strategy::RoundRobin,
+        ),
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    let client = match read(requests) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return 1;
+        }
+    };
+    let server = match responses.map(read).transpose() {
+        Ok(b) => {
+            b.unwrap_or_else(|| b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".repeat(10_000))
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return 1;
+        }
+    };
+    let epoch = std::time::Instant::now();
+    let sim = weir_core::sim::transcript::replay(
+        config,
+        epoch,
+        &client,
+        &server,
+        split.unwrap_or(usize::MAX),
+    );
+    print!("{}", weir_core::sim::transcript::render(&sim));
+    0
 }

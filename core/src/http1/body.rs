@@ -78,7 +78,16 @@ impl BodyReader {
                 } else {
                     let mut used = 0;
                     let mut ended = false;
-                    while let Some(p) = reader.next(&input[used..])? {
+                    loop {
+                        let p = match reader.next(&input[used..]) {
+                            Ok(Some(p)) => p,
+                            Ok(None) => break,
+                            // Hand out the valid prefix first: the error comes
+                            // again on the next call, so the bytes forwarded
+                            // before it never depend on how reads were split.
+                            Err(_) if used > 0 => break,
+                            Err(e) => return Err(e),
+                        };
                         match p {
                             Piece::Data(n) | Piece::Framing(n) => used += n,
                             Piece::End(n) => {

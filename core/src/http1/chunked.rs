@@ -50,14 +50,14 @@ const MAX_TRAILERS: usize = 16 * 1024;
 enum State {
     Size { digits: u8, value: u64 },
     SizeWs { value: u64 },
-    Ext { value: u64 },
+    Ext { value: u64, len: usize },
     SizeLf { value: u64 },
     Data(u64),
     DataCr,
     DataLf,
-    TrailerStart,
-    TrailerLine,
-    TrailerLf,
+    TrailerStart { len: usize },
+    TrailerLine { len: usize },
+    TrailerLf { len: usize },
     EndLf,
     Done,
 }
@@ -66,7 +66,6 @@ enum State {
 #[derive(Clone, Debug)]
 pub struct ChunkedReader {
     state: State,
-    extra: usize,
 }
 
 impl Default for ChunkedReader {
@@ -76,7 +75,6 @@ impl Default for ChunkedReader {
                 digits: 0,
                 value: 0,
             },
-            extra: 0,
         }
     }
 }
@@ -107,110 +105,116 @@ impl ChunkedReader {
             };
             return Ok(Some(Piece::Data(n as usize)));
         }
-        let mut i = 0;
-        while i < buf.len() {
-            let b = buf[i];
-            i += 1;
-            self.state = match self.state {
-                State::Size { digits, value } => match b {
-                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
-                        let d = (b as char).to_digit(16).unwrap_or(0) as u64;
-                        let value = value
-                            .checked_mul(16)
-                            .and_then(|v| v.checked_add(d))
-                            .ok_or(ChunkError::BadSize)?;
-                        State::Size {
-                            digits: digits.saturating_add(1),
-                            value,
-                        }
-                    }
-                    _ if digits == 0 => return Err(ChunkError::BadSize),
-                    b' ' | b'\t' => State::SizeWs { value },
-                    b';' => {
-                        self.extra = 0;
-                        State::Ext { value }
-                    }
-                    b'\r' => State::SizeLf { value },
-                    b'\n' => return Err(ChunkError::BadLineEnding),
-                    _ => return Err(ChunkError::BadSize),
-                },
-                State::SizeWs { value } => match b {
-                    b' ' | b'\t' => State::SizeWs { value },
-                    b';' => {
-                        self.extra = 0;
-                        State::Ext { value }
-                    }
-                    b'\r' => State::SizeLf { value },
-                    b'\n' => return Err(ChunkError::BadLineEnding),
-                    _ => return Err(ChunkError::BadSize),
-                },
-                State::Ext { value } => match b {
-                    b'\r' => State::SizeLf { value },
-                    b'\n' => return Err(ChunkError::BadLineEnding),
-                    _ if is_text(b) => {
-                        self.extra += 1;
-                        if self.extra > MAX_EXTENSION {
-                            return Err(ChunkError::BadExtensionOrTrailer);
-                        }
-                        State::Ext { value }
-                    }
-                    _ => return Err(ChunkError::BadExtensionOrTrailer),
-                },
-                State::SizeLf { value } => match b {
-                    b'\n' if value == 0 => {
-                        self.extra = 0;
-                        State::TrailerStart
-                    }
-                    b'\n' => {
-                        self.state = State::Data(value);
-                        return Ok(Some(Piece::Framing(i)));
-                    }
-                    _ => return Err(ChunkError::BadLineEnding),
-                },
-                State::DataCr => match b {
-                    b'\r' => State::DataLf,
-                    _ => return Err(ChunkError::BadLineEnding),
-                },
-                State::DataLf => match b {
-                    b'\n' => State::Size {
-                        digits: 0,
-                        value: 0,
-                    },
-                    _ => return Err(ChunkError::BadLineEnding),
-                },
-                State::TrailerStart | State::TrailerLine => {
-                    self.extra += 1;
-                    if self.extra > MAX_TRAILERS {
-                        return Err(ChunkError::BadExtensionOrTrailer);
-                    }
-                    match b {
-                        b'\r' if self.state == State::TrailerStart => State::EndLf,
-                        b'\r' => State::TrailerLf,
-                        b'\n' => return Err(ChunkError::BadLineEnding),
-                        // A trailer line may not start with whitespace (obs-fold).
-                        b' ' | b'\t' if self.state == State::TrailerStart => {
-                            return Err(ChunkError::BadExtensionOrTrailer)
-                        }
-                        _ if is_text(b) || b >= 0x80 => State::TrailerLine,
-                        _ => return Err(ChunkError::BadExtensionOrTrailer),
+        for (i, &b) in buf.iter().enumerate() {
+            match self.transition(b) {
+                Ok(Step::More) => {}
+                Ok(Step::DataFollows) => return Ok(Some(Piece::Framing(i + 1))),
+                Ok(Step::End) => return Ok(Some(Piece::End(i + 1))),
+                // Report the good bytes before the bad one first; the bad
+                // byte (left unconsumed) fails the next call. So what is
+                // read before an error never depends on how input was split.
+                Err(_) if i > 0 => return Ok(Some(Piece::Framing(i))),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(Piece::Framing(buf.len())))
+    }
+
+    /// Moves past one framing byte; on error the state is unchanged.
+    fn transition(&mut self, b: u8) -> Result<Step, ChunkError> {
+        let next = match self.state {
+            State::Size { digits, value } => match b {
+                b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                    let d = (b as char).to_digit(16).unwrap_or(0) as u64;
+                    let value = value
+                        .checked_mul(16)
+                        .and_then(|v| v.checked_add(d))
+                        .ok_or(ChunkError::BadSize)?;
+                    State::Size {
+                        digits: digits.saturating_add(1),
+                        value,
                     }
                 }
-                State::TrailerLf => match b {
-                    b'\n' => State::TrailerStart,
-                    _ => return Err(ChunkError::BadLineEnding),
+                _ if digits == 0 => return Err(ChunkError::BadSize),
+                b' ' | b'\t' => State::SizeWs { value },
+                b';' => State::Ext { value, len: 0 },
+                b'\r' => State::SizeLf { value },
+                b'\n' => return Err(ChunkError::BadLineEnding),
+                _ => return Err(ChunkError::BadSize),
+            },
+            State::SizeWs { value } => match b {
+                b' ' | b'\t' => State::SizeWs { value },
+                b';' => State::Ext { value, len: 0 },
+                b'\r' => State::SizeLf { value },
+                b'\n' => return Err(ChunkError::BadLineEnding),
+                _ => return Err(ChunkError::BadSize),
+            },
+            State::Ext { value, len } => match b {
+                b'\r' => State::SizeLf { value },
+                b'\n' => return Err(ChunkError::BadLineEnding),
+                _ if is_text(b) && len < MAX_EXTENSION => State::Ext {
+                    value,
+                    len: len + 1,
                 },
-                State::EndLf => match b {
-                    b'\n' => {
-                        self.state = State::Done;
-                        return Ok(Some(Piece::End(i)));
-                    }
-                    _ => return Err(ChunkError::BadLineEnding),
+                _ => return Err(ChunkError::BadExtensionOrTrailer),
+            },
+            State::SizeLf { value } => match b {
+                b'\n' if value == 0 => State::TrailerStart { len: 0 },
+                b'\n' => {
+                    self.state = State::Data(value);
+                    return Ok(Step::DataFollows);
+                }
+                _ => return Err(ChunkError::BadLineEnding),
+            },
+            State::DataCr => match b {
+                b'\r' => State::DataLf,
+                _ => return Err(ChunkError::BadLineEnding),
+            },
+            State::DataLf => match b {
+                b'\n' => State::Size {
+                    digits: 0,
+                    value: 0,
                 },
-                State::Data(_) | State::Done => unreachable!("handled above"),
-            };
-        }
-        Ok(Some(Piece::Framing(i)))
+                _ => return Err(ChunkError::BadLineEnding),
+            },
+            State::TrailerStart { len } | State::TrailerLine { len } => {
+                if len >= MAX_TRAILERS {
+                    return Err(ChunkError::BadExtensionOrTrailer);
+                }
+                let at_start = matches!(self.state, State::TrailerStart { .. });
+                match b {
+                    b'\r' if at_start => State::EndLf,
+                    b'\r' => State::TrailerLf { len: len + 1 },
+                    b'\n' => return Err(ChunkError::BadLineEnding),
+                    // A trailer line may not start with whitespace (obs-fold).
+                    b' ' | b'\t' if at_start => return Err(ChunkError::BadExtensionOrTrailer),
+                    _ if is_text(b) || b >= 0x80 => State::TrailerLine { len: len + 1 },
+                    _ => return Err(ChunkError::BadExtensionOrTrailer),
+                }
+            }
+            State::TrailerLf { len } => match b {
+                b'\n' => State::TrailerStart { len: len + 1 },
+                _ => return Err(ChunkError::BadLineEnding),
+            },
+            State::EndLf => match b {
+                b'\n' => {
+                    self.state = State::Done;
+                    return Ok(Step::End);
+                }
+                _ => return Err(ChunkError::BadLineEnding),
+            },
+            State::Data(_) | State::Done => unreachable!("handled by next()"),
+        };
+        self.state = next;
+        Ok(Step::More)
     }
+}
+
+/// What one framing byte did.
+enum Step {
+    More,
+    DataFollows,
+    End,
 }
 
 #[cfg(test)]

@@ -251,6 +251,12 @@ impl Connection {
         }
     }
 
+    /// Bytes the connection holds in its own buffers (unparsed client and
+    /// upstream bytes): what the fuzz targets bound.
+    pub fn buffered(&self) -> usize {
+        self.cin.len() + self.link().map_or(0, |l| l.head_buf.len())
+    }
+
     /// True once the client is closed and every output was taken.
     pub fn is_finished(&self) -> bool {
         self.client_closed && self.out.is_empty()

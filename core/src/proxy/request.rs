@@ -163,6 +163,15 @@ impl Connection {
                 .set(Bytes::from_static(b"Host"), Bytes::from(h.clone()));
         }
         ex.group = route.upstream;
+        if !ex.req.headers.contains("host") {
+            // An HTTP/1.0 request may lack Host; HTTP/1.1 upstream needs
+            // one: name the group's first server (as nginx names its
+            // upstream by default).
+            let first = gw.groups[ex.group].addr(crate::balancer::ServerId(0));
+            ex.req
+                .headers
+                .append(Bytes::from_static(b"Host"), Bytes::from(first.to_string()));
+        }
         ex.key = gw.groups[ex.group]
             .hash_key()
             .and_then(|k| k.of(&ex.req, self.client));

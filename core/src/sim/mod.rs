@@ -1,61 +1,104 @@
-//! An in-memory rig: a scripted client and scripted upstream servers talk
-//! to one core `Connection` through its own inputs and outputs, with a
-//! virtual clock. Every peer honours the core's read budgets, as a real
-//! frontend must, and can feed bytes in pieces of any size.
+//! The simulator: a scripted client and scripted upstream servers talk to
+//! one core [`Connection`] through its own inputs and outputs, with a
+//! virtual clock and no sockets. Every peer honours the core's read
+//! budgets, as a real frontend must, and delivers bytes in pieces of any
+//! size. Tests, the fuzz targets and `replay` all run on it.
+//!
+//! ```
+//! use std::time::Instant;
+//! use weir_core::sim::{config, Sim};
+//!
+//! let mut sim = Sim::from_toml(&config(1, ""), Instant::now()).unwrap();
+//! sim.script(9001, &[b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"]);
+//! sim.client(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+//! assert!(sim.client_text().ends_with("\r\n\r\nhi"));
+//! ```
 
-#![allow(dead_code)]
+pub mod fuzz;
+pub mod transcript;
+pub mod wire;
+
+pub use wire::complete_request;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::{
+    AccessRecord, Config, ConfigError, Connection, Gateway, Input, Output, Peer, UpstreamId,
+};
 use bytes::Bytes;
-use weir_core::{AccessRecord, Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
 
-/// One upstream socket as the rig sees it.
+/// One upstream socket as the simulator sees it.
 #[derive(Debug)]
 pub struct Sock {
+    /// The id the core knows it by (changes when reused from the pool).
     pub id: UpstreamId,
+    /// The server it connects to.
     pub addr: SocketAddr,
+    /// Every byte the server received on it.
     pub received: Vec<u8>,
     /// How far `received` has been answered.
     pub answered: usize,
+    /// Bytes the server has still to deliver.
     pub pending: VecDeque<u8>,
+    /// Closed by the core.
     pub closed: bool,
+    /// Idle in the pool.
     pub pooled: bool,
+    /// Taken from the pool at least once.
     pub reused: bool,
 }
 
-/// The rig.
-pub struct Rig {
+/// A simulated client connection with its upstream servers.
+pub struct Sim {
+    /// The gateway (routes, balancers, middleware).
     pub gw: Gateway,
+    /// The connection under test.
     pub conn: Connection,
+    /// The virtual clock.
     pub now: Instant,
+    /// Where the clock started.
     pub epoch: Instant,
     /// Size of the pieces in which peers deliver bytes.
     pub split: usize,
     /// When set, piece sizes are taken from here in turn instead.
     pub splits: Vec<usize>,
+    /// Position in `splits`.
     pub split_at: usize,
+    /// Every byte the client received.
     pub client_out: Vec<u8>,
+    /// Bytes the client has still to send.
     pub client_pending: VecDeque<u8>,
+    /// The core closed the client.
     pub client_closed: bool,
+    /// The client half-closes once its bytes are in.
     pub client_eof_pending: bool,
+    /// Every upstream socket ever opened.
     pub socks: Vec<Sock>,
+    /// Pooled sockets by server.
     pub pool: HashMap<SocketAddr, Vec<usize>>,
     /// Responses each server gives, one per complete request, in order.
     pub scripts: HashMap<SocketAddr, VecDeque<Vec<u8>>>,
+    /// Servers that answer from another server's script: (server, script owner).
+    pub shared_scripts: Vec<(SocketAddr, SocketAddr)>,
     /// Servers whose connects are refused.
     pub refuse: Vec<SocketAddr>,
     /// Servers that never answer a connect (for connect timeouts).
     pub blackhole: Vec<SocketAddr>,
     /// Close the upstream after sending its scripted response.
     pub close_after_response: bool,
+    /// Close an upstream once its server's script is used up and its
+    /// last response delivered (a server that has nothing more to say).
+    pub close_when_script_done: bool,
+    /// Access records, in order.
     pub logs: Vec<AccessRecord>,
+    /// Every `Connect` (server, pooled_ok), in order.
     pub connects: Vec<(SocketAddr, bool)>,
 }
 
+/// `127.0.0.1:port`.
 pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -71,13 +114,18 @@ pub fn config(n: u16, extra: &str) -> String {
     )
 }
 
-impl Rig {
-    pub fn new(toml: &str) -> Rig {
-        let config = Config::from_toml(toml).unwrap_or_else(|e| panic!("{e:?}"));
+impl Sim {
+    /// A simulator over a config given as TOML text, starting at `epoch`.
+    pub fn from_toml(toml: &str, epoch: Instant) -> Result<Sim, Vec<ConfigError>> {
+        Ok(Sim::new(Config::from_toml(toml)?, epoch))
+    }
+
+    /// A simulator over a config; the client is `10.0.0.7:40000`.
+    pub fn new(config: Config, epoch: Instant) -> Sim {
         let gw = Gateway::new(Arc::new(config), 0);
-        let epoch = Instant::now();
-        let conn = Connection::new(&gw, "10.0.0.7:40000".parse().unwrap(), epoch);
-        Rig {
+        let client = SocketAddr::from(([10, 0, 0, 7], 40000));
+        let conn = Connection::new(&gw, client, epoch);
+        Sim {
             gw,
             conn,
             now: epoch,
@@ -92,20 +140,24 @@ impl Rig {
             socks: Vec::new(),
             pool: HashMap::new(),
             scripts: HashMap::new(),
+            shared_scripts: Vec::new(),
             refuse: Vec::new(),
             blackhole: Vec::new(),
             close_after_response: false,
+            close_when_script_done: false,
             logs: Vec::new(),
             connects: Vec::new(),
         }
     }
 
-    /// Scripts the responses of the server on `port`.
+    /// Scripts the responses of the server on `127.0.0.1:port`.
     pub fn script(&mut self, port: u16, responses: &[&[u8]]) {
-        self.scripts
-            .entry(addr(port))
-            .or_default()
-            .extend(responses.iter().map(|r| r.to_vec()));
+        self.script_addr(addr(port), responses.iter().map(|r| r.to_vec()));
+    }
+
+    /// Scripts the responses of the server at `addr`, one per request.
+    pub fn script_addr(&mut self, addr: SocketAddr, responses: impl IntoIterator<Item = Vec<u8>>) {
+        self.scripts.entry(addr).or_default().extend(responses);
     }
 
     /// The client sends bytes.
@@ -145,6 +197,7 @@ impl Rig {
         }
     }
 
+    /// Feeds one input by hand, then drives.
     pub fn input(&mut self, input: Input) {
         self.conn.handle_input(&mut self.gw, self.now, input);
         self.drive();
@@ -211,9 +264,15 @@ impl Rig {
                     }
                     Output::Pool(id) => {
                         let i = self.sock(id).expect("pool unknown upstream");
-                        self.socks[i].pooled = true;
-                        let a = self.socks[i].addr;
-                        self.pool.entry(a).or_default().push(i);
+                        if self.socks[i].pending.is_empty() {
+                            self.socks[i].pooled = true;
+                            let a = self.socks[i].addr;
+                            self.pool.entry(a).or_default().push(i);
+                        } else {
+                            // The server already sent more: like a real
+                            // frontend seeing a pooled socket readable, drop it.
+                            self.socks[i].closed = true;
+                        }
                     }
                     Output::Close(Peer::Client) => self.client_closed = true,
                     Output::Close(Peer::Upstream(id)) => {
@@ -235,7 +294,7 @@ impl Rig {
                 return;
             }
         }
-        panic!("livelock: the rig never settled");
+        panic!("livelock: the simulation never settled");
     }
 
     /// Servers answer each complete request they received.
@@ -245,8 +304,13 @@ impl Rig {
             if s.closed || s.pooled {
                 continue;
             }
+            let owner = self
+                .shared_scripts
+                .iter()
+                .find(|(a, _)| *a == s.addr)
+                .map_or(s.addr, |(_, o)| *o);
             while let Some(n) = complete_request(&s.received[s.answered..]) {
-                let Some(resp) = self.scripts.get_mut(&s.addr).and_then(|q| q.pop_front()) else {
+                let Some(resp) = self.scripts.get_mut(&owner).and_then(|q| q.pop_front()) else {
                     break;
                 };
                 s.answered += n;
@@ -304,9 +368,15 @@ impl Rig {
                     Input::Received(Peer::Upstream(id), Bytes::from(b)),
                 );
                 moved = true;
-                if self.close_after_response
+                let script_done = self.close_when_script_done
+                    && self
+                        .scripts
+                        .get(&self.socks[i].addr)
+                        .is_none_or(|q| q.is_empty());
+                if (self.close_after_response || script_done)
                     && self.socks[i].pending.is_empty()
                     && !self.socks[i].closed
+                    && !self.socks[i].pooled
                 {
                     self.conn.handle_input(
                         &mut self.gw,
@@ -328,6 +398,7 @@ impl Rig {
             .collect()
     }
 
+    /// Everything the client received, as text.
     pub fn client_text(&self) -> String {
         String::from_utf8_lossy(&self.client_out).into_owned()
     }
@@ -339,61 +410,5 @@ impl Rig {
             .rev()
             .find(|s| !s.closed && !s.pooled)
             .map(|s| s.id)
-    }
-}
-
-/// Length of the first complete request in `buf` (head plus CL or chunked
-/// body), parsed independently of the core with httparse.
-pub fn complete_request(buf: &[u8]) -> Option<usize> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    let head = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        _ => return None,
-    };
-    let mut len = 0usize;
-    let mut chunked = false;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            len = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
-        }
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = true;
-        }
-    }
-    if chunked {
-        return chunked_len(&buf[head..]).map(|n| head + n);
-    }
-    (buf.len() >= head + len).then_some(head + len)
-}
-
-/// Length of a complete chunked body (with trailers), independently parsed.
-fn chunked_len(b: &[u8]) -> Option<usize> {
-    let line_end = |from: usize| {
-        b[from..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map(|i| from + i)
-    };
-    let mut at = 0;
-    loop {
-        let end = line_end(at)?;
-        let line = std::str::from_utf8(&b[at..end]).ok()?;
-        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
-        at = end + 2;
-        if size == 0 {
-            loop {
-                let end = line_end(at)?;
-                let empty = end == at;
-                at = end + 2;
-                if empty {
-                    return Some(at);
-                }
-            }
-        }
-        at += size + 2;
-        if at > b.len() {
-            return None;
-        }
     }
 }
