@@ -667,3 +667,17 @@ fn header_layers_edit_both_ways() {
         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Via: weir\r\n\r\nhello"
     );
 }
+
+#[test]
+fn a_half_close_after_pipelined_requests_answers_them_all() {
+    let mut r = rig1();
+    r.script(9001, &[OK, OK, OK]);
+    r.split = 1000;
+    // Three requests and the EOF reach the core before any answer.
+    r.client_pending.extend(GET.iter().chain(GET).chain(GET));
+    r.client_eof_pending = true;
+    r.drive();
+    assert_eq!(r.client_text(), OK_OUT.repeat(3));
+    assert!(r.client_closed);
+    assert_eq!(r.logs.len(), 3);
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod recorder;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

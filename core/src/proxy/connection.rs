@@ -346,7 +346,7 @@ impl Connection {
             record.end = now;
             self.out.push_back(Output::Log(Box::new(record)));
         }
-        if close || self.client_eof || self.draining {
+        if close || (self.client_eof && self.cin.is_empty()) || self.draining {
             self.close_client();
             return;
         }
@@ -480,12 +480,9 @@ impl Connection {
 
     fn on_client_eof(&mut self, gw: &mut Gateway, now: Instant) {
         match self.req_side {
-            // Request complete: answer it, then close (half-close).
-            ReqSide::Complete => {
-                if let Some(ex) = &mut self.ex {
-                    ex.close_after = true;
-                }
-            }
+            // Request complete: answer it and whatever complete requests
+            // are still buffered, then close (a half-close is not an abort).
+            ReqSide::Complete => {}
             ReqSide::Head if self.ex.is_none() => {
                 if self.cin.is_empty() {
                     self.close_client();
@@ -546,7 +543,12 @@ impl Connection {
             }
             let progressed = match self.req_side {
                 ReqSide::Head if self.ex.is_none() && !self.cin.is_empty() => {
-                    self.start_request(gw, now)
+                    let started = self.start_request(gw, now);
+                    if !started && self.client_eof {
+                        // A partial head the client will never finish.
+                        self.close_client();
+                    }
+                    started
                 }
                 ReqSide::Head if self.ex.is_none() && self.client_eof => {
                     self.close_client();
