@@ -25,7 +25,7 @@ for t in "${targets[@]}"; do
   mkdir -p "artifacts/$t" "corpus/$t"
   work=$(mktemp -d)
   echo "== fuzzing $t for ${secs}s"
-  if ! "target/$triple/release/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+  if ! "target/$triple/release/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 -seed="${FUZZ_SEED:-1}" \
       -print_final_stats=1 -artifact_prefix="artifacts/$t/" "$work" "corpus/$t" 2>"$work.log"; then
     status=1
     grep -E "^(==|#|SUMMARY|panicked|thread)" "$work.log" | tail -20 || true

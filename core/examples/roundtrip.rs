@@ -34,6 +34,10 @@ fn drain(conn: &mut Connection, gw: &mut Gateway, now: Instant, up: &mut Option<
 }
 
 fn main() {
+    if std::env::var_os("SIZES").is_some() {
+        sizes();
+        return;
+    }
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -63,4 +67,9 @@ fn main() {
         );
         drain(&mut conn, &mut gw, now, &mut up);
     }
+}
+
+#[allow(dead_code)]
+fn sizes() {
+    eprintln!("Connection {}", std::mem::size_of::<Connection>());
 }

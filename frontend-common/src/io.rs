@@ -86,6 +86,8 @@ impl WriteQueue {
                 Err(e) => return Err(e),
             }
         }
+        // An idle socket keeps no queue memory.
+        self.queue = VecDeque::new();
         Ok(Flushed::Drained)
     }
 }
@@ -102,28 +104,42 @@ pub enum ReadOutcome {
     Failed,
 }
 
-/// A worker's read buffer: reads land in it and leave as `Bytes` slices.
-#[derive(Default)]
+/// A read buffer: reads land in it and leave as `Bytes` slices.
+///
+/// Memory is zeroed (safe Rust cannot read into uninitialised memory)
+/// block by block, just before it is read into; a block starts at 4 KiB
+/// and doubles, up to 64 KiB, while reads keep filling it, so small
+/// requests touch little memory and bulk transfers get large reads.
 pub struct ReadBuf {
     buf: BytesMut,
+    block: usize,
+}
+
+impl Default for ReadBuf {
+    fn default() -> ReadBuf {
+        ReadBuf {
+            buf: BytesMut::new(),
+            block: 4096,
+        }
+    }
 }
 
 impl ReadBuf {
     /// Reads at most `max` bytes from `r`; `Interrupted` is retried.
     pub fn read_from(&mut self, mut r: impl Read, max: usize) -> ReadOutcome {
-        let max = max.clamp(1, READ_MAX);
-        if self.buf.len() < max {
-            // Zero-fill once per fresh block; the tail left after
-            // `split_to` stays initialised for the following reads.
-            self.buf.clear();
-            self.buf.reserve(READ_MAX);
-            let cap = self.buf.capacity();
-            self.buf.resize(cap, 0);
+        if self.buf.is_empty() {
+            self.buf = BytesMut::zeroed(self.block);
         }
+        let n = max.clamp(1, self.buf.len());
         loop {
-            match r.read(&mut self.buf[..max]) {
+            match r.read(&mut self.buf[..n]) {
                 Ok(0) => return ReadOutcome::Eof,
-                Ok(n) => return ReadOutcome::Data(self.buf.split_to(n).freeze()),
+                Ok(got) => {
+                    if got == self.buf.len() {
+                        self.block = (self.block * 2).min(READ_MAX);
+                    }
+                    return ReadOutcome::Data(self.buf.split_to(got).freeze());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::WouldBlock,
                 Err(_) => return ReadOutcome::Failed,

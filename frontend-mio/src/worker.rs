@@ -483,6 +483,9 @@ impl Worker {
                 c.client = None;
             }
             c.ups.retain(|(_, x)| *x != k);
+            if c.ups.is_empty() {
+                c.ups = Vec::new();
+            }
         }
     }
 

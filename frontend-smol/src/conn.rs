@@ -185,6 +185,11 @@ pub async fn run(
             return;
         }
         log.flush();
+        if core.is_idle() && ups.is_empty() {
+            // Between requests a connection task holds no buffers.
+            buf = ReadBuf::default();
+            ups = Vec::new();
+        }
 
         // Wait for readiness, a connect, the timer, or shutdown.
         let event = std::future::poll_fn(|cx| {

@@ -17,7 +17,8 @@ use super::log::AccessRecord;
 use super::timer::{Timer, Timers};
 use super::{Gateway, Input, Output, Peer, UpstreamId};
 use crate::balancer::{Outcome, ServerId};
-use crate::config::{Limits, Timeouts};
+use crate::config::Config;
+use std::sync::Arc;
 use crate::http1::{BodyReader, HeadScanner, RequestHead, ResponseHead, Version};
 use crate::middleware::Cx;
 
@@ -118,13 +119,12 @@ pub struct Connection {
     /// Where heads are serialised; its memory is reused once the frontend
     /// has written (and dropped) the previous heads.
     pub(super) wbuf: BytesMut,
-    pub(super) limits: Limits,
-    pub(super) timeouts: Timeouts,
+    pub(super) config: Arc<Config>,
     pub(super) cin: Inbox,
     pub(super) scan: HeadScanner,
     pub(super) head_start: Instant,
     pub(super) req_side: ReqSide,
-    pub(super) ex: Option<Exchange>,
+    pub(super) ex: Option<Box<Exchange>>,
     pub(super) next_id: u32,
     pub(super) out: VecDeque<Output>,
     pub(super) timers: Timers,
@@ -143,8 +143,7 @@ impl Connection {
             client,
             client_ip: Bytes::from(client.ip().to_string()),
             wbuf: BytesMut::new(),
-            limits: gw.config.limits,
-            timeouts: gw.config.timeouts,
+            config: gw.config.clone(),
             cin: Inbox::default(),
             scan: HeadScanner::default(),
             head_start: now,
@@ -202,8 +201,21 @@ impl Connection {
         match self.out.pop_front() {
             Some(o) => o,
             None if self.client_closed => Output::Wait(None),
-            None => Output::Wait(self.timers.next()),
+            None => {
+                if self.is_idle() {
+                    // Between requests a connection holds no buffers.
+                    self.out = VecDeque::new();
+                    self.wbuf = BytesMut::new();
+                    self.cin.clear();
+                }
+                Output::Wait(self.timers.next())
+            }
         }
+    }
+
+    /// True between requests: no exchange in flight and nothing buffered.
+    pub fn is_idle(&self) -> bool {
+        self.ex.is_none() && self.cin.is_empty() && !self.client_closed
     }
 
     /// Most bytes the frontend may read from `peer` now; 0 means paused.
@@ -211,12 +223,12 @@ impl Connection {
         if self.client_closed {
             return 0;
         }
-        let window = self.limits.window;
+        let window = self.config.limits.window;
         match peer {
             Peer::Client => match &self.req_side {
                 ReqSide::Stopped => 0,
-                ReqSide::Head => (self.limits.max_request_head + 1).saturating_sub(self.cin.len()),
-                ReqSide::Complete => self.limits.max_request_head.saturating_sub(self.cin.len()),
+                ReqSide::Head => (self.config.limits.max_request_head + 1).saturating_sub(self.cin.len()),
+                ReqSide::Complete => self.config.limits.max_request_head.saturating_sub(self.cin.len()),
                 ReqSide::Body(_) | ReqSide::Tunnel => match self.link() {
                     Some(l) if l.connected => window.saturating_sub(l.unflushed + self.cin.len()),
                     _ => 0,
@@ -227,7 +239,7 @@ impl Connection {
                 match &ex.up {
                     Some(l) if l.id == id && l.connected => match ex.resp {
                         RespSide::Waiting => {
-                            (self.limits.max_response_head + 1).saturating_sub(l.head_buf.len())
+                            (self.config.limits.max_response_head + 1).saturating_sub(l.head_buf.len())
                         }
                         RespSide::Body(_) | RespSide::Tunnel => {
                             window.saturating_sub(self.client_unflushed)
@@ -354,10 +366,10 @@ impl Connection {
         self.head_start = now;
         if self.cin.is_empty() {
             self.timers
-                .set(Timer::ClientIdle, now + self.timeouts.client_idle);
+                .set(Timer::ClientIdle, now + self.config.timeouts.client_idle);
         } else {
             self.timers
-                .set(Timer::ClientHead, now + self.timeouts.client_header);
+                .set(Timer::ClientHead, now + self.config.timeouts.client_header);
         }
     }
 

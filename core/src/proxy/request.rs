@@ -22,7 +22,7 @@ impl Connection {
             ReqSide::Tunnel => {
                 if let Some(id) = self.link().map(|l| l.id) {
                     self.timers
-                        .set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+                        .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
                     if let Some(ex) = &mut self.ex {
                         ex.record.bytes_in += b.len() as u64;
                     }
@@ -31,7 +31,7 @@ impl Connection {
             }
             ReqSide::Body(_) => {
                 self.timers
-                    .set(Timer::ClientBody, now + self.timeouts.client_body);
+                    .set(Timer::ClientBody, now + self.config.timeouts.client_body);
                 if self.cin.is_empty() && self.link().is_some_and(|l| l.connected) {
                     self.forward_client_body(gw, now, b);
                 } else {
@@ -42,7 +42,7 @@ impl Connection {
                 if self.cin.is_empty() && self.timers.is_set(Timer::ClientIdle) {
                     self.timers.clear(Timer::ClientIdle);
                     self.timers
-                        .set(Timer::ClientHead, now + self.timeouts.client_header);
+                        .set(Timer::ClientHead, now + self.config.timeouts.client_header);
                     self.head_start = now;
                 }
                 self.cin.push(b);
@@ -56,7 +56,7 @@ impl Connection {
     pub(super) fn start_request(&mut self, gw: &mut Gateway, now: Instant) -> bool {
         let span = match self
             .scan
-            .scan(self.cin.bytes(), self.limits.max_request_head)
+            .scan(self.cin.bytes(), self.config.limits.max_request_head)
         {
             Ok(Some(span)) => span,
             Ok(None) => return false,
@@ -93,7 +93,7 @@ impl Connection {
             self.reject(now, Fault::MethodNotAllowed, record);
             return true;
         }
-        let max_body = self.limits.max_request_body;
+        let max_body = self.config.limits.max_request_body;
         if let Framing::Length(n) = framing {
             if max_body > 0 && n > max_body {
                 self.reject(now, Fault::BodyTooLarge, record);
@@ -108,7 +108,7 @@ impl Connection {
         let websocket = opts.websocket && req.version == Version::Http11 && !has_body;
         self.req_side = if has_body {
             self.timers
-                .set(Timer::ClientBody, now + self.timeouts.client_body);
+                .set(Timer::ClientBody, now + self.config.timeouts.client_body);
             ReqSide::Body(BodyReader::new(framing, false))
         } else {
             ReqSide::Complete
@@ -144,13 +144,13 @@ impl Connection {
             if close {
                 self.req_side = ReqSide::Stopped;
             }
-            self.ex = Some(ex);
+            self.ex = Some(Box::new(ex));
             self.answer(gw, now, a.head, a.body, close);
             return true;
         }
         let host = ex.req.headers.get("host").cloned();
         let Some(route) = gw.router.find(host.as_deref(), ex.req.path()) else {
-            self.ex = Some(ex);
+            self.ex = Some(Box::new(ex));
             self.fail(gw, now, Fault::NoRoute);
             return true;
         };
@@ -180,7 +180,7 @@ impl Connection {
         }
         upstream_head(&mut self.wbuf, &ex.req, framing, websocket);
         ex.head_bytes = self.wbuf.split().freeze();
-        self.ex = Some(ex);
+        self.ex = Some(Box::new(ex));
         self.connect_next(gw, now, Fault::NoServer, true);
         true
     }
@@ -247,7 +247,7 @@ impl Connection {
             pooled_ok,
         });
         self.timers
-            .set(Timer::UpstreamConnect, now + self.timeouts.upstream_connect);
+            .set(Timer::UpstreamConnect, now + self.config.timeouts.upstream_connect);
     }
 
     /// The current link failed before any response byte: try another
@@ -275,7 +275,7 @@ impl Connection {
         if matches!(self.req_side, ReqSide::Complete) {
             self.timers.set(
                 Timer::UpstreamResponse,
-                now + self.timeouts.upstream_response,
+                now + self.config.timeouts.upstream_response,
             );
         }
     }
@@ -302,7 +302,7 @@ impl Connection {
             if let Some(ex) = &mut self.ex {
                 ex.body_seen += piece.len() as u64;
                 ex.record.bytes_in += piece.len() as u64;
-                let max = self.limits.max_request_body;
+                let max = self.config.limits.max_request_body;
                 if max > 0 && ex.body_seen > max {
                     self.fail(gw, now, Fault::BodyTooLarge);
                     return;
@@ -319,7 +319,7 @@ impl Connection {
                 {
                     self.timers.set(
                         Timer::UpstreamResponse,
-                        now + self.timeouts.upstream_response,
+                        now + self.config.timeouts.upstream_response,
                     );
                 }
             }

@@ -29,7 +29,7 @@ impl Connection {
             RespSide::Body(_) => self.forward_response_body(gw, now, b),
             RespSide::Tunnel => {
                 self.timers
-                    .set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+                    .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
                 self.send(Peer::Client, b);
             }
         }
@@ -39,7 +39,7 @@ impl Connection {
     /// forwarded and skipped, the final head starts the body.
     fn read_response_heads(&mut self, gw: &mut Gateway, now: Instant) {
         loop {
-            let limit = self.limits.max_response_head;
+            let limit = self.config.limits.max_response_head;
             let Some(l) = self.link_mut() else { return };
             let span = match l.scan.scan(l.head_buf.bytes(), limit) {
                 Ok(Some(span)) => span,
@@ -189,7 +189,7 @@ impl Connection {
             self.finish_response(gw, now);
         } else {
             self.timers
-                .set(Timer::UpstreamIdle, now + self.timeouts.upstream_idle);
+                .set(Timer::UpstreamIdle, now + self.config.timeouts.upstream_idle);
         }
         true
     }
@@ -225,7 +225,7 @@ impl Connection {
         self.req_side = ReqSide::Tunnel;
         self.timers.clear_all();
         self.timers
-            .set(Timer::TunnelIdle, now + self.timeouts.tunnel_idle);
+            .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
         let mut out = BytesMut::new();
         resp.write_to(&mut out);
         out.put_slice(b"\r\n");
@@ -267,7 +267,7 @@ impl Connection {
             }
         }
         self.timers
-            .set(Timer::UpstreamIdle, now + self.timeouts.upstream_idle);
+            .set(Timer::UpstreamIdle, now + self.config.timeouts.upstream_idle);
     }
 
     /// The response was forwarded completely.

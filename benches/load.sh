@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# The load harness: weir-mio and weir-smol against nginx and HAProxy, in
+# front of the same fast origin, on this machine, interleaved round by round.
+#
+#   benches/load.sh                 # everything: 3 rounds, 5 s per run
+#   ROUNDS=3 DURATION=10 benches/load.sh
+#   SCENARIOS="a c" PROXIES="nginx-2 weir-mio-2" benches/load.sh
+#
+# Scenarios: (a) 12-byte response, 64 keep-alive connections, with p50/p99;
+# (b) the same with 256 connections; (c) 1 MiB bodies, 16 connections;
+# (d) a new connection per request, 64 connections; (e) RSS per idle
+# keep-alive client connection, 5 000 held open. Each run also records the
+# proxy's CPU time per request (utime+stime of its processes / requests).
+# Results: medians over the rounds, and ratios to nginx with the same
+# worker count measured in the same round; written to benches/results/.
+# Installs nginx, haproxy and wrk with apt-get when missing; every process
+# it starts is stopped by PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+SCENARIOS=${SCENARIOS:-"a b c d e"}
+PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-smol-2"}
+ORIGIN_PORT=18080
+PROXY_PORT=18081
+work=$(mktemp -d /tmp/weir-load.XXXXXX)
+pids=()
+
+need=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.3
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release -q -p weir-mio -p weir-smol
+
+# ---- the origin: nginx, one worker, keep-alive, no access log ----
+mkdir -p "$work/origin/www" "$work/origin/logs"
+head -c 1048576 /dev/urandom > "$work/origin/www/1m.bin"
+chmod -R a+rX "$work"   # nginx workers run as nobody when started as root
+cat > "$work/origin/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/origin/nginx.pid;
+error_log $work/origin/logs/error.log crit;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
+    root $work/origin/www;
+    location = / { return 200 "hello world\n"; }
+    location /files/ { alias $work/origin/www/; }
+  }
+}
+CONF
+"$NGINX" -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
+sleep 0.5
+
+# ---- starting one proxy; sets $proxy_pids and $target ----
+start_proxy() {
+  local name=$1 workers=${1##*-}
+  local dir="$work/$name"; mkdir -p "$dir/logs"
+  proxy_pids=()
+  case "$name" in
+    direct) target=$ORIGIN_PORT; proxy_pids=(); return ;;
+    nginx-*)
+      cat > "$dir/nginx.conf" <<CONF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log crit;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 256; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:$PROXY_PORT backlog=4096;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }
+  }
+}
+CONF
+      "$NGINX" -p "$dir" -c "$dir/nginx.conf" & proxy_pids=($!) ;;
+    haproxy-*)
+      cat > "$dir/haproxy.cfg" <<CONF
+global
+  nbthread $workers
+  maxconn 9000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 300s
+  timeout server 300s
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+frontend f
+  bind 127.0.0.1:$PROXY_PORT
+  default_backend b
+backend b
+  server o 127.0.0.1:$ORIGIN_PORT
+CONF
+      "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/logs/haproxy.log" 2>&1 & proxy_pids=($!) ;;
+    weir-mio-*|weir-smol-*)
+      local bin=${name%-*}
+      cat > "$dir/weir.toml" <<CONF
+listen = "127.0.0.1:$PROXY_PORT"
+workers = $workers
+[limits]
+max_connections = 20000
+[timeouts]
+client_idle = 300000
+[[upstream]]
+name = "origin"
+servers = [{ addr = "127.0.0.1:$ORIGIN_PORT" }]
+CONF
+      "target/release/$bin" --quiet --config "$dir/weir.toml" & proxy_pids=($!) ;;
+  esac
+  pids+=("${proxy_pids[@]}")
+  target=$PROXY_PORT
+  for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT) 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "proxy $name did not start:" >&2; cat "$dir"/logs/* >&2 2>/dev/null; exit 1
+}
+
+stop_proxy() {
+  for p in "${proxy_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${proxy_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  sleep 0.3
+}
+
+# CPU ticks (utime+stime) of a process and its children/threads.
+cpu_ticks() {
+  local total=0
+  for p in "$@"; do
+    for q in $p $(pgrep -P "$p" || true); do
+      [ -r /proc/$q/stat ] || continue
+      total=$((total + $(awk '{print $14 + $15}' /proc/$q/stat)))
+    done
+  done
+  echo $total
+}
+
+rss_kb() {
+  local total=0
+  for p in "$@"; do
+    for q in $p $(pgrep -P "$p" || true); do
+      [ -r /proc/$q/status ] || continue
+      total=$((total + $(awk '/^VmRSS/ {print $2}' /proc/$q/status)))
+    done
+  done
+  echo $total
+}
+
+# One scenario against the running proxy; prints "value p50 p99 cpu_us_per_req".
+run_wrk() {
+  local scenario=$1 conns path hdr=()
+  case "$scenario" in
+    a) conns=64; path=/ ;;
+    b) conns=256; path=/ ;;
+    c) conns=16; path=/files/1m.bin ;;
+    d) conns=64; path=/; hdr=(-H "Connection: close") ;;
+  esac
+  local before after
+  before=$(cpu_ticks "${proxy_pids[@]}")
+  wrk -t2 -c"$conns" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$target$path" > "$work/wrk.out" 2>&1 || true
+  after=$(cpu_ticks "${proxy_pids[@]}")
+  python3 benches/wrk_parse.py "$scenario" "$work/wrk.out" "$((after - before))" "$(getconf CLK_TCK)"
+}
+
+run_idle() {
+  local before after
+  before=$(rss_kb "${proxy_pids[@]}")
+  python3 benches/idle_conns.py "$target" 5000 "$work/idle.ready" & local holder=$!
+  for _ in $(seq 300); do [ -f "$work/idle.ready" ] && break; sleep 0.1; done
+  sleep 1
+  after=$(rss_kb "${proxy_pids[@]}")
+  kill "$holder" 2>/dev/null || true; wait "$holder" 2>/dev/null || true
+  rm -f "$work/idle.ready"
+  # bytes per connection
+  echo "$(( (after - before) * 1024 / 5000 )) - - -"
+}
+
+mkdir -p benches/results
+out="benches/results/$(date +%Y-%m-%d-%H%M).tsv"
+echo -e "round\tscenario\tproxy\tvalue\tp50_ms\tp99_ms\tcpu_us_per_req" > "$out"
+for round in $(seq "$ROUNDS"); do
+  for proxy in $PROXIES; do
+    start_proxy "$proxy"
+    for s in $SCENARIOS; do
+      if [ "$s" = e ]; then
+        [ "$proxy" = direct ] && continue
+        read -r v p50 p99 cpu < <(run_idle)
+      else
+        read -r v p50 p99 cpu < <(run_wrk "$s")
+      fi
+      echo -e "$round\t$s\t$proxy\t$v\t$p50\t$p99\t$cpu" | tee -a "$out"
+    done
+    stop_proxy
+  done
+done
+python3 benches/summarize.py "$out" | tee "${out%.tsv}.md"

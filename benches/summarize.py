@@ -1,0 +1,37 @@
+"""Medians over rounds, and ratios to nginx with the same worker count in
+the same round (median of the per-round ratios)."""
+import statistics
+import sys
+from collections import defaultdict
+
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+data = defaultdict(dict)  # (scenario, proxy) -> round -> row
+for r in rows:
+    data[(r[1], r[2])][r[0]] = r
+
+def num(x):
+    try:
+        return float(x)
+    except ValueError:
+        return None
+
+names = {"a": "(a) 64 conns, req/s", "b": "(b) 256 conns, req/s", "c": "(c) 1 MiB, MiB/s",
+         "d": "(d) new conn per request, req/s", "e": "(e) bytes RSS per idle conn"}
+for s in sorted({k[0] for k in data}):
+    print(f"\n### {names.get(s, s)}\n")
+    print("| proxy | median | vs nginx (same workers, same round) | p50 ms | p99 ms | p99 vs nginx | CPU µs/req | CPU vs nginx |")
+    print("|---|---|---|---|---|---|---|---|")
+    for p in sorted({k[1] for k in data if k[0] == s}, key=lambda p: (p.split("-")[-1], p)):
+        rounds = data[(s, p)]
+        med = lambda i: statistics.median([v for v in (num(r[i]) for r in rounds.values()) if v is not None] or [0])
+        anchor = "nginx-" + p.split("-")[-1] if p != "direct" else None
+        def ratio(i):
+            if not anchor or (s, anchor) not in data:
+                return "-"
+            rs = []
+            for rnd, r in rounds.items():
+                a = data[(s, anchor)].get(rnd)
+                if a and num(r[i]) and num(a[i]):
+                    rs.append(num(r[i]) / num(a[i]))
+            return "%.2f×" % statistics.median(rs) if rs else "-"
+        print(f"| {p} | {med(3):.1f} | {ratio(3)} | {med(4):.3f} | {med(5):.3f} | {ratio(5)} | {med(6):.2f} | {ratio(6)} |")
