@@ -681,3 +681,18 @@ fn a_half_close_after_pipelined_requests_answers_them_all() {
     assert!(r.client_closed);
     assert_eq!(r.logs.len(), 3);
 }
+
+#[test]
+fn an_idle_connection_gives_back_its_buffers_then_closes_on_time() {
+    let mut r =
+        Rig::from_toml(&config(1, "[timeouts]\nclient_idle = 5000"), Instant::now()).unwrap();
+    r.script(9001, &[OK]);
+    r.client(GET);
+    assert!(!r.conn.is_compact());
+    r.advance(Duration::from_millis(100));
+    assert!(r.conn.is_compact());
+    r.advance(Duration::from_millis(4899));
+    assert!(!r.client_closed);
+    r.advance(Duration::from_millis(1));
+    assert!(r.client_closed);
+}

@@ -54,6 +54,13 @@ impl WriteQueue {
         self.queue.clear();
     }
 
+    /// Gives back the queue's memory when it is empty (idle connections).
+    pub fn release(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+    }
+
     /// Writes as much as `w` takes, up to 16 buffers per `write_vectored`;
     /// `Interrupted` is retried, `WouldBlock` ends the attempt.
     pub fn flush(&mut self, mut w: impl Write) -> io::Result<Flushed> {
@@ -86,16 +93,20 @@ impl WriteQueue {
                 Err(e) => return Err(e),
             }
         }
-        // An idle socket keeps no queue memory.
-        self.queue = VecDeque::new();
         Ok(Flushed::Drained)
     }
 }
 
 /// The result of one read attempt.
 pub enum ReadOutcome {
-    /// Bytes read.
-    Data(Bytes),
+    /// Bytes read; `drained` when fewer came than were asked for, so the
+    /// socket's receive buffer was empty at the time.
+    Data {
+        /// What was read.
+        bytes: Bytes,
+        /// The read was short.
+        drained: bool,
+    },
     /// The peer closed its sending side.
     Eof,
     /// Nothing to read now.
@@ -138,7 +149,10 @@ impl ReadBuf {
                     if got == self.buf.len() {
                         self.block = (self.block * 2).min(READ_MAX);
                     }
-                    return ReadOutcome::Data(self.buf.split_to(got).freeze());
+                    return ReadOutcome::Data {
+                        bytes: self.buf.split_to(got).freeze(),
+                        drained: got < n,
+                    };
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::WouldBlock,

@@ -27,6 +27,8 @@ pub struct Sock {
     /// Readiness seen and not yet used up (edge-triggered).
     pub readable: bool,
     pub writable: bool,
+    /// The peer's FIN (or an error) was signalled: read until 0 then.
+    pub read_closed: bool,
     pub connecting: bool,
     pub queue: WriteQueue,
     pub after_flush: AfterFlush,
@@ -41,6 +43,7 @@ impl Sock {
             addr,
             readable: false,
             writable: false,
+            read_closed: false,
             connecting: false,
             queue: WriteQueue::default(),
             after_flush: AfterFlush::Keep,
@@ -48,12 +51,20 @@ impl Sock {
         }
     }
 
-    /// Reads at most `max` bytes; a `WouldBlock`, EOF or error uses up the
-    /// readable edge.
+    /// Reads at most `max` bytes. A `WouldBlock`, EOF or error uses up the
+    /// readable edge, and so does a short read: the socket was drained, and
+    /// data arriving later raises a new edge (the saved `read` would only
+    /// have said `WouldBlock`). Not after a FIN was signalled: then the
+    /// EOF is still to be read and no new edge will come.
     pub fn read(&mut self, buf: &mut ReadBuf, max: usize) -> ReadOutcome {
         let r = buf.read_from(&self.stream, max);
-        if !matches!(r, ReadOutcome::Data(_)) {
-            self.readable = false;
+        match &r {
+            ReadOutcome::Data { drained, .. } => {
+                if *drained && !self.read_closed {
+                    self.readable = false;
+                }
+            }
+            _ => self.readable = false,
         }
         r
     }

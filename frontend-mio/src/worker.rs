@@ -129,6 +129,9 @@ impl Worker {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             s.readable = true;
                         }
+                        if ev.is_read_closed() || ev.is_error() {
+                            s.read_closed = true;
+                        }
                         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                             s.writable = true;
                         }
@@ -150,6 +153,7 @@ impl Worker {
                         if self.conns.get(ck).is_some_and(|c| c.deadline == Some(at)) {
                             self.input(ck, now, Input::Tick);
                             self.service(ck, now);
+                            self.release_if_compact(ck);
                         }
                     }
                     Due::Pooled(k) => {
@@ -254,6 +258,22 @@ impl Worker {
         self.service(ck, now);
     }
 
+    /// An idle connection whose core gave back its buffers: so do we.
+    fn release_if_compact(&mut self, ck: usize) {
+        let Some(c) = self.conns.get_mut(ck) else {
+            return;
+        };
+        if !c.core.is_compact() {
+            return;
+        }
+        if c.ups.is_empty() {
+            c.ups = Vec::new();
+        }
+        if let Some(s) = c.client.and_then(|k| self.socks.get_mut(k)) {
+            s.queue.release();
+        }
+    }
+
     fn input(&mut self, ck: usize, now: Instant, input: Input) {
         if let Some(c) = self.conns.get_mut(ck) {
             c.core.handle_input(&mut self.gw, now, input);
@@ -275,17 +295,28 @@ impl Worker {
                 return;
             }
             let mut moved = self.drain_outputs(ck, now);
-            let keys: Vec<(Peer, usize)> = {
-                let c = &self.conns[ck];
-                c.client
-                    .map(|k| (Peer::Client, k))
-                    .into_iter()
-                    .chain(c.ups.iter().map(|(id, k)| (Peer::Upstream(*id), *k)))
-                    .collect()
-            };
-            for (peer, k) in keys {
+            // The client, then each upstream; looked up afresh each time,
+            // since handling one socket can detach another.
+            let mut i = 0;
+            loop {
+                let Some(c) = self.conns.get(ck) else { break };
+                let (peer, k) = if i == 0 {
+                    match c.client {
+                        Some(k) => (Peer::Client, k),
+                        None => {
+                            i += 1;
+                            continue;
+                        }
+                    }
+                } else {
+                    match c.ups.get(i - 1) {
+                        Some(&(id, k)) => (Peer::Upstream(id), k),
+                        None => break,
+                    }
+                };
                 moved |= self.flush_sock(ck, peer, k, now);
                 moved |= self.read_sock(ck, peer, k, now);
+                i += 1;
             }
             if !moved {
                 break;
@@ -468,7 +499,7 @@ impl Worker {
         }
         let s = &mut self.socks[k];
         let input = match s.read(&mut self.buf, budget.min(READ_MAX)) {
-            ReadOutcome::Data(b) => Input::Received(peer, b),
+            ReadOutcome::Data { bytes, .. } => Input::Received(peer, bytes),
             ReadOutcome::Eof => Input::Closed(peer),
             ReadOutcome::Failed => Input::Failed(peer),
             ReadOutcome::WouldBlock => return false,
@@ -483,9 +514,6 @@ impl Worker {
                 c.client = None;
             }
             c.ups.retain(|(_, x)| *x != k);
-            if c.ups.is_empty() {
-                c.ups = Vec::new();
-            }
         }
     }
 
@@ -536,7 +564,7 @@ impl Worker {
             let _ = s.stream.shutdown(std::net::Shutdown::Write);
             for _ in 0..4 {
                 match s.read(&mut self.buf, READ_MAX) {
-                    ReadOutcome::Data(_) => {}
+                    ReadOutcome::Data { .. } => {}
                     _ => break,
                 }
             }

@@ -24,6 +24,9 @@ struct Side {
     queue: WriteQueue,
     after_flush: AfterFlush,
     eof: bool,
+    /// Worth a read: not known to be drained (async-io's level-style
+    /// readiness reports data that arrived after a short read).
+    readable: bool,
 }
 
 impl Side {
@@ -34,6 +37,7 @@ impl Side {
             queue: WriteQueue::default(),
             after_flush: AfterFlush::Keep,
             eof: false,
+            readable: true,
         }
     }
 }
@@ -185,10 +189,13 @@ pub async fn run(
             return;
         }
         log.flush();
-        if core.is_idle() && ups.is_empty() {
-            // Between requests a connection task holds no buffers.
+        if core.is_compact() && ups.is_empty() {
+            // Idle for a while: the task holds no buffers either.
             buf = ReadBuf::default();
             ups = Vec::new();
+            if let Some(c) = &mut client {
+                c.queue.release();
+            }
         }
 
         // Wait for readiness, a connect, the timer, or shutdown.
@@ -200,7 +207,7 @@ pub async fn run(
                 return Poll::Ready(Event::Tick);
             }
             let mut ready = false;
-            if let Some(c) = &client {
+            if let Some(c) = &mut client {
                 ready |= wants(&core, Peer::Client, c, cx);
             }
             for (i, u) in ups.iter_mut().enumerate() {
@@ -209,7 +216,7 @@ pub async fn run(
                         return Poll::Ready(Event::Connected(i, r));
                     }
                 }
-                if let Some(s) = &u.side {
+                if let Some(s) = &mut u.side {
                     ready |= wants(&core, Peer::Upstream(u.id), s, cx);
                 }
             }
@@ -287,11 +294,14 @@ fn pump(
         return moved;
     }
     let budget = core.read_budget(peer);
-    if budget == 0 {
+    if budget == 0 || !s.readable {
         return moved;
     }
     match buf.read_from(s.stream.get_ref(), budget.min(READ_MAX)) {
-        ReadOutcome::Data(b) => inputs.push(Input::Received(peer, b)),
+        ReadOutcome::Data { bytes, drained } => {
+            s.readable = !drained;
+            inputs.push(Input::Received(peer, bytes));
+        }
         ReadOutcome::Eof => {
             s.eof = true;
             inputs.push(Input::Closed(peer));
@@ -300,19 +310,25 @@ fn pump(
             s.eof = true;
             inputs.push(Input::Failed(peer));
         }
-        ReadOutcome::WouldBlock => return moved,
+        ReadOutcome::WouldBlock => {
+            s.readable = false;
+            return moved;
+        }
     }
     true
 }
 
 /// Registers interest in what this side is waiting for; true if ready now.
-fn wants(core: &Connection, peer: Peer, s: &Side, cx: &mut std::task::Context<'_>) -> bool {
+fn wants(core: &Connection, peer: Peer, s: &mut Side, cx: &mut std::task::Context<'_>) -> bool {
     let mut ready = false;
     if !s.queue.is_empty() {
         ready |= s.stream.poll_writable(cx).is_ready();
     }
     if s.after_flush == AfterFlush::Keep && !s.eof && core.read_budget(peer) > 0 {
-        ready |= s.stream.poll_readable(cx).is_ready();
+        if s.readable || s.stream.poll_readable(cx).is_ready() {
+            s.readable = true;
+            ready = true;
+        }
     }
     ready
 }
@@ -324,7 +340,7 @@ fn linger_close(c: &mut Side, buf: &mut ReadBuf) {
     for _ in 0..4 {
         if !matches!(
             buf.read_from(c.stream.get_ref(), READ_MAX),
-            ReadOutcome::Data(_)
+            ReadOutcome::Data { .. }
         ) {
             break;
         }

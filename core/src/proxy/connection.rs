@@ -18,9 +18,9 @@ use super::timer::{Timer, Timers};
 use super::{Gateway, Input, Output, Peer, UpstreamId};
 use crate::balancer::{Outcome, ServerId};
 use crate::config::Config;
-use std::sync::Arc;
 use crate::http1::{BodyReader, HeadScanner, RequestHead, ResponseHead, Version};
 use crate::middleware::Cx;
+use std::sync::Arc;
 
 /// Where the client's current request stands.
 #[derive(Debug)]
@@ -85,6 +85,9 @@ pub(super) struct Exchange {
     pub resp: RespSide,
 }
 
+/// How long a connection stays idle before it gives back its buffers.
+const COMPACT_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Most servers tried for one request.
 pub(super) const MAX_TRIES: usize = 3;
 
@@ -132,6 +135,7 @@ pub struct Connection {
     pub(super) client_eof: bool,
     pub(super) client_closed: bool,
     pub(super) draining: bool,
+    pub(super) compacted: bool,
 }
 
 impl Connection {
@@ -156,6 +160,7 @@ impl Connection {
             client_eof: false,
             client_closed: false,
             draining: false,
+            compacted: false,
         }
     }
 
@@ -201,16 +206,22 @@ impl Connection {
         match self.out.pop_front() {
             Some(o) => o,
             None if self.client_closed => Output::Wait(None),
-            None => {
-                if self.is_idle() {
-                    // Between requests a connection holds no buffers.
-                    self.out = VecDeque::new();
-                    self.wbuf = BytesMut::new();
-                    self.cin.clear();
-                }
-                Output::Wait(self.timers.next())
-            }
+            None => Output::Wait(self.timers.next()),
         }
+    }
+
+    /// Gives back the memory of buffers an idle connection does not need.
+    fn compact(&mut self) {
+        self.compacted = true;
+        self.out = VecDeque::new();
+        self.wbuf = BytesMut::new();
+        self.cin.clear();
+    }
+
+    /// True once an idle connection has released its buffers (a frontend
+    /// may then release its own for this connection).
+    pub fn is_compact(&self) -> bool {
+        self.compacted && self.is_idle()
     }
 
     /// True between requests: no exchange in flight and nothing buffered.
@@ -227,8 +238,14 @@ impl Connection {
         match peer {
             Peer::Client => match &self.req_side {
                 ReqSide::Stopped => 0,
-                ReqSide::Head => (self.config.limits.max_request_head + 1).saturating_sub(self.cin.len()),
-                ReqSide::Complete => self.config.limits.max_request_head.saturating_sub(self.cin.len()),
+                ReqSide::Head => {
+                    (self.config.limits.max_request_head + 1).saturating_sub(self.cin.len())
+                }
+                ReqSide::Complete => self
+                    .config
+                    .limits
+                    .max_request_head
+                    .saturating_sub(self.cin.len()),
                 ReqSide::Body(_) | ReqSide::Tunnel => match self.link() {
                     Some(l) if l.connected => window.saturating_sub(l.unflushed + self.cin.len()),
                     _ => 0,
@@ -238,9 +255,8 @@ impl Connection {
                 let Some(ex) = &self.ex else { return 0 };
                 match &ex.up {
                     Some(l) if l.id == id && l.connected => match ex.resp {
-                        RespSide::Waiting => {
-                            (self.config.limits.max_response_head + 1).saturating_sub(l.head_buf.len())
-                        }
+                        RespSide::Waiting => (self.config.limits.max_response_head + 1)
+                            .saturating_sub(l.head_buf.len()),
                         RespSide::Body(_) | RespSide::Tunnel => {
                             window.saturating_sub(self.client_unflushed)
                         }
@@ -365,8 +381,11 @@ impl Connection {
         self.req_side = ReqSide::Head;
         self.head_start = now;
         if self.cin.is_empty() {
-            self.timers
-                .set(Timer::ClientIdle, now + self.config.timeouts.client_idle);
+            // Idle: first a short wait, then the buffers are released
+            // (`compact`), then the rest of `client_idle`.
+            self.compacted = false;
+            let first = COMPACT_AFTER.min(self.config.timeouts.client_idle);
+            self.timers.set(Timer::ClientIdle, now + first);
         } else {
             self.timers
                 .set(Timer::ClientHead, now + self.config.timeouts.client_header);
@@ -527,6 +546,15 @@ impl Connection {
                         let record = AccessRecord::new(self.client, self.head_start);
                         self.reject(now, Fault::ClientTimeout, record);
                     }
+                }
+                Timer::ClientIdle if !self.compacted && self.is_idle() => {
+                    self.compact();
+                    let rest = self
+                        .config
+                        .timeouts
+                        .client_idle
+                        .saturating_sub(COMPACT_AFTER);
+                    self.timers.set(Timer::ClientIdle, now + rest);
                 }
                 Timer::ClientIdle => self.close_client(),
                 Timer::ClientBody => self.fail(gw, now, Fault::ClientTimeout),

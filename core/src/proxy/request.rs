@@ -246,8 +246,10 @@ impl Connection {
             addr,
             pooled_ok,
         });
-        self.timers
-            .set(Timer::UpstreamConnect, now + self.config.timeouts.upstream_connect);
+        self.timers.set(
+            Timer::UpstreamConnect,
+            now + self.config.timeouts.upstream_connect,
+        );
     }
 
     /// The current link failed before any response byte: try another

@@ -188,8 +188,10 @@ impl Connection {
         if done {
             self.finish_response(gw, now);
         } else {
-            self.timers
-                .set(Timer::UpstreamIdle, now + self.config.timeouts.upstream_idle);
+            self.timers.set(
+                Timer::UpstreamIdle,
+                now + self.config.timeouts.upstream_idle,
+            );
         }
         true
     }
@@ -266,8 +268,10 @@ impl Connection {
                 return;
             }
         }
-        self.timers
-            .set(Timer::UpstreamIdle, now + self.config.timeouts.upstream_idle);
+        self.timers.set(
+            Timer::UpstreamIdle,
+            now + self.config.timeouts.upstream_idle,
+        );
     }
 
     /// The response was forwarded completely.
