@@ -31,7 +31,8 @@ fn request_at(buf: &[u8]) -> Option<(usize, bool)> {
     if chunked {
         return chunked_len(&buf[head..]).map(|n| (head + n, is_head));
     }
-    (buf.len() >= head + len).then_some((head + len, is_head))
+    let end = head.checked_add(len)?;
+    (buf.len() >= end).then_some((end, is_head))
 }
 
 /// Splits a client stream into requests; returns each request's bytes and
@@ -95,7 +96,7 @@ pub fn split_responses(stream: &[u8], heads: &[bool]) -> Vec<Vec<u8>> {
         } else {
             len.unwrap_or(stream.len() - at - head)
         };
-        let end = (at + head + body).min(stream.len());
+        let end = at.saturating_add(head).saturating_add(body).min(stream.len());
         current.extend_from_slice(&stream[at..end]);
         at = end;
         if (100..200).contains(&code) && code != 101 {
