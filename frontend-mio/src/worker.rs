@@ -298,8 +298,7 @@ impl Worker {
             // The client, then each upstream; looked up afresh each time,
             // since handling one socket can detach another.
             let mut i = 0;
-            loop {
-                let Some(c) = self.conns.get(ck) else { break };
+            while let Some(c) = self.conns.get(ck) {
                 let (peer, k) = if i == 0 {
                     match c.client {
                         Some(k) => (Peer::Client, k),

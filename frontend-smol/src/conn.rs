@@ -324,11 +324,10 @@ fn wants(core: &Connection, peer: Peer, s: &mut Side, cx: &mut std::task::Contex
     if !s.queue.is_empty() {
         ready |= s.stream.poll_writable(cx).is_ready();
     }
-    if s.after_flush == AfterFlush::Keep && !s.eof && core.read_budget(peer) > 0 {
-        if s.readable || s.stream.poll_readable(cx).is_ready() {
-            s.readable = true;
-            ready = true;
-        }
+    let wants_read = s.after_flush == AfterFlush::Keep && !s.eof && core.read_budget(peer) > 0;
+    if wants_read && (s.readable || s.stream.poll_readable(cx).is_ready()) {
+        s.readable = true;
+        ready = true;
     }
     ready
 }

@@ -96,7 +96,10 @@ pub fn split_responses(stream: &[u8], heads: &[bool]) -> Vec<Vec<u8>> {
         } else {
             len.unwrap_or(stream.len() - at - head)
         };
-        let end = at.saturating_add(head).saturating_add(body).min(stream.len());
+        let end = at
+            .saturating_add(head)
+            .saturating_add(body)
+            .min(stream.len());
         current.extend_from_slice(&stream[at..end]);
         at = end;
         if (100..200).contains(&code) && code != 101 {
