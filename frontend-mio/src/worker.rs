@@ -79,11 +79,13 @@ impl Worker {
         shutdown.on_trigger(move || {
             let _ = waker.wake();
         });
+        let mut gw = Gateway::new(config.clone(), 0x5745_4952 ^ index);
+        gw.set_access_log(!quiet);
         Ok(Worker {
             poll,
             listener,
             listening: true,
-            gw: Gateway::new(config.clone(), 0x5745_4952 ^ index),
+            gw,
             config,
             conns: Slab::new(),
             socks: Slab::new(),

@@ -30,8 +30,14 @@ struct Side {
 }
 
 impl Side {
-    fn new(stream: Async<TcpStream>) -> Side {
+    /// A fresh socket: Nagle off.
+    fn fresh(stream: Async<TcpStream>) -> Side {
         let _ = stream.get_ref().set_nodelay(true);
+        Side::new(stream)
+    }
+
+    /// A socket already set up (from the pool).
+    fn new(stream: Async<TcpStream>) -> Side {
         Side {
             stream,
             queue: WriteQueue::default(),
@@ -65,10 +71,10 @@ pub async fn run(
     stop: Receiver<()>,
 ) {
     let mut core = Connection::new(&shard.gateway(), addr, Instant::now());
-    let mut client = Some(Side::new(stream));
+    let mut client = Some(Side::fresh(stream));
     let mut ups: Vec<Up> = Vec::new();
     let mut timer = Timer::never();
-    let mut deadline: Option<Instant> = None;
+    let mut armed: Option<Instant> = None;
     let mut buf = ReadBuf::default();
     let mut log = LogSink::new(quiet);
     let mut inputs: Vec<Input> = Vec::new();
@@ -79,11 +85,19 @@ pub async fn run(
         loop {
             match core.poll_output() {
                 Output::Wait(at) => {
-                    if at != deadline {
-                        deadline = at;
-                        match at {
-                            Some(t) => timer.set_at(t),
-                            None => timer = Timer::never(),
+                    // The timer is re-armed only when the deadline moves
+                    // earlier: a later one waits for the armed timer to
+                    // fire (a harmless Tick) and is set then. This spares
+                    // the reactor a timerfd update on most requests.
+                    let earlier = match (at, armed) {
+                        (Some(t), Some(a)) => t < a,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    };
+                    if earlier {
+                        if let Some(t) = at {
+                            timer.set_at(t);
+                            armed = Some(t);
                         }
                     }
                     break;
@@ -203,7 +217,8 @@ pub async fn run(
             if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Stop);
             }
-            if deadline.is_some() && Pin::new(&mut timer).poll(cx).is_ready() {
+            if armed.is_some() && Pin::new(&mut timer).poll(cx).is_ready() {
+                armed = None;
                 return Poll::Ready(Event::Tick);
             }
             let mut ready = false;
@@ -240,7 +255,7 @@ pub async fn run(
                 u.connecting = None;
                 match result {
                     Ok(s) => {
-                        u.side = Some(Side::new(s));
+                        u.side = Some(Side::fresh(s));
                         inputs.push(Input::Connected {
                             id: u.id,
                             reused: false,

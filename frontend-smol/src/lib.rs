@@ -75,7 +75,13 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let shards: Vec<Arc<Shard>> = (0..settings.shards.max(1))
-        .map(|i| Arc::new(Shard::new(config.clone(), 0x5745_4952 ^ i as u64)))
+        .map(|i| {
+            Arc::new(Shard::new(
+                config.clone(),
+                0x5745_4952 ^ i as u64,
+                !settings.quiet,
+            ))
+        })
         .collect();
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);

@@ -32,10 +32,12 @@ pub struct Shard {
 
 impl Shard {
     /// A shard whose random choices follow `seed`.
-    pub fn new(config: Arc<Config>, seed: u64) -> Shard {
+    pub fn new(config: Arc<Config>, seed: u64, access_log: bool) -> Shard {
+        let mut gateway = Gateway::new(config.clone(), seed);
+        gateway.set_access_log(access_log);
         Shard {
             pool_idle: config.timeouts.pool_idle,
-            gateway: Mutex::new(Gateway::new(config, seed)),
+            gateway: Mutex::new(gateway),
             pool: Mutex::new(FxHashMap::default()),
         }
     }

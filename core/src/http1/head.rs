@@ -45,6 +45,16 @@ impl Headers {
         }
     }
 
+    /// Removes every field, keeping the memory.
+    pub fn clear(&mut self) {
+        self.list.clear();
+    }
+
+    /// Makes room for `n` more fields.
+    pub fn reserve(&mut self, n: usize) {
+        self.list.reserve(n);
+    }
+
     /// All fields in order.
     pub fn iter(&self) -> impl Iterator<Item = &Header> {
         self.list.iter()

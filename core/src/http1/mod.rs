@@ -13,4 +13,6 @@ pub use body::BodyReader;
 pub use chunked::{ChunkError, ChunkedReader, Piece};
 pub use framing::{request_framing, response_framing, Framing, FramingError};
 pub use head::{Header, Headers, RequestHead, ResponseHead, Version};
-pub use parse::{parse_request, parse_response, HeadError, HeadScanner};
+pub use parse::{
+    parse_request, parse_request_into, parse_response, parse_response_into, HeadError, HeadScanner,
+};

@@ -122,8 +122,9 @@ fn map_err(e: httparse::Error) -> HeadError {
     }
 }
 
-fn headers_from(head: &Bytes, raw: &[httparse::Header<'_>]) -> Headers {
-    let mut headers = Headers::with_capacity(raw.len() + 4);
+fn headers_from(head: &Bytes, raw: &[httparse::Header<'_>], mut headers: Headers) -> Headers {
+    headers.clear();
+    headers.reserve(raw.len() + 4);
     for h in raw {
         headers.append(head.slice_ref(h.name.as_bytes()), head.slice_ref(h.value));
     }
@@ -136,6 +137,11 @@ fn headers_from(head: &Bytes, raw: &[httparse::Header<'_>]) -> Headers {
 /// moved into `Host` (RFC 9112 §3.2.2). An HTTP/1.1 request must carry
 /// exactly one `Host`.
 pub fn parse_request(head: &Bytes) -> Result<RequestHead, HeadError> {
+    parse_request_into(head, Headers::default())
+}
+
+/// [`parse_request`], reusing the memory of `spare` for the fields.
+pub fn parse_request_into(head: &Bytes, spare: Headers) -> Result<RequestHead, HeadError> {
     let mut raw = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(head, &mut raw) {
@@ -146,7 +152,7 @@ pub fn parse_request(head: &Bytes) -> Result<RequestHead, HeadError> {
     let version = version(req.version)?;
     let method = head.slice_ref(req.method.unwrap_or("").as_bytes());
     let target_raw = req.path.unwrap_or("").as_bytes();
-    let mut headers = headers_from(head, req.headers);
+    let mut headers = headers_from(head, req.headers, spare);
     let origin_form = target_raw.first() == Some(&b'/');
     let asterisk_form = target_raw == b"*" && &method[..] == b"OPTIONS";
     let target = if origin_form || asterisk_form {
@@ -205,6 +211,11 @@ fn absolute_form(t: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Parses a complete response head.
 pub fn parse_response(head: &Bytes) -> Result<ResponseHead, HeadError> {
+    parse_response_into(head, Headers::default())
+}
+
+/// [`parse_response`], reusing the memory of `spare` for the fields.
+pub fn parse_response_into(head: &Bytes, spare: Headers) -> Result<ResponseHead, HeadError> {
     let mut raw = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
     match httparse::ParserConfig::default()
@@ -224,7 +235,7 @@ pub fn parse_response(head: &Bytes) -> Result<ResponseHead, HeadError> {
         version,
         status,
         reason,
-        headers: headers_from(head, resp.headers),
+        headers: headers_from(head, resp.headers, spare),
     })
 }
 

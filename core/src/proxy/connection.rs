@@ -18,7 +18,7 @@ use super::timer::{Timer, Timers};
 use super::{Gateway, Input, Output, Peer, UpstreamId};
 use crate::balancer::{Outcome, ServerId};
 use crate::config::Config;
-use crate::http1::{BodyReader, HeadScanner, RequestHead, ResponseHead, Version};
+use crate::http1::{BodyReader, HeadScanner, Headers, RequestHead, ResponseHead, Version};
 use crate::middleware::Cx;
 use std::sync::Arc;
 
@@ -136,6 +136,11 @@ pub struct Connection {
     pub(super) client_closed: bool,
     pub(super) draining: bool,
     pub(super) compacted: bool,
+    pub(super) access_log: bool,
+    /// Header lists and an exchange kept from earlier requests, so that a
+    /// keep-alive connection does not allocate them again.
+    pub(super) spare_headers: Vec<Headers>,
+    pub(super) spare_ex: Option<Box<Exchange>>,
 }
 
 impl Connection {
@@ -161,6 +166,9 @@ impl Connection {
             client_closed: false,
             draining: false,
             compacted: false,
+            access_log: gw.access_log,
+            spare_headers: Vec::new(),
+            spare_ex: None,
         }
     }
 
@@ -213,6 +221,8 @@ impl Connection {
     /// Gives back the memory of buffers an idle connection does not need.
     fn compact(&mut self) {
         self.compacted = true;
+        self.spare_headers = Vec::new();
+        self.spare_ex = None;
         self.out = VecDeque::new();
         self.wbuf = BytesMut::new();
         self.cin.clear();
@@ -292,6 +302,30 @@ impl Connection {
 
     // ---- helpers shared by request.rs and response.rs ----
 
+    /// An empty header list, reusing an earlier one's memory if there is one.
+    pub(super) fn spare_headers(&mut self) -> Headers {
+        self.spare_headers.pop().unwrap_or_default()
+    }
+
+    /// Keeps a header list's memory for a later head (at most two).
+    pub(super) fn recycle_headers(&mut self, mut h: Headers) {
+        if self.spare_headers.len() < 2 {
+            h.clear();
+            self.spare_headers.push(h);
+        }
+    }
+
+    /// Boxes an exchange, reusing the previous request's box if there is one.
+    pub(super) fn boxed(&mut self, ex: Exchange) -> Box<Exchange> {
+        match self.spare_ex.take() {
+            Some(mut b) => {
+                *b = ex;
+                b
+            }
+            None => Box::new(ex),
+        }
+    }
+
     pub(super) fn link(&self) -> Option<&Link> {
         self.ex.as_ref().and_then(|e| e.up.as_ref())
     }
@@ -369,10 +403,15 @@ impl Connection {
     /// Ends the exchange: logs it, then closes the client or waits for
     /// the next request.
     pub(super) fn end_exchange(&mut self, now: Instant, close: bool) {
-        if let Some(ex) = self.ex.take() {
-            let mut record = ex.record;
-            record.end = now;
-            self.out.push_back(Output::Log(Box::new(record)));
+        if let Some(mut ex) = self.ex.take() {
+            if self.access_log {
+                let mut record =
+                    std::mem::replace(&mut ex.record, AccessRecord::new(self.client, now));
+                record.end = now;
+                self.out.push_back(Output::Log(Box::new(record)));
+            }
+            self.recycle_headers(std::mem::take(&mut ex.req.headers));
+            self.spare_ex = Some(ex);
         }
         if close || (self.client_eof && self.cin.is_empty()) || self.draining {
             self.close_client();
@@ -493,7 +532,9 @@ impl Connection {
         record.note = fault.reason();
         record.end = now;
         self.send(Peer::Client, out.freeze());
-        self.out.push_back(Output::Log(Box::new(record)));
+        if self.access_log {
+            self.out.push_back(Output::Log(Box::new(record)));
+        }
         self.close_client();
     }
 

@@ -17,6 +17,7 @@ pub struct Gateway {
     pub(crate) groups: Vec<Group>,
     pub(crate) chain: Chain,
     pub(crate) rng: Rng,
+    pub(crate) access_log: bool,
 }
 
 impl Gateway {
@@ -34,7 +35,14 @@ impl Gateway {
             groups,
             rng,
             config,
+            access_log: true,
         }
+    }
+
+    /// Turns `Output::Log` records on or off (off: `--quiet`, where the
+    /// frontend would drop them anyway; saves building each one).
+    pub fn set_access_log(&mut self, on: bool) {
+        self.access_log = on;
     }
 
     /// Replaces the middleware chain (embedding, tests).

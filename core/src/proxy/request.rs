@@ -12,7 +12,9 @@ use super::rewrite::{strip_hop_by_hop, strip_prefix, upstream_head};
 use super::timer::Timer;
 use super::{Gateway, Output, Peer, UpstreamId};
 use crate::balancer::Pick;
-use crate::http1::{parse_request, request_framing, BodyReader, Framing, HeadScanner, Version};
+use crate::http1::{
+    parse_request_into, request_framing, BodyReader, Framing, HeadScanner, Version,
+};
 use crate::middleware::{Cx, Flow};
 
 impl Connection {
@@ -73,7 +75,8 @@ impl Connection {
         self.timers.clear(Timer::ClientIdle);
         let mut record = AccessRecord::new(self.client, self.head_start);
         record.bytes_in = span.end as u64;
-        let mut req = match parse_request(&head) {
+        let spare = self.spare_headers();
+        let mut req = match parse_request_into(&head, spare) {
             Ok(r) => r,
             Err(e) => {
                 self.reject(now, e.into(), record);
@@ -144,13 +147,13 @@ impl Connection {
             if close {
                 self.req_side = ReqSide::Stopped;
             }
-            self.ex = Some(Box::new(ex));
+            self.ex = Some(self.boxed(ex));
             self.answer(gw, now, a.head, a.body, close);
             return true;
         }
         let host = ex.req.headers.get("host").cloned();
         let Some(route) = gw.router.find(host.as_deref(), ex.req.path()) else {
-            self.ex = Some(Box::new(ex));
+            self.ex = Some(self.boxed(ex));
             self.fail(gw, now, Fault::NoRoute);
             return true;
         };
@@ -180,7 +183,7 @@ impl Connection {
         }
         upstream_head(&mut self.wbuf, &ex.req, framing, websocket);
         ex.head_bytes = self.wbuf.split().freeze();
-        self.ex = Some(Box::new(ex));
+        self.ex = Some(self.boxed(ex));
         self.connect_next(gw, now, Fault::NoServer, true);
         true
     }

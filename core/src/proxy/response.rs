@@ -12,7 +12,7 @@ use super::timer::Timer;
 use super::{Gateway, Peer};
 use crate::balancer::Outcome;
 use crate::http1::{
-    parse_response, response_framing, BodyReader, Framing, HeadError, ResponseHead, Version,
+    parse_response_into, response_framing, BodyReader, Framing, HeadError, ResponseHead, Version,
 };
 use crate::middleware::Cx;
 
@@ -52,7 +52,8 @@ impl Connection {
             let _ = l.head_buf.split_to(span.skip);
             let head = l.head_buf.split_to(span.end - span.skip);
             l.scan.reset();
-            let mut resp = match parse_response(&head) {
+            let spare = self.spare_headers();
+            let mut resp = match parse_response_into(&head, spare) {
                 Ok(r) => r,
                 Err(e) => return self.upstream_fault(gw, now, e.reason()),
             };
@@ -64,7 +65,9 @@ impl Connection {
                 Some(l) => l.head_buf.take(),
                 None => Bytes::new(),
             };
-            if !self.final_head(gw, now, &mut resp) {
+            let sent = self.final_head(gw, now, &mut resp);
+            self.recycle_headers(resp.headers);
+            if !sent {
                 return;
             }
             if !rest.is_empty() {
@@ -81,10 +84,11 @@ impl Connection {
             return;
         }
         strip_hop_by_hop(&mut resp.headers);
-        let mut out = BytesMut::new();
-        resp.write_to(&mut out);
-        out.put_slice(b"\r\n");
-        self.send(Peer::Client, out.freeze());
+        resp.write_to(&mut self.wbuf);
+        self.wbuf.put_slice(b"\r\n");
+        let out = self.wbuf.split().freeze();
+        self.send(Peer::Client, out);
+        self.recycle_headers(resp.headers);
     }
 
     /// Sends the final head to the client. Returns false when the exchange
