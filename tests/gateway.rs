@@ -291,7 +291,27 @@ fn forwarded_headers_reach_the_upstream(bin: &str) {
     );
 }
 
+fn max_connections_holds(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "[limits]\nmax_connections = 2\n");
+    let mut a = Client::connect(w.addr);
+    let mut b = Client::connect(w.addr);
+    for c in [&mut a, &mut b] {
+        c.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(c.read().text(), "a");
+    }
+    // A third connection waits in the backlog: no answer while two are open.
+    let mut third = Client::connect(w.addr);
+    third.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+    third.r.get_ref().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    assert!(third.try_read().is_err(), "a third connection was served");
+    drop(a);
+    third.r.get_ref().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(third.read().text(), "a");
+}
+
 each_frontend!(
+    max_connections_holds,
     keep_alive_reuses_connections,
     pipelined_requests_come_back_in_order,
     ten_mib_chunked_both_ways_byte_exact,
