@@ -303,10 +303,18 @@ fn max_connections_holds(bin: &str) {
     // A third connection waits in the backlog: no answer while two are open.
     let mut third = Client::connect(w.addr);
     third.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
-    third.r.get_ref().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    third
+        .r
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     assert!(third.try_read().is_err(), "a third connection was served");
     drop(a);
-    third.r.get_ref().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    third
+        .r
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     assert_eq!(third.read().text(), "a");
 }
 

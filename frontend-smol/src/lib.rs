@@ -31,6 +31,7 @@ mod shard;
 use std::future::Future;
 use std::net::TcpListener;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -83,25 +84,67 @@ pub async fn serve(
             ))
         })
         .collect();
-    let permits = Arc::new(Semaphore::new(config.limits.max_connections));
+    let shared = Shared {
+        permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+        live: Arc::new(AtomicUsize::new(0)),
+    };
+    let spawn = |task: Task| ex.spawn(task).detach();
+    accept_loop(&spawn, &config, shards, listener, &settings, &shared, stop).await;
+    Ok(())
+}
+
+/// A connection task, boxed so one accept loop serves both executors.
+type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// What every accept loop of one gateway shares.
+#[derive(Clone)]
+struct Shared {
+    /// `max_connections` permits; a task holds one for its life.
+    permits: Arc<Semaphore>,
+    /// Connection tasks alive (all workers): shutdown waits for zero.
+    live: Arc<AtomicUsize>,
+}
+
+async fn accept_loop(
+    spawn: &dyn Fn(Task),
+    config: &Config,
+    shards: Vec<Arc<Shard>>,
+    listener: Async<TcpListener>,
+    settings: &Settings,
+    shared: &Shared,
+    stop: impl Future<Output = ()>,
+) {
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     let pruning = shards.clone();
     let every = config.timeouts.pool_idle.max(Duration::from_millis(100)) / 2;
-    let pruner = ex.spawn(async move {
+    let pruner_stop = stop_rx.clone();
+    spawn(Box::pin(async move {
         loop {
-            Timer::after(every).await;
+            let tick = future::or(
+                async {
+                    Timer::after(every).await;
+                    true
+                },
+                async {
+                    let _ = pruner_stop.recv().await;
+                    false
+                },
+            )
+            .await;
+            if !tick {
+                break;
+            }
             for s in &pruning {
                 s.prune(Instant::now());
             }
         }
-    });
+    }));
     let mut stop = pin!(stop);
-    let live = Arc::new(());
     let mut next = 0usize;
     loop {
         let accepted = future::or(
             async {
-                let permit = permits.acquire_arc().await;
+                let permit = shared.permits.acquire_arc().await;
                 Some((listener.accept().await, permit))
             },
             async {
@@ -119,12 +162,13 @@ pub async fn serve(
                 next = next.wrapping_add(1);
                 let stop = stop_rx.clone();
                 let quiet = settings.quiet;
-                let token = live.clone();
-                ex.spawn(async move {
+                let live = shared.live.clone();
+                live.fetch_add(1, Ordering::SeqCst);
+                spawn(Box::pin(async move {
                     conn::run(shard, stream, addr, quiet, stop).await;
-                    drop((permit, token));
-                })
-                .detach();
+                    live.fetch_sub(1, Ordering::SeqCst);
+                    drop(permit);
+                }));
             }
             Err(e) if weir_frontend::io::is_out_of_resources(&e) => {
                 eprintln!("weir: accept: {e}; pausing accepts for 100ms");
@@ -139,37 +183,25 @@ pub async fn serve(
     for s in &shards {
         s.clear_pool();
     }
-    drop(pruner);
-    // Every live task holds a clone of `live`; wait for them to end.
     let deadline = Instant::now() + settings.grace;
-    while Arc::strong_count(&live) > 1 && Instant::now() < deadline {
+    while shared.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         Timer::after(Duration::from_millis(20)).await;
     }
-    Ok(())
 }
 
-/// The command-line entry: `workers` executor threads run the tasks; the
-/// calling thread accepts.
+/// The command-line entry: `workers` threads, each with its own
+/// single-threaded executor, its own accept loop on a handle of the one
+/// listening socket and its own shard (gateway and pool). A connection's
+/// task never leaves the thread that accepted it, so no lock is contended
+/// and no task is woken across threads (with one worker, one thread does
+/// everything).
 pub fn serve_blocking(
     config: Arc<Config>,
     opts: &Options,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let std_listener = weir_frontend::io::bind(config.listen)?;
-    let listener = Async::new(std_listener)?;
     let workers = weir_frontend::cli::workers(&config);
-    let ex = Arc::new(Executor::new());
-    let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
-    let mut threads = Vec::new();
-    for i in 0..workers {
-        let ex = ex.clone();
-        let done = done_rx.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("weir-smol-{i}"))
-                .spawn(move || smol::block_on(ex.run(done.recv())))?,
-        );
-    }
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     shutdown.on_trigger(move || {
         stop_tx.close();
@@ -177,14 +209,52 @@ pub fn serve_blocking(
     let settings = Settings {
         quiet: opts.quiet,
         grace: Duration::from_secs(opts.grace),
-        shards: workers,
+        shards: 1,
     };
-    let result = smol::block_on(ex.run(serve(&ex, config, listener, settings, async move {
-        let _ = stop_rx.recv().await;
-    })));
-    done_tx.close();
+    let shared = Shared {
+        permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+        live: Arc::new(AtomicUsize::new(0)),
+    };
+    let mut threads = Vec::new();
+    for i in 0..workers {
+        let listener = Async::new(std_listener.try_clone()?)?;
+        let (config, settings, shared, stop_rx) = (
+            config.clone(),
+            settings.clone(),
+            shared.clone(),
+            stop_rx.clone(),
+        );
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("weir-smol-{i}"))
+                .spawn(move || {
+                    let ex = smol::LocalExecutor::new();
+                    let shard = Arc::new(Shard::new(
+                        config.clone(),
+                        0x5745_4952 ^ i as u64,
+                        !settings.quiet,
+                    ));
+                    let spawn = |task: Task| ex.spawn(task).detach();
+                    let stop = async move {
+                        let _ = stop_rx.recv().await;
+                    };
+                    smol::block_on(ex.run(accept_loop(
+                        &spawn,
+                        &config,
+                        vec![shard],
+                        listener,
+                        &settings,
+                        &shared,
+                        stop,
+                    )));
+                })?,
+        );
+    }
+    let mut result = Ok(());
     for t in threads {
-        let _ = t.join();
+        if t.join().is_err() {
+            result = Err(std::io::Error::other("a worker panicked"));
+        }
     }
     result
 }
