@@ -125,8 +125,9 @@ backend b
   server o 127.0.0.1:$ORIGIN_PORT
 CONF
       "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/logs/haproxy.log" 2>&1 & proxy_pids=($!) ;;
-    weir-mio-*|weir-smol-*)
-      local bin=${name%-*}
+    weir-mio-*|weir-smol-*|weir-mio-reuseport-*)
+      local bin=${name%-*} env=()
+      if [ "$bin" = weir-mio-reuseport ]; then bin=weir-mio; env=(WEIR_ACCEPT=reuseport); fi
       cat > "$dir/weir.toml" <<CONF
 listen = "127.0.0.1:$PROXY_PORT"
 workers = $workers
@@ -138,7 +139,7 @@ client_idle = 300000
 name = "origin"
 servers = [{ addr = "127.0.0.1:$ORIGIN_PORT" }]
 CONF
-      "target/release/$bin" --quiet --config "$dir/weir.toml" & proxy_pids=($!) ;;
+      env "${env[@]}" "target/release/$bin" --quiet --config "$dir/weir.toml" & proxy_pids=($!) ;;
   esac
   pids+=("${proxy_pids[@]}")
   target=$PROXY_PORT

@@ -165,9 +165,23 @@ impl ReadBuf {
 /// Binds a listening socket with a deep backlog and `SO_REUSEADDR`
 /// (not `SO_REUSEPORT`: a second gateway on the same port must fail).
 pub fn bind(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
+    bind_with(addr, false)
+}
+
+/// [`bind`] with `SO_REUSEPORT`, for one listening socket per worker (the
+/// kernel spreads connections). Experimental: a second process using it
+/// on the same port is not refused.
+pub fn bind_reuseport(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
+    bind_with(addr, true)
+}
+
+fn bind_with(addr: std::net::SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;

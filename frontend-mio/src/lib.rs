@@ -25,6 +25,15 @@ use weir_frontend::{Options, Shutdown};
 /// Runs the gateway until `shutdown` fires and in-flight requests finish
 /// (or the grace period ends).
 pub fn serve(config: Arc<Config>, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
+    if std::env::var_os("WEIR_ACCEPT").is_some_and(|v| v == "reuseport") {
+        // The measured alternative (benches/README.md): one SO_REUSEPORT
+        // socket per worker.
+        let n = weir_frontend::cli::workers(&config);
+        let listeners = (0..n)
+            .map(|_| weir_frontend::io::bind_reuseport(config.listen))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        return run_workers(config, listeners, opts, shutdown);
+    }
     let listener = weir_frontend::io::bind(config.listen)?;
     serve_on(config, listener, opts, shutdown)
 }
@@ -37,11 +46,24 @@ pub fn serve_on(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let n = weir_frontend::cli::workers(&config);
+    let listeners = (0..n)
+        .map(|_| listener.try_clone())
+        .collect::<std::io::Result<Vec<_>>>()?;
+    run_workers(config, listeners, opts, shutdown)
+}
+
+/// One worker thread per listener handle.
+fn run_workers(
+    config: Arc<Config>,
+    listeners: Vec<TcpListener>,
+    opts: &Options,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let n = listeners.len();
     let grace = std::time::Duration::from_secs(opts.grace);
     let per_worker_limit = config.limits.max_connections.div_ceil(n).max(1);
     let mut handles = Vec::new();
-    for i in 0..n {
-        let l = listener.try_clone()?;
+    for (i, l) in listeners.into_iter().enumerate() {
         let w = worker::Worker::new(
             config.clone(),
             l,
