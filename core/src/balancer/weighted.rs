@@ -17,7 +17,16 @@ pub struct SmoothWeighted {
     weight: Vec<i64>,
     current: Vec<i64>,
     effective: Vec<i64>,
+    /// One period of picks from all-zero current weights at full weights
+    /// (the sequence repeats with period `sum(weight)`).
+    cycle: Vec<u16>,
+    /// `Some(p)`: the state is `p` picks into `cycle` (and `current` is
+    /// stale); `None`: `current` is the state.
+    at: Option<usize>,
 }
+
+/// Longest period worth precomputing (sum of weights).
+const MAX_CYCLE: i64 = 4096;
 
 impl SmoothWeighted {
     /// The effective weight of `server` (for tests and introspection).
@@ -25,8 +34,56 @@ impl SmoothWeighted {
         self.effective.get(server.index()).copied()
     }
 
+    /// Leaves cycle mode: rebuilds `current` as it stands `p` picks in.
+    fn materialize(&mut self) {
+        let Some(p) = self.at.take() else { return };
+        let total: i64 = self.effective.iter().sum();
+        self.current.iter_mut().for_each(|c| *c = 0);
+        for &s in &self.cycle[..p] {
+            for (c, e) in self.current.iter_mut().zip(&self.effective) {
+                *c += *e;
+            }
+            self.current[usize::from(s)] -= total;
+        }
+    }
+
+    /// Enters cycle mode when the state is the period's start: all
+    /// current weights zero, every server at full weight.
+    fn try_enter_cycle(&mut self) -> bool {
+        let total: i64 = self.weight.iter().sum();
+        if total == 0
+            || total > MAX_CYCLE
+            || self.effective != self.weight
+            || self.current.iter().any(|&c| c != 0)
+        {
+            return false;
+        }
+        if self.cycle.is_empty() {
+            for _ in 0..total {
+                let b = self.scalar_pick_any();
+                self.cycle.push(b as u16);
+            }
+        }
+        self.at = Some(0);
+        true
+    }
+
+    /// One pick over the arrays, every server usable; returns the index.
+    fn scalar_pick_any(&mut self) -> usize {
+        let mut total = 0;
+        for (c, e) in self.current.iter_mut().zip(&self.effective) {
+            *c += *e;
+            total += *e;
+        }
+        let max = self.current.iter().copied().max().unwrap_or(0);
+        let b = self.current.iter().position(|&c| c == max).unwrap_or(0);
+        self.current[b] -= total;
+        b
+    }
+
     #[inline]
     fn pick_with(&mut self, usable: impl Fn(ServerId) -> bool) -> Option<ServerId> {
+        self.materialize();
         let (mut total, mut best, mut best_current) = (0, usize::MAX, i64::MIN);
         let n = self.ids.len();
         let (current, effective) = (&mut self.current[..n], &self.effective[..n]);
@@ -55,27 +112,35 @@ impl Balancer for SmoothWeighted {
         self.weight.push(w);
         self.current.push(0);
         self.effective.push(w);
+        self.materialize();
+        self.cycle.clear();
     }
 
     fn pick(&mut self, _key: Option<u64>, usable: &dyn Fn(ServerId) -> bool) -> Option<ServerId> {
         self.pick_with(usable)
     }
 
-    /// Every server usable: the same choice as `pick`, in passes the
-    /// compiler vectorises (add, sum, max, then the first maximum).
+    /// Every server usable: the same choice as `pick`. While every server
+    /// is at full weight the period is precomputed and a pick is one step
+    /// along it; otherwise passes over the arrays (add, sum, max, first max).
     fn pick_any(&mut self, _key: Option<u64>) -> Option<ServerId> {
-        let mut total = 0;
-        for (c, e) in self.current.iter_mut().zip(&self.effective) {
-            *c += *e;
-            total += *e;
+        if self.ids.is_empty() {
+            return None;
         }
-        let max = *self.current.iter().max()?;
-        let b = self.current.iter().position(|&c| c == max)?;
-        self.current[b] -= total;
-        Some(self.ids[b])
+        if self.at.is_none() && !self.try_enter_cycle() {
+            let b = self.scalar_pick_any();
+            return Some(self.ids[b]);
+        }
+        let p = self.at.unwrap_or(0);
+        let s = self.cycle[p];
+        self.at = Some(if p + 1 == self.cycle.len() { 0 } else { p + 1 });
+        Some(self.ids[usize::from(s)])
     }
 
     fn report(&mut self, server: ServerId, outcome: Outcome) {
+        if matches!(outcome, Outcome::Failure) {
+            self.materialize();
+        }
         let i = server.index();
         let (Some(&w), Some(e)) = (self.weight.get(i), self.effective.get_mut(i)) else {
             return;
@@ -112,6 +177,26 @@ mod tests {
         assert_eq!(names(&mut b, 7), "aabacaa");
         assert_eq!(names(&mut b, 7), "aabacaa");
         assert_eq!(names(&mut b, 14), "aabacaaaabacaa");
+    }
+
+    #[test]
+    fn the_precomputed_period_gives_the_same_sequence() {
+        let mut b = wrr(&[5, 1, 1]);
+        let seq: String = (0..14)
+            .map(|_| (b'a' + b.pick_any(None).unwrap().0 as u8) as char)
+            .collect();
+        assert_eq!(seq, "aabacaaaabacaa");
+        // Leaving the period mid-way (a failure) continues from the same state.
+        let mut x = wrr(&[5, 1, 1]);
+        let mut y = wrr(&[5, 1, 1]);
+        for i in 0..40 {
+            let (p, q) = (x.pick(None, &|_| true), y.pick_any(None));
+            assert_eq!(p, q, "pick {i}");
+            if i == 10 || i == 23 {
+                x.report(p.unwrap(), Outcome::Failure);
+                y.report(q.unwrap(), Outcome::Failure);
+            }
+        }
     }
 
     #[test]
