@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
 
 fn drain(conn: &mut Connection, gw: &mut Gateway, now: Instant, up: &mut Option<UpstreamId>) {
@@ -49,10 +49,18 @@ fn main() {
     let mut gw = Gateway::new(Arc::new(cfg), 1);
     let now = Instant::now();
     let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().expect("addr"), now);
-    let req = Bytes::from_static(
+    // As a frontend hands them in: slices of a shared read buffer, so
+    // every clone and slice costs what it costs in production.
+    let shared = |b: &[u8]| {
+        let mut m = BytesMut::with_capacity(b.len() * 2);
+        m.extend_from_slice(b);
+        m.extend_from_slice(b);
+        m.split_to(b.len()).freeze()
+    };
+    let req = shared(
         b"GET /index.html HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
     );
-    let resp = Bytes::from_static(
+    let resp = shared(
         b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n",
     );
     let mut up = None;

@@ -22,25 +22,45 @@ impl Version {
     }
 }
 
-/// One header field, name case preserved.
+/// Where a field's bytes are: inside the received head, or owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Header {
-    /// Field name as received (or as set by a layer).
-    pub name: Bytes,
-    /// Field value, without surrounding whitespace.
-    pub value: Bytes,
+enum Text {
+    /// `len` bytes at `at` in the head the fields were parsed from: no
+    /// reference count is touched per field.
+    In { at: u32, len: u32 },
+    /// Set by the core or a layer.
+    Own(Bytes),
 }
 
-/// An ordered header list with case-insensitive lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Field {
+    name: Text,
+    value: Text,
+}
+
+impl Text {
+    fn len(&self) -> usize {
+        match self {
+            Text::In { len, .. } => *len as usize,
+            Text::Own(b) => b.len(),
+        }
+    }
+}
+
+/// An ordered header list with case-insensitive lookup. Names keep their
+/// case and order. Parsed fields are ranges of the received head (one
+/// shared `Bytes` for all of them); fields set later own their bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Headers {
-    list: Vec<Header>,
+    src: Bytes,
+    list: Vec<Field>,
 }
 
 impl Headers {
     /// An empty list with room for `n` fields.
     pub fn with_capacity(n: usize) -> Headers {
         Headers {
+            src: Bytes::new(),
             list: Vec::with_capacity(n),
         }
     }
@@ -48,6 +68,7 @@ impl Headers {
     /// Removes every field, keeping the memory.
     pub fn clear(&mut self) {
         self.list.clear();
+        self.src = Bytes::new();
     }
 
     /// Makes room for `n` more fields.
@@ -55,9 +76,45 @@ impl Headers {
         self.list.reserve(n);
     }
 
-    /// All fields in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Header> {
-        self.list.iter()
+    /// Starts a list over the fields of `head` (see [`Headers::push_in`]).
+    pub(crate) fn set_source(&mut self, head: Bytes) {
+        self.src = head;
+    }
+
+    /// Appends a field whose name and value are sub-slices of the source head.
+    pub(crate) fn push_in(&mut self, name: &[u8], value: &[u8]) {
+        let span = |s: &[u8]| {
+            let base = self.src.as_ptr() as usize;
+            let at = (s.as_ptr() as usize).wrapping_sub(base);
+            debug_assert!(at + s.len() <= self.src.len(), "not inside the source head");
+            Text::In {
+                at: at as u32,
+                len: s.len() as u32,
+            }
+        };
+        let field = Field {
+            name: span(name),
+            value: span(value),
+        };
+        self.list.push(field);
+    }
+
+    fn text<'a>(&'a self, t: &'a Text) -> &'a [u8] {
+        slice(&self.src, t)
+    }
+
+    /// The fields called `name` (length compared before any byte).
+    fn named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a Field> + 'a {
+        self.list.iter().filter(move |f| {
+            f.name.len() == name.len() && slice(&self.src, &f.name).eq_ignore_ascii_case(name)
+        })
+    }
+
+    /// All fields in order, as (name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.list
+            .iter()
+            .map(move |f| (self.text(&f.name), self.text(&f.value)))
     }
 
     /// Number of fields.
@@ -71,19 +128,29 @@ impl Headers {
     }
 
     /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&Bytes> {
+    pub fn get<'a>(&'a self, name: &str) -> Option<&'a [u8]> {
+        let name = name.as_bytes();
         self.list
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| &h.value)
+            .find(|f| {
+                f.name.len() == name.len() && slice(&self.src, &f.name).eq_ignore_ascii_case(name)
+            })
+            .map(|f| slice(&self.src, &f.value))
+    }
+
+    /// The first value of `name` as `Bytes` (shares the head's memory).
+    pub fn get_bytes(&self, name: &str) -> Option<Bytes> {
+        let f = self.named(name.as_bytes()).next()?;
+        Some(match &f.value {
+            Text::In { at, len } => self.src.slice(*at as usize..(*at + *len) as usize),
+            Text::Own(b) => b.clone(),
+        })
     }
 
     /// Every value of `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Bytes> + 'a {
-        self.list
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| &h.value)
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.named(name.as_bytes())
+            .map(move |f| slice(&self.src, &f.value))
     }
 
     /// True when `name` is present.
@@ -93,22 +160,24 @@ impl Headers {
 
     /// Appends a field at the end.
     pub fn append(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) {
-        self.list.push(Header {
-            name: name.into(),
-            value: value.into(),
+        self.list.push(Field {
+            name: Text::Own(name.into()),
+            value: Text::Own(value.into()),
         });
     }
 
     /// Removes every field called `name`; returns how many were removed.
     pub fn remove(&mut self, name: &[u8]) -> usize {
         let before = self.list.len();
-        self.list.retain(|h| !h.name.eq_ignore_ascii_case(name));
+        self.retain(|n, _| !n.eq_ignore_ascii_case(name));
         before - self.list.len()
     }
 
-    /// Keeps only the fields for which `keep` is true.
-    pub fn retain(&mut self, keep: impl FnMut(&Header) -> bool) {
-        self.list.retain(keep);
+    /// Keeps only the fields for which `keep(name, value)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
+        let src = &self.src;
+        self.list
+            .retain(|f| keep(slice(src, &f.name), slice(src, &f.value)));
     }
 
     /// Replaces every field called `name` by one field with `value`, kept at
@@ -116,23 +185,26 @@ impl Headers {
     pub fn set(&mut self, name: impl Into<Bytes>, value: impl Into<Bytes>) {
         let name = name.into();
         let value = value.into();
-        match self
-            .list
-            .iter()
-            .position(|h| h.name.eq_ignore_ascii_case(&name))
-        {
+        let first = self.list.iter().position(|f| {
+            f.name.len() == name.len() && slice(&self.src, &f.name).eq_ignore_ascii_case(&name)
+        });
+        match first {
             Some(i) => {
-                self.list[i].value = value;
-                let mut j = i + 1;
-                while j < self.list.len() {
-                    if self.list[j].name.eq_ignore_ascii_case(&name) {
-                        self.list.remove(j);
-                    } else {
-                        j += 1;
-                    }
+                self.list[i].value = Text::Own(value);
+                let src = &self.src;
+                let later = self.list[i + 1..]
+                    .iter()
+                    .any(|f| slice(src, &f.name).eq_ignore_ascii_case(&name));
+                if later {
+                    let mut seen = 0;
+                    self.retain(|n, _| {
+                        let same = n.eq_ignore_ascii_case(&name);
+                        seen += usize::from(same);
+                        !same || seen == 1
+                    });
                 }
             }
-            None => self.list.push(Header { name, value }),
+            None => self.append(name, value),
         }
     }
 
@@ -147,20 +219,25 @@ impl Headers {
 
     /// Writes `Name: value\r\n` for every field.
     pub fn write_to(&self, out: &mut BytesMut) {
-        for h in &self.list {
-            out.put_slice(&h.name);
+        for (name, value) in self.iter() {
+            out.put_slice(name);
             out.put_slice(b": ");
-            out.put_slice(&h.value);
+            out.put_slice(value);
             out.put_slice(b"\r\n");
         }
     }
 
     /// Bytes `write_to` will produce.
     pub fn wire_len(&self) -> usize {
-        self.list
-            .iter()
-            .map(|h| h.name.len() + h.value.len() + 4)
-            .sum()
+        self.iter().map(|(n, v)| n.len() + v.len() + 4).sum()
+    }
+}
+
+/// The bytes of a field part, given the head it may point into.
+fn slice<'a>(src: &'a Bytes, t: &'a Text) -> &'a [u8] {
+    match t {
+        Text::In { at, len } => &src[*at as usize..(*at + *len) as usize],
+        Text::Own(b) => b,
     }
 }
 

@@ -12,7 +12,7 @@ pub mod parse;
 pub use body::BodyReader;
 pub use chunked::{ChunkError, ChunkedReader, Piece};
 pub use framing::{request_framing, response_framing, Framing, FramingError};
-pub use head::{Header, Headers, RequestHead, ResponseHead, Version};
+pub use head::{Headers, RequestHead, ResponseHead, Version};
 pub use parse::{
     parse_request, parse_request_into, parse_response, parse_response_into, HeadError, HeadScanner,
 };

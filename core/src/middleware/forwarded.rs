@@ -27,7 +27,7 @@ impl Layer for Forwarded {
             Bytes::from_static(b"X-Forwarded-Proto"),
             Bytes::from_static(b"http"),
         );
-        if let Some(host) = req.headers.get("host").cloned() {
+        if let Some(host) = req.headers.get_bytes("host") {
             req.headers
                 .set(Bytes::from_static(b"X-Forwarded-Host"), host);
         }

@@ -151,8 +151,7 @@ impl Connection {
             self.answer(gw, now, a.head, a.body, close);
             return true;
         }
-        let host = ex.req.headers.get("host").cloned();
-        let Some(route) = gw.router.find(host.as_deref(), ex.req.path()) else {
+        let Some(route) = gw.router.find(ex.req.headers.get("host"), ex.req.path()) else {
             self.ex = Some(self.boxed(ex));
             self.fail(gw, now, Fault::NoRoute);
             return true;

@@ -106,7 +106,7 @@ impl Connection {
         // The upstream's own Content-Length value, reused when it is the
         // only one (HEAD and 304 keep it as metadata).
         let kept_length = match resp.headers.get_all("content-length").count() {
-            1 => resp.headers.get("content-length").cloned(),
+            1 => resp.headers.get_bytes("content-length"),
             _ => None,
         };
         let opts = strip_hop_by_hop(&mut resp.headers);
