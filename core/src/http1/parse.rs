@@ -15,6 +15,11 @@ use super::head::{Headers, RequestHead, ResponseHead, Version};
 /// Most header fields a head may carry (more gives 431 / 502).
 pub const MAX_HEADERS: usize = 100;
 
+/// Most header fields a client request may carry: the proxy adds up to
+/// four (`X-Forwarded-For`, `-Proto`, `-Host`, and `Host` for HTTP/1.0),
+/// and what it forwards must stay within [`MAX_HEADERS`] too.
+pub const MAX_REQUEST_HEADERS: usize = MAX_HEADERS - 4;
+
 /// Why a head could not be accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadError {
@@ -143,7 +148,7 @@ pub fn parse_request(head: &Bytes) -> Result<RequestHead, HeadError> {
 
 /// [`parse_request`], reusing the memory of `spare` for the fields.
 pub fn parse_request_into(head: &Bytes, spare: Headers) -> Result<RequestHead, HeadError> {
-    let mut raw = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut raw = [const { MaybeUninit::uninit() }; MAX_REQUEST_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(head, &mut raw) {
         Ok(httparse::Status::Complete(n)) if n == head.len() => {}
