@@ -318,7 +318,62 @@ fn max_connections_holds(bin: &str) {
     assert_eq!(third.read().text(), "a");
 }
 
+fn out_of_descriptors_backs_off_and_recovers(bin: &str) {
+    let o = Origin::start("a");
+    let port = support::free_port();
+    let dir = std::env::temp_dir().join(format!("weir-emfile-{}-{bin}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("weir.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n{}",
+            upstream_section("round-robin", &[(o.addr, 1)], "")
+        ),
+    )
+    .unwrap();
+    // 64 descriptors: a few go to the process itself, the rest run out fast.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec {} --quiet --config {}",
+            support::binary(bin).display(),
+            cfg.display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hogs: Vec<_> = (0..100)
+        .filter_map(|_| std::net::TcpStream::connect(addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the gateway died out of descriptors"
+    );
+    drop(hogs);
+    std::thread::sleep(Duration::from_millis(500));
+    let r = get(addr, "/name");
+    assert_eq!((r.status, r.text().as_str()), (200, "a"));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pausing accepts"),
+        "descriptors never ran out: {err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 each_frontend!(
+    out_of_descriptors_backs_off_and_recovers,
     max_connections_holds,
     keep_alive_reuses_connections,
     pipelined_requests_come_back_in_order,

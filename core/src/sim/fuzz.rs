@@ -122,7 +122,12 @@ fn reparses_as_request(head: &[u8]) -> bool {
     let mut raw = [httparse::EMPTY_HEADER; crate::http1::parse::MAX_HEADERS];
     let mut req = httparse::Request::new(&mut raw);
     matches!(req.parse(head), Ok(httparse::Status::Complete(n)) if n == head.len())
-        && req.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("host")).count() == 1
+        && req
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("host"))
+            .count()
+            == 1
 }
 
 /// Target 2: a client byte stream through the head scanner, the parser
