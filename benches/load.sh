@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 SCENARIOS=${SCENARIOS:-"a b c d e"}
-PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-smol-2"}
+PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-reuseport-2 weir-smol-2"}
 ORIGIN_PORT=18080
 PROXY_PORT=18081
 work=$(mktemp -d /tmp/weir-load.XXXXXX)
