@@ -11,6 +11,9 @@ pub struct LeastConn {
     ids: Vec<ServerId>,
     rank: Vec<u64>,
     next: usize,
+    /// The smallest rank and how many servers hold it, kept up to date by
+    /// picks and reports (`None`: unknown, rescan).
+    min: Option<(u64, usize)>,
 }
 
 const ONE: u64 = 1 << 32;
@@ -54,7 +57,17 @@ impl LeastConn {
         }
         self.next = (b + 1) % n;
         self.rank[b] += ONE;
+        self.min = None;
         Some(self.ids[b])
+    }
+
+    /// The smallest rank and how many servers hold it.
+    fn minimum(&mut self) -> Option<(u64, usize)> {
+        if self.min.is_none() {
+            let m = *self.rank.iter().min()?;
+            self.min = Some((m, self.rank.iter().filter(|&&r| r == m).count()));
+        }
+        self.min
     }
 }
 
@@ -62,17 +75,20 @@ impl Balancer for LeastConn {
     fn add(&mut self, server: ServerId, _name: &str, weight: u32) {
         self.ids.push(server);
         self.rank.push(u64::from(u32::MAX - weight));
+        self.min = None;
     }
 
     fn pick(&mut self, _key: Option<u64>, usable: &dyn Fn(ServerId) -> bool) -> Option<ServerId> {
         self.pick_with(usable)
     }
 
-    /// Every server usable: the same choice as `pick`, in passes the
-    /// compiler vectorises (the minimum, then its first place from the cursor).
+    /// Every server usable: the same choice as `pick`. The minimum is
+    /// kept as picks and reports change ranks, so a pick only looks for its
+    /// first place from the cursor (usually the next server).
     fn pick_any(&mut self, _key: Option<u64>) -> Option<ServerId> {
         let n = self.rank.len();
-        let min = *self.rank.iter().min()?;
+        let (min, holders) = self.minimum()?;
+        self.min = (holders > 1).then_some((min, holders - 1));
         let start = self.next.min(n);
         let b = match self.rank[start..].iter().position(|&r| r == min) {
             Some(i) => start + i,
@@ -84,10 +100,18 @@ impl Balancer for LeastConn {
     }
 
     fn report(&mut self, server: ServerId, _outcome: Outcome) {
-        if let Some(r) = self.rank.get_mut(server.index()) {
-            if *r >= ONE {
-                *r -= ONE;
-            }
+        let Some(r) = self.rank.get_mut(server.index()) else {
+            return;
+        };
+        if *r < ONE {
+            return;
         }
+        *r -= ONE;
+        let r = *r;
+        self.min = match self.min {
+            Some((m, _)) if r < m => Some((r, 1)),
+            Some((m, c)) if r == m => Some((m, c + 1)),
+            other => other,
+        };
     }
 }

@@ -183,6 +183,35 @@ mod tests {
     }
 
     #[test]
+    fn pick_any_matches_pick_under_random_load() {
+        let mut rng = crate::rng::Rng::new(11);
+        for s in [Strategy::WeightedRoundRobin, Strategy::LeastConn] {
+            let servers = [("a", 3), ("b", 1), ("c", 3), ("d", 2), ("e", 1)];
+            let (mut x, mut y) = (build(s, &servers, 1), build(s, &servers, 1));
+            let mut in_flight: Vec<ServerId> = Vec::new();
+            for i in 0..3000 {
+                if rng.below(3) > 0 || in_flight.is_empty() {
+                    let (p, q) = (x.pick(None, &|_| true), y.pick_any(None));
+                    assert_eq!(p, q, "{s:?} step {i}");
+                    in_flight.push(p.unwrap());
+                } else {
+                    let k = rng.below(in_flight.len() as u64) as usize;
+                    let done = in_flight.swap_remove(k);
+                    let o = match rng.below(3) {
+                        0 => Outcome::Failure,
+                        1 => Outcome::Abandoned,
+                        _ => Outcome::Success {
+                            latency: Duration::from_millis(1),
+                        },
+                    };
+                    x.report(done, o);
+                    y.report(done, o);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         assert!("least-con".parse::<Strategy>().is_err());
         assert_eq!("p2c".parse::<Strategy>(), Ok(Strategy::P2c));
