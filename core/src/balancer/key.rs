@@ -64,7 +64,7 @@ impl HashKey {
             }),
             HashKey::Path => Some(hash(req.path())),
             HashKey::Uri => Some(hash(&req.target)),
-            HashKey::Header(name) => req.headers.get(name).map(|v| hash(v)),
+            HashKey::Header(name) => req.headers.get(name).map(hash),
             HashKey::Cookie(name) => req
                 .headers
                 .get_all("cookie")
