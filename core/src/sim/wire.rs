@@ -22,7 +22,7 @@ fn request_at(buf: &[u8]) -> Option<(usize, bool)> {
     let mut chunked = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            len = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
+            len = list_length(h.value)?;
         }
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = true;
@@ -33,6 +33,20 @@ fn request_at(buf: &[u8]) -> Option<(usize, bool)> {
     }
     let end = head.checked_add(len)?;
     (buf.len() >= end).then_some((end, is_head))
+}
+
+/// A Content-Length value, which RFC 9110 §8.6 lets be a list of
+/// identical numbers (`5, 5`).
+fn list_length(v: &[u8]) -> Option<usize> {
+    let mut n = None;
+    for item in std::str::from_utf8(v).ok()?.split(',') {
+        let m: usize = item.trim().parse().ok()?;
+        if n.is_some_and(|n| n != m) {
+            return None;
+        }
+        n = Some(m);
+    }
+    n
 }
 
 /// Splits a client stream into requests; returns each request's bytes and
