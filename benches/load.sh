@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 SCENARIOS=${SCENARIOS:-"a b c d e"}
-PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-reuseport-2 weir-smol-2"}
+PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2"}
 ORIGIN_PORT=18080
 PROXY_PORT=18081
 work=$(mktemp -d /tmp/weir-load.XXXXXX)
@@ -125,9 +125,9 @@ backend b
   server o 127.0.0.1:$ORIGIN_PORT
 CONF
       "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/logs/haproxy.log" 2>&1 & proxy_pids=($!) ;;
-    weir-mio-*|weir-smol-*|weir-mio-reuseport-*)
+    weir-mio-*|weir-smol-*|weir-mio-shared-*)
       local bin=${name%-*} env=()
-      if [ "$bin" = weir-mio-reuseport ]; then bin=weir-mio; env=(WEIR_ACCEPT=reuseport); fi
+      if [ "$bin" = weir-mio-shared ]; then bin=weir-mio; env=(WEIR_ACCEPT=shared); fi
       cat > "$dir/weir.toml" <<CONF
 listen = "127.0.0.1:$PROXY_PORT"
 workers = $workers

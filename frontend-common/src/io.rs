@@ -169,8 +169,8 @@ pub fn bind(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 /// [`bind`] with `SO_REUSEPORT`, for one listening socket per worker (the
-/// kernel spreads connections). Experimental: a second process using it
-/// on the same port is not refused.
+/// kernel spreads connections). Another process binding the port the same
+/// way is not refused: callers check with a plain [`bind`] first.
 pub fn bind_reuseport(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
     bind_with(addr, true)
 }
