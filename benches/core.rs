@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
+use weir_core::sim::{as_read, drain_pooled};
+use weir_core::{Config, Connection, Gateway, Input, Peer};
 
 const REQUEST: &[u8] =
     b"GET /index.html HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n";
@@ -21,56 +22,26 @@ fn gateway() -> Gateway {
     Gateway::new(Arc::new(cfg), 1)
 }
 
-/// Drains outputs; answers `Connect` as a pooled connection. Returns the
-/// upstream id in use.
-fn drain(conn: &mut Connection, gw: &mut Gateway, now: Instant, up: &mut Option<UpstreamId>) {
-    loop {
-        match conn.poll_output() {
-            Output::Wait(_) => return,
-            Output::Connect { id, .. } => {
-                *up = Some(id);
-                conn.handle_input(gw, now, Input::Connected { id, reused: true });
-            }
-            Output::Send(p, b) => {
-                std::hint::black_box(&b);
-                conn.handle_input(gw, now, Input::Drained(p));
-            }
-            o => {
-                let _ = std::hint::black_box(o);
-            }
-        }
-    }
-}
-
 fn round_trip(c: &mut Criterion) {
     let mut gw = gateway();
     let now = Instant::now();
     let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().unwrap(), now);
-    let req = shared(REQUEST);
-    let resp = shared(RESPONSE);
+    let req = as_read(REQUEST);
+    let resp = as_read(RESPONSE);
     let mut up = None;
     c.bench_function("core/keep-alive GET 200 round trip", |b| {
         b.iter(|| {
             conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
-            drain(&mut conn, &mut gw, now, &mut up);
+            drain_pooled(&mut conn, &mut gw, now, &mut up);
             let id = up.expect("connected");
             conn.handle_input(
                 &mut gw,
                 now,
                 Input::Received(Peer::Upstream(id), resp.clone()),
             );
-            drain(&mut conn, &mut gw, now, &mut up);
+            drain_pooled(&mut conn, &mut gw, now, &mut up);
         })
     });
-}
-
-/// Bytes as a frontend hands them in: a slice of a shared read buffer, so
-/// clones and slices cost what they cost in production.
-fn shared(b: &[u8]) -> Bytes {
-    let mut m = BytesMut::with_capacity(b.len() * 2);
-    m.extend_from_slice(b);
-    m.extend_from_slice(b);
-    m.split_to(b.len()).freeze()
 }
 
 /// A 1 MiB chunked body as a frontend would read it: 64 KiB reads.
@@ -94,8 +65,8 @@ fn chunked_body(c: &mut Criterion) {
     let mut gw = gateway();
     let now = Instant::now();
     let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().unwrap(), now);
-    let req = shared(REQUEST);
-    let head = shared(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let req = as_read(REQUEST);
+    let head = as_read(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
     let reads = chunked_mib();
     let total: usize = reads.iter().map(|b| b.len()).sum();
     let mut up = None;
@@ -104,17 +75,17 @@ fn chunked_body(c: &mut Criterion) {
     group.bench_function("1 MiB chunked response body", |b| {
         b.iter(|| {
             conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
-            drain(&mut conn, &mut gw, now, &mut up);
+            drain_pooled(&mut conn, &mut gw, now, &mut up);
             let id = up.expect("connected");
             conn.handle_input(
                 &mut gw,
                 now,
                 Input::Received(Peer::Upstream(id), head.clone()),
             );
-            drain(&mut conn, &mut gw, now, &mut up);
+            drain_pooled(&mut conn, &mut gw, now, &mut up);
             for r in &reads {
                 conn.handle_input(&mut gw, now, Input::Received(Peer::Upstream(id), r.clone()));
-                drain(&mut conn, &mut gw, now, &mut up);
+                drain_pooled(&mut conn, &mut gw, now, &mut up);
             }
         })
     });

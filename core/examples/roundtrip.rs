@@ -11,27 +11,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
-use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
-
-fn drain(conn: &mut Connection, gw: &mut Gateway, now: Instant, up: &mut Option<UpstreamId>) {
-    loop {
-        match conn.poll_output() {
-            Output::Wait(_) => return,
-            Output::Connect { id, .. } => {
-                *up = Some(id);
-                conn.handle_input(gw, now, Input::Connected { id, reused: true });
-            }
-            Output::Send(p, b) => {
-                std::hint::black_box(&b);
-                conn.handle_input(gw, now, Input::Drained(p));
-            }
-            o => {
-                let _ = std::hint::black_box(o);
-            }
-        }
-    }
-}
+use weir_core::sim::{as_read, drain_pooled};
+use weir_core::{Config, Connection, Gateway, Input, Peer};
 
 fn main() {
     if std::env::var_os("SIZES").is_some() {
@@ -49,31 +30,23 @@ fn main() {
     let mut gw = Gateway::new(Arc::new(cfg), 1);
     let now = Instant::now();
     let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().expect("addr"), now);
-    // As a frontend hands them in: slices of a shared read buffer, so
-    // every clone and slice costs what it costs in production.
-    let shared = |b: &[u8]| {
-        let mut m = BytesMut::with_capacity(b.len() * 2);
-        m.extend_from_slice(b);
-        m.extend_from_slice(b);
-        m.split_to(b.len()).freeze()
-    };
-    let req = shared(
+    let req = as_read(
         b"GET /index.html HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
     );
-    let resp = shared(
+    let resp = as_read(
         b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n",
     );
     let mut up = None;
     for _ in 0..n {
         conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
-        drain(&mut conn, &mut gw, now, &mut up);
+        drain_pooled(&mut conn, &mut gw, now, &mut up);
         let id = up.expect("connected");
         conn.handle_input(
             &mut gw,
             now,
             Input::Received(Peer::Upstream(id), resp.clone()),
         );
-        drain(&mut conn, &mut gw, now, &mut up);
+        drain_pooled(&mut conn, &mut gw, now, &mut up);
     }
 }
 

@@ -233,23 +233,10 @@ impl Worker {
     }
 
     fn adopt(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
-        let _ = stream.set_nodelay(true);
         let ck = self.conns.vacant_key();
-        let mut sock = Sock::new(stream, Owner::Client(ck), addr, now);
-        let k = self.socks.vacant_key();
-        if self
-            .poll
-            .registry()
-            .register(
-                &mut sock.stream,
-                Token(k),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .is_err()
-        {
+        let Some(k) = self.register(Sock::new(stream, Owner::Client(ck), addr, now)) else {
             return;
-        }
-        self.socks.insert(sock);
+        };
         let core = Connection::new(&self.gw, addr, now);
         self.conns.insert(Conn {
             core,
@@ -274,6 +261,19 @@ impl Worker {
         if let Some(s) = c.client.and_then(|k| self.socks.get_mut(k)) {
             s.queue.release();
         }
+    }
+
+    /// Registers a socket for edge-triggered reads and writes (Nagle off)
+    /// and stores it; its key, or `None` when the registry refused it.
+    fn register(&mut self, mut sock: Sock) -> Option<usize> {
+        let _ = sock.stream.set_nodelay(true);
+        let k = self.socks.vacant_key();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.poll
+            .registry()
+            .register(&mut sock.stream, Token(k), interest)
+            .ok()?;
+        Some(self.socks.insert(sock))
     }
 
     fn input(&mut self, ck: usize, now: Instant, input: Input) {
@@ -393,24 +393,12 @@ impl Worker {
                 return;
             }
         };
-        let _ = stream.set_nodelay(true);
         let mut sock = Sock::new(stream, Owner::Upstream(ck, id), addr, now);
         sock.connecting = true;
-        let k = self.socks.vacant_key();
-        if self
-            .poll
-            .registry()
-            .register(
-                &mut sock.stream,
-                Token(k),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .is_err()
-        {
+        let Some(k) = self.register(sock) else {
             self.input(ck, now, Input::Failed(Peer::Upstream(id)));
             return;
-        }
-        self.socks.insert(sock);
+        };
         self.conns[ck].ups.push((id, k));
     }
 

@@ -90,28 +90,3 @@ impl Health {
         candidates.min_by_key(|s| self.servers.get(s.index()).and_then(|h| h.last_failure))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_fails_within_the_window_marks_down_for_the_window() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let mut h = Health::new(2, 3, ms(1000));
-        let s = ServerId(0);
-        assert!(!h.failure(s, t0));
-        assert!(!h.failure(s, t0 + ms(100)));
-        assert!(h.is_up(s, t0 + ms(100)));
-        assert!(h.failure(s, t0 + ms(200)));
-        assert!(!h.is_up(s, t0 + ms(200)));
-        assert!(!h.is_up(s, t0 + ms(1199)));
-        assert!(h.is_up(s, t0 + ms(1200)));
-        // Failures spread wider than the window never add up.
-        let mut h = Health::new(1, 2, ms(1000));
-        assert!(!h.failure(s, t0));
-        assert!(!h.failure(s, t0 + ms(1500)));
-        assert!(h.is_up(s, t0 + ms(1500)));
-    }
-}

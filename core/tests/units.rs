@@ -1,0 +1,90 @@
+//! Unit behaviour that needs a real `Instant` as its epoch (the core
+//! itself never reads a clock, so these live outside `core/src`).
+
+mod onion {
+    use bytes::Bytes;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    use weir_core::http1::{RequestHead, ResponseHead};
+    use weir_core::middleware::{Answer, Chain, Cx, Flow, Layer};
+    use weir_core::rng::Rng;
+
+    struct Trace {
+        name: &'static str,
+        seen: Arc<Mutex<Vec<String>>>,
+        answer: bool,
+    }
+
+    impl Layer for Trace {
+        fn on_request(&mut self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+            self.seen.lock().unwrap().push(format!("in:{}", self.name));
+            if self.answer {
+                Flow::Answer(Answer {
+                    head: ResponseHead::new(403),
+                    body: Bytes::new(),
+                })
+            } else {
+                Flow::Next
+            }
+        }
+        fn on_response(&mut self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {
+            self.seen.lock().unwrap().push(format!("out:{}", self.name));
+        }
+    }
+
+    #[test]
+    fn the_onion_unwinds_in_reverse_through_passed_layers_only() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let layer = |name, answer| -> Box<dyn Layer> {
+            Box::new(Trace {
+                name,
+                seen: seen.clone(),
+                answer,
+            })
+        };
+        let mut chain = Chain::new(vec![layer("a", false), layer("b", true), layer("c", false)]);
+        let mut req = weir_core::http1::parse_request(&Bytes::from_static(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        ))
+        .unwrap();
+        let mut rng = Rng::new(0);
+        let ip = Bytes::from_static(b"127.0.0.1");
+        let mut cx = Cx {
+            client: "127.0.0.1:1".parse().unwrap(),
+            client_ip: &ip,
+            now: Instant::now(),
+            rng: &mut rng,
+        };
+        let (depth, flow) = chain.request(&mut req, &mut cx);
+        assert!(matches!(flow, Flow::Answer(_)));
+        assert_eq!(depth, 1);
+        let mut resp = ResponseHead::new(403);
+        chain.response(depth, &req, &mut resp, &mut cx);
+        assert_eq!(*seen.lock().unwrap(), ["in:a", "in:b", "out:a"]);
+    }
+}
+
+mod health {
+    use std::time::{Duration, Instant};
+    use weir_core::balancer::{Health, ServerId};
+
+    #[test]
+    fn max_fails_within_the_window_marks_down_for_the_window() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut h = Health::new(2, 3, ms(1000));
+        let s = ServerId(0);
+        assert!(!h.failure(s, t0));
+        assert!(!h.failure(s, t0 + ms(100)));
+        assert!(h.is_up(s, t0 + ms(100)));
+        assert!(h.failure(s, t0 + ms(200)));
+        assert!(!h.is_up(s, t0 + ms(200)));
+        assert!(!h.is_up(s, t0 + ms(1199)));
+        assert!(h.is_up(s, t0 + ms(1200)));
+        // Failures spread wider than the window never add up.
+        let mut h = Health::new(1, 2, ms(1000));
+        assert!(!h.failure(s, t0));
+        assert!(!h.failure(s, t0 + ms(1500)));
+        assert!(h.is_up(s, t0 + ms(1500)));
+    }
+}
