@@ -37,6 +37,8 @@ struct Conn {
     /// Upstream sockets, attached or still flushing towards pool/close.
     ups: Vec<(UpstreamId, usize)>,
     deadline: Option<Instant>,
+    /// The loop pass in which this connection was last queued for service.
+    queued: u64,
 }
 
 /// A worker thread's whole state.
@@ -106,7 +108,9 @@ impl Worker {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut dirty: Vec<usize> = Vec::new();
+        let mut pass: u64 = 0;
         loop {
+            pass += 1;
             self.log.flush();
             let now = Instant::now();
             let wake_at = [self.timers.next(), self.accept_paused_until, self.stop_at]
@@ -138,14 +142,21 @@ impl Worker {
                             s.writable = true;
                         }
                         match s.owner {
-                            Owner::Client(ck) | Owner::Upstream(ck, _) => dirty.push(ck),
+                            Owner::Client(ck) | Owner::Upstream(ck, _) => {
+                                // Once per pass, in the order events came:
+                                // no connection is always served last.
+                                if let Some(c) = self.conns.get_mut(ck) {
+                                    if c.queued != pass {
+                                        c.queued = pass;
+                                        dirty.push(ck);
+                                    }
+                                }
+                            }
                             Owner::Pooled => self.check_pooled(k),
                         }
                     }
                 }
             }
-            dirty.sort_unstable();
-            dirty.dedup();
             for ck in dirty.drain(..) {
                 self.service(ck, now);
             }
@@ -243,6 +254,7 @@ impl Worker {
             client: Some(k),
             ups: Vec::new(),
             deadline: None,
+            queued: 0,
         });
         self.service(ck, now);
     }
