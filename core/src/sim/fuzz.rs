@@ -93,6 +93,11 @@ pub fn proxy(data: &[u8], epoch: Instant) {
                     let reparsed = reparses_as_request(&head);
                     assert!(reparsed, "forwarded an unparseable request");
                     at += n;
+                    // After an upgrade request, what follows may be tunnel
+                    // bytes (after a 101), not requests.
+                    if head.windows(20).any(|w| w == b"Upgrade: websocket\r\n") {
+                        break;
+                    }
                 }
                 // Only the last request may be incomplete: still on its
                 // way (the client is still sending), or cut off by closing
