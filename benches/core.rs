@@ -30,17 +30,7 @@ fn round_trip(c: &mut Criterion) {
     let resp = as_read(RESPONSE);
     let mut up = None;
     c.bench_function("core/keep-alive GET 200 round trip", |b| {
-        b.iter(|| {
-            conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
-            drain_pooled(&mut conn, &mut gw, now, &mut up);
-            let id = up.expect("connected");
-            conn.handle_input(
-                &mut gw,
-                now,
-                Input::Received(Peer::Upstream(id), resp.clone()),
-            );
-            drain_pooled(&mut conn, &mut gw, now, &mut up);
-        })
+        b.iter(|| weir_core::sim::round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up))
     });
 }
 

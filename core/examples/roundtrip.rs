@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use weir_core::sim::{as_read, drain_pooled};
-use weir_core::{Config, Connection, Gateway, Input, Peer};
+use weir_core::sim::{as_read, round_trip};
+use weir_core::{Config, Connection, Gateway};
 
 fn main() {
     if std::env::var_os("SIZES").is_some() {
@@ -38,15 +38,7 @@ fn main() {
     );
     let mut up = None;
     for _ in 0..n {
-        conn.handle_input(&mut gw, now, Input::Received(Peer::Client, req.clone()));
-        drain_pooled(&mut conn, &mut gw, now, &mut up);
-        let id = up.expect("connected");
-        conn.handle_input(
-            &mut gw,
-            now,
-            Input::Received(Peer::Upstream(id), resp.clone()),
-        );
-        drain_pooled(&mut conn, &mut gw, now, &mut up);
+        round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up);
     }
 }
 

@@ -134,6 +134,28 @@ pub fn drain_pooled(
     }
 }
 
+/// One keep-alive exchange through `conn`: `request` from the client,
+/// `response` from the (pooled) upstream, every output taken (benches).
+pub fn round_trip(
+    conn: &mut Connection,
+    gw: &mut Gateway,
+    now: Instant,
+    request: &Bytes,
+    response: &Bytes,
+    up: &mut Option<UpstreamId>,
+) {
+    conn.handle_input(gw, now, Input::Received(Peer::Client, request.clone()));
+    drain_pooled(conn, gw, now, up);
+    if let Some(id) = *up {
+        conn.handle_input(
+            gw,
+            now,
+            Input::Received(Peer::Upstream(id), response.clone()),
+        );
+        drain_pooled(conn, gw, now, up);
+    }
+}
+
 /// `127.0.0.1:port`.
 pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
