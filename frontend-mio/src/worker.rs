@@ -17,6 +17,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
+use weir_frontend::memory::HeapTrim;
 use weir_frontend::{LogSink, Shutdown};
 
 use weir_frontend::io::{is_out_of_resources, AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
@@ -54,6 +55,7 @@ pub struct Worker {
     timers: TimerHeap,
     buf: ReadBuf,
     log: LogSink,
+    trim: HeapTrim,
     limit: usize,
     accept_paused_until: Option<Instant>,
     accept_blocked: bool,
@@ -95,6 +97,7 @@ impl Worker {
             timers: TimerHeap::default(),
             buf: ReadBuf::default(),
             log: LogSink::new(quiet),
+            trim: HeapTrim::default(),
             limit,
             accept_paused_until: None,
             accept_blocked: false,
@@ -113,10 +116,15 @@ impl Worker {
             pass += 1;
             self.log.flush();
             let now = Instant::now();
-            let wake_at = [self.timers.next(), self.accept_paused_until, self.stop_at]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake_at = [
+                self.timers.next(),
+                self.accept_paused_until,
+                self.stop_at,
+                self.trim.wake_at(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timeout = wake_at.map(|t| t.saturating_duration_since(now));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -181,6 +189,7 @@ impl Worker {
                     }
                 }
             }
+            self.trim.maybe_trim(now, events.is_empty());
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
                 self.accept(now);
@@ -267,6 +276,7 @@ impl Worker {
         if !c.core.is_compact() {
             return;
         }
+        self.trim.note_release();
         if c.ups.is_empty() {
             c.ups = Vec::new();
         }
@@ -579,6 +589,7 @@ impl Worker {
             return;
         }
         let c = self.conns.remove(ck);
+        self.trim.note_release();
         for (_, k) in c.ups {
             let poolable = self
                 .socks

@@ -4,12 +4,12 @@
 //! shared endings (answer, fail, abort); `request.rs` turns client bytes
 //! into an exchange and `response.rs` carries the upstream's answer back.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::buffers::{client_ip, Buffers};
 use super::inbox::Inbox;
 
 use super::fault::{Fault, Origin};
@@ -118,18 +118,13 @@ impl Tried {
 /// One client connection and the upstream exchange it drives.
 pub struct Connection {
     pub(super) client: SocketAddr,
-    pub(super) client_ip: Bytes,
-    /// Where heads are serialised; its memory is reused once the frontend
-    /// has written (and dropped) the previous heads.
-    pub(super) wbuf: BytesMut,
     pub(super) config: Arc<Config>,
-    pub(super) cin: Inbox,
-    pub(super) scan: HeadScanner,
+    /// Buffers of a busy connection; `None` once an idle one compacted.
+    pub(super) bufs: Option<Box<Buffers>>,
     pub(super) head_start: Instant,
     pub(super) req_side: ReqSide,
     pub(super) ex: Option<Box<Exchange>>,
     pub(super) next_id: u32,
-    pub(super) out: VecDeque<Output>,
     pub(super) timers: Timers,
     pub(super) client_unflushed: usize,
     pub(super) client_eof: bool,
@@ -137,29 +132,21 @@ pub struct Connection {
     pub(super) draining: bool,
     pub(super) compacted: bool,
     pub(super) access_log: bool,
-    /// Header lists and an exchange kept from earlier requests, so that a
-    /// keep-alive connection does not allocate them again.
-    pub(super) spare_headers: Vec<Headers>,
-    pub(super) spare_ex: Option<Box<Exchange>>,
 }
 
 impl Connection {
     /// A new client connection accepted at `now`.
     pub fn new(gw: &Gateway, client: SocketAddr, now: Instant) -> Connection {
-        let mut timers = Timers::default();
+        let mut timers = Timers::new(now);
         timers.set(Timer::ClientHead, now + gw.config.timeouts.client_header);
         Connection {
             client,
-            client_ip: Bytes::from(client.ip().to_string()),
-            wbuf: BytesMut::new(),
             config: gw.config.clone(),
-            cin: Inbox::default(),
-            scan: HeadScanner::default(),
+            bufs: None,
             head_start: now,
             req_side: ReqSide::Head,
             ex: None,
             next_id: 0,
-            out: VecDeque::new(),
             timers,
             client_unflushed: 0,
             client_eof: false,
@@ -167,8 +154,6 @@ impl Connection {
             draining: false,
             compacted: false,
             access_log: gw.access_log,
-            spare_headers: Vec::new(),
-            spare_ex: None,
         }
     }
 
@@ -211,7 +196,7 @@ impl Connection {
 
     /// The next action. Call until it returns [`Output::Wait`].
     pub fn poll_output(&mut self) -> Output {
-        match self.out.pop_front() {
+        match self.bufs.as_mut().and_then(|b| b.out.pop_front()) {
             Some(o) => o,
             None if self.client_closed => Output::Wait(None),
             None => Output::Wait(self.timers.next()),
@@ -221,11 +206,37 @@ impl Connection {
     /// Gives back the memory of buffers an idle connection does not need.
     fn compact(&mut self) {
         self.compacted = true;
-        self.spare_headers = Vec::new();
-        self.spare_ex = None;
-        self.out = VecDeque::new();
-        self.wbuf = BytesMut::new();
-        self.cin.clear();
+        // Actions not yet taken stay (none, when the frontend drains
+        // after every input); everything else goes.
+        let out = self.bufs.take().map(|b| b.out).unwrap_or_default();
+        if !out.is_empty() {
+            self.bufs = Some(Box::new(Buffers {
+                out,
+                ..Buffers::default()
+            }));
+        }
+    }
+
+    /// The buffers, allocated again if an idle connection gave them back.
+    pub(super) fn b(&mut self) -> &mut Buffers {
+        self.bufs.get_or_insert_with(Box::default)
+    }
+
+    /// Bytes received from the client and not yet consumed.
+    pub(super) fn cin_len(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.cin.len())
+    }
+
+    /// Formats the client's IP for `X-Forwarded-For` if it is not yet
+    /// (once per connection, and again after a compaction dropped it).
+    /// Called as an exchange begins; compaction happens only between
+    /// exchanges, so every later use within the exchange finds it set.
+    pub(super) fn ensure_client_ip(&mut self) {
+        let client = self.client;
+        let b = self.b();
+        if b.client_ip.is_empty() {
+            b.client_ip = Bytes::from(client.ip().to_string());
+        }
     }
 
     /// True once an idle connection has released its buffers (a frontend
@@ -236,7 +247,7 @@ impl Connection {
 
     /// True between requests: no exchange in flight and nothing buffered.
     pub fn is_idle(&self) -> bool {
-        self.ex.is_none() && self.cin.is_empty() && !self.client_closed
+        self.ex.is_none() && self.cin_len() == 0 && !self.client_closed
     }
 
     /// Most bytes the frontend may read from `peer` now; 0 means paused.
@@ -249,15 +260,15 @@ impl Connection {
             Peer::Client => match &self.req_side {
                 ReqSide::Stopped => 0,
                 ReqSide::Head => {
-                    (self.config.limits.max_request_head + 1).saturating_sub(self.cin.len())
+                    (self.config.limits.max_request_head + 1).saturating_sub(self.cin_len())
                 }
                 ReqSide::Complete => self
                     .config
                     .limits
                     .max_request_head
-                    .saturating_sub(self.cin.len()),
+                    .saturating_sub(self.cin_len()),
                 ReqSide::Body(_) | ReqSide::Tunnel => match self.link() {
-                    Some(l) if l.connected => window.saturating_sub(l.unflushed + self.cin.len()),
+                    Some(l) if l.connected => window.saturating_sub(l.unflushed + self.cin_len()),
                     _ => 0,
                 },
             },
@@ -292,32 +303,29 @@ impl Connection {
     /// Bytes the connection holds in its own buffers (unparsed client and
     /// upstream bytes): what the fuzz targets bound.
     pub fn buffered(&self) -> usize {
-        self.cin.len() + self.link().map_or(0, |l| l.head_buf.len())
+        self.cin_len() + self.link().map_or(0, |l| l.head_buf.len())
     }
 
     /// True once the client is closed and every output was taken.
     pub fn is_finished(&self) -> bool {
-        self.client_closed && self.out.is_empty()
+        self.client_closed && self.bufs.as_ref().is_none_or(|b| b.out.is_empty())
     }
 
     // ---- helpers shared by request.rs and response.rs ----
 
     /// An empty header list, reusing an earlier one's memory if there is one.
     pub(super) fn spare_headers(&mut self) -> Headers {
-        self.spare_headers.pop().unwrap_or_default()
+        self.b().spare_headers()
     }
 
     /// Keeps a header list's memory for a later head (at most two).
-    pub(super) fn recycle_headers(&mut self, mut h: Headers) {
-        if self.spare_headers.len() < 2 {
-            h.clear();
-            self.spare_headers.push(h);
-        }
+    pub(super) fn recycle_headers(&mut self, h: Headers) {
+        self.b().recycle_headers(h);
     }
 
     /// Boxes an exchange, reusing the previous request's box if there is one.
     pub(super) fn boxed(&mut self, ex: Exchange) -> Box<Exchange> {
-        match self.spare_ex.take() {
+        match self.b().spare_ex.take() {
             Some(mut b) => {
                 *b = ex;
                 b
@@ -356,7 +364,7 @@ impl Connection {
                 }
             }
         }
-        self.out.push_back(Output::Send(peer, bytes));
+        self.b().out.push_back(Output::Send(peer, bytes));
     }
 
     /// Reports the current link's outcome to its group, once per pick.
@@ -379,7 +387,7 @@ impl Connection {
     pub(super) fn release_link(&mut self, gw: &mut Gateway, now: Instant, reuse: bool) {
         self.report(gw, now, Outcome::Abandoned);
         if let Some(l) = self.ex.as_mut().and_then(|e| e.up.take()) {
-            self.out.push_back(if reuse {
+            self.b().out.push_back(if reuse {
                 Output::Pool(l.id)
             } else {
                 Output::Close(Peer::Upstream(l.id))
@@ -393,11 +401,13 @@ impl Connection {
 
     /// Closes the client after what was sent; nothing more happens.
     pub(super) fn close_client(&mut self) {
-        self.out.push_back(Output::Close(Peer::Client));
+        self.b().out.push_back(Output::Close(Peer::Client));
         self.req_side = ReqSide::Stopped;
         self.client_closed = true;
         self.timers.clear_all();
-        self.cin.clear();
+        if let Some(b) = &mut self.bufs {
+            b.cin.clear();
+        }
     }
 
     /// Ends the exchange: logs it, then closes the client or waits for
@@ -408,18 +418,18 @@ impl Connection {
                 let mut record =
                     std::mem::replace(&mut ex.record, AccessRecord::new(self.client, now));
                 record.end = now;
-                self.out.push_back(Output::Log(Box::new(record)));
+                self.b().out.push_back(Output::Log(Box::new(record)));
             }
             self.recycle_headers(std::mem::take(&mut ex.req.headers));
-            self.spare_ex = Some(ex);
+            self.b().spare_ex = Some(ex);
         }
-        if close || (self.client_eof && self.cin.is_empty()) || self.draining {
+        if close || (self.client_eof && self.cin_len() == 0) || self.draining {
             self.close_client();
             return;
         }
         self.req_side = ReqSide::Head;
         self.head_start = now;
-        if self.cin.is_empty() {
+        if self.cin_len() == 0 {
             // Idle: first a short wait, then the buffers are released
             // (`compact`), then the rest of `client_idle`.
             self.compacted = false;
@@ -448,7 +458,7 @@ impl Connection {
         );
         let mut cx = Cx {
             client: self.client,
-            client_ip: &self.client_ip,
+            client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,
         };
@@ -466,13 +476,13 @@ impl Connection {
         }
         ex.record.status = head.status;
         let head_request = ex.head_request;
-        let out = &mut self.wbuf;
+        let out = &mut self.b().wbuf;
         head.write_to(out);
         out.put_slice(b"\r\n");
         if !head_request {
             out.put_slice(&body);
         }
-        let out = self.wbuf.split().freeze();
+        let out = self.b().wbuf.split().freeze();
         self.send(Peer::Client, out);
         self.end_exchange(now, close);
     }
@@ -533,7 +543,7 @@ impl Connection {
         record.end = now;
         self.send(Peer::Client, out.freeze());
         if self.access_log {
-            self.out.push_back(Output::Log(Box::new(record)));
+            self.b().out.push_back(Output::Log(Box::new(record)));
         }
         self.close_client();
     }
@@ -556,7 +566,7 @@ impl Connection {
             // are still buffered, then close (a half-close is not an abort).
             ReqSide::Complete => {}
             ReqSide::Head if self.ex.is_none() => {
-                if self.cin.is_empty() {
+                if self.cin_len() == 0 {
                     self.close_client();
                 } else {
                     // A partial head that will never complete.
@@ -581,7 +591,7 @@ impl Connection {
             };
             match t {
                 Timer::ClientHead => {
-                    if self.cin.is_empty() {
+                    if self.cin_len() == 0 {
                         self.close_client();
                     } else {
                         let record = AccessRecord::new(self.client, self.head_start);
@@ -623,7 +633,7 @@ impl Connection {
                 return;
             }
             let progressed = match self.req_side {
-                ReqSide::Head if self.ex.is_none() && !self.cin.is_empty() => {
+                ReqSide::Head if self.ex.is_none() && self.cin_len() != 0 => {
                     let started = self.start_request(gw, now);
                     if !started && self.client_eof {
                         // A partial head the client will never finish.
@@ -636,9 +646,9 @@ impl Connection {
                     false
                 }
                 ReqSide::Body(_)
-                    if !self.cin.is_empty() && self.link().is_some_and(|l| l.connected) =>
+                    if self.cin_len() != 0 && self.link().is_some_and(|l| l.connected) =>
                 {
-                    let b = self.cin.take();
+                    let b = self.b().cin.take();
                     self.forward_client_body(gw, now, b);
                     true
                 }

@@ -40,10 +40,6 @@ impl Inbox {
         self.whole.len() + self.buf.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Takes the first `n` bytes.
     pub fn split_to(&mut self, n: usize) -> Bytes {
         if self.whole.is_empty() {

@@ -17,6 +17,7 @@
 //!                                  └─► next server        └─► 101 ─► Tunnel     └─► Pool/Close
 //! ```
 
+mod buffers;
 mod connection;
 mod fault;
 mod gateway;

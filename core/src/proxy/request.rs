@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::buffers::client_ip;
 use super::connection::{Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES};
 use super::fault::Fault;
 use super::log::AccessRecord;
@@ -34,32 +35,31 @@ impl Connection {
             ReqSide::Body(_) => {
                 self.timers
                     .set(Timer::ClientBody, now + self.config.timeouts.client_body);
-                if self.cin.is_empty() && self.link().is_some_and(|l| l.connected) {
+                if self.cin_len() == 0 && self.link().is_some_and(|l| l.connected) {
                     self.forward_client_body(gw, now, b);
                 } else {
-                    self.cin.push(b);
+                    self.b().cin.push(b);
                 }
             }
             ReqSide::Head => {
-                if self.cin.is_empty() && self.timers.is_set(Timer::ClientIdle) {
+                if self.cin_len() == 0 && self.timers.is_set(Timer::ClientIdle) {
                     self.timers.clear(Timer::ClientIdle);
                     self.timers
                         .set(Timer::ClientHead, now + self.config.timeouts.client_header);
                     self.head_start = now;
                 }
-                self.cin.push(b);
+                self.b().cin.push(b);
             }
-            ReqSide::Complete => self.cin.push(b),
+            ReqSide::Complete => self.b().cin.push(b),
         }
     }
 
     /// Tries to turn the buffered bytes into an exchange. Returns true
     /// when something happened (an exchange started or a fault answered).
     pub(super) fn start_request(&mut self, gw: &mut Gateway, now: Instant) -> bool {
-        let span = match self
-            .scan
-            .scan(self.cin.bytes(), self.config.limits.max_request_head)
-        {
+        let limit = self.config.limits.max_request_head;
+        let b = self.b();
+        let span = match b.scan.scan(b.cin.bytes(), limit) {
             Ok(Some(span)) => span,
             Ok(None) => return false,
             Err(e) => {
@@ -68,9 +68,9 @@ impl Connection {
                 return true;
             }
         };
-        let _ = self.cin.split_to(span.skip);
-        let head = self.cin.split_to(span.end - span.skip);
-        self.scan = HeadScanner::default();
+        let _ = b.cin.split_to(span.skip);
+        let head = b.cin.split_to(span.end - span.skip);
+        b.scan = HeadScanner::default();
         self.timers.clear(Timer::ClientHead);
         self.timers.clear(Timer::ClientIdle);
         let mut record = AccessRecord::new(self.client, self.head_start);
@@ -116,9 +116,10 @@ impl Connection {
         } else {
             ReqSide::Complete
         };
+        self.ensure_client_ip();
         let mut cx = Cx {
             client: self.client,
-            client_ip: &self.client_ip,
+            client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,
         };
@@ -180,8 +181,9 @@ impl Connection {
         if ex.key.is_none() && gw.groups[ex.group].hash_key().is_some() {
             ex.record.note = "no hash key: round-robin";
         }
-        upstream_head(&mut self.wbuf, &ex.req, framing, websocket);
-        ex.head_bytes = self.wbuf.split().freeze();
+        let wbuf = &mut self.b().wbuf;
+        upstream_head(wbuf, &ex.req, framing, websocket);
+        ex.head_bytes = wbuf.split().freeze();
         self.ex = Some(self.boxed(ex));
         self.connect_next(gw, now, Fault::NoServer, true);
         true
@@ -243,7 +245,7 @@ impl Connection {
                 reported: false,
             });
         }
-        self.out.push_back(Output::Connect {
+        self.b().out.push_back(Output::Connect {
             id,
             addr,
             pooled_ok,
@@ -288,7 +290,7 @@ impl Connection {
     /// buffered as the next (pipelined) request.
     pub(super) fn forward_client_body(&mut self, gw: &mut Gateway, now: Instant, mut b: Bytes) {
         let Some(id) = self.link().map(|l| l.id) else {
-            self.cin.push(b);
+            self.b().cin.push(b);
             return;
         };
         while !b.is_empty() {
@@ -329,7 +331,7 @@ impl Connection {
             }
         }
         if !b.is_empty() {
-            self.cin.push(b);
+            self.b().cin.push(b);
         }
     }
 }

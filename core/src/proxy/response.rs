@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::buffers::client_ip;
 use super::connection::{Connection, ReqSide, RespSide};
 use super::fault::Fault;
 use super::rewrite::strip_hop_by_hop;
@@ -84,9 +85,10 @@ impl Connection {
             return;
         }
         strip_hop_by_hop(&mut resp.headers);
-        resp.write_to(&mut self.wbuf);
-        self.wbuf.put_slice(b"\r\n");
-        let out = self.wbuf.split().freeze();
+        let wbuf = &mut self.b().wbuf;
+        resp.write_to(wbuf);
+        wbuf.put_slice(b"\r\n");
+        let out = wbuf.split().freeze();
         self.send(Peer::Client, out);
         self.recycle_headers(resp.headers);
     }
@@ -166,7 +168,7 @@ impl Connection {
         ex.close_after = close;
         let mut cx = Cx {
             client: self.client,
-            client_ip: &self.client_ip,
+            client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,
         };
@@ -185,9 +187,10 @@ impl Connection {
         ex.record.status = resp.status;
         let done = reader.is_done();
         ex.resp = RespSide::Body(reader);
-        resp.write_to(&mut self.wbuf);
-        self.wbuf.put_slice(b"\r\n");
-        let out = self.wbuf.split().freeze();
+        let wbuf = &mut self.b().wbuf;
+        resp.write_to(wbuf);
+        wbuf.put_slice(b"\r\n");
+        let out = wbuf.split().freeze();
         self.send(Peer::Client, out);
         if done {
             self.finish_response(gw, now);
@@ -213,7 +216,7 @@ impl Connection {
         let Some(ex) = &mut self.ex else { return false };
         let mut cx = Cx {
             client: self.client,
-            client_ip: &self.client_ip,
+            client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,
         };
@@ -237,8 +240,8 @@ impl Connection {
         out.put_slice(b"\r\n");
         self.send(Peer::Client, out.freeze());
         // Bytes the client sent after its handshake now go through.
-        if !self.cin.is_empty() {
-            let early = self.cin.take();
+        if self.cin_len() != 0 {
+            let early = self.b().cin.take();
             self.on_client_bytes(gw, now, early);
         }
         true

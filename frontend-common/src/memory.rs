@@ -1,0 +1,95 @@
+//! Giving freed heap back to the operating system.
+//!
+//! glibc keeps memory freed in the middle of its heap: after a burst of
+//! connections goes idle (each gave back its buffers), the process keeps
+//! the burst's peak RSS for good. HAProxy answers this with
+//! `malloc_trim` in its pool garbage collector; so do we, at a bounded
+//! rate and only when something was released since the last trim.
+
+use std::time::{Duration, Instant};
+
+/// Shortest time between two trims of a quiet worker.
+const QUIET_EVERY: Duration = Duration::from_millis(100);
+/// Shortest time between two trims of a busy worker.
+const BUSY_EVERY: Duration = Duration::from_secs(1);
+/// Releases after which a busy worker trims anyway.
+const BUSY_RELEASES: u32 = 1024;
+
+/// Decides when a worker hands free heap pages back.
+#[derive(Debug, Default)]
+pub struct HeapTrim {
+    released: u32,
+    last: Option<Instant>,
+}
+
+impl HeapTrim {
+    /// A connection gave back its buffers or closed.
+    pub fn note_release(&mut self) {
+        self.released = self.released.saturating_add(1);
+    }
+
+    /// Trims if something was released: when the worker is `quiet` (no
+    /// socket was ready) and the last trim is 100 ms old, or after many
+    /// releases and a second; true if it trimmed.
+    pub fn maybe_trim(&mut self, now: Instant, quiet: bool) -> bool {
+        let since = |gap| self.last.is_none_or(|t| now >= t + gap);
+        let due = (quiet && self.released > 0 && since(QUIET_EVERY))
+            || (self.released >= BUSY_RELEASES && since(BUSY_EVERY));
+        if !due {
+            return false;
+        }
+        self.released = 0;
+        self.last = Some(now);
+        release_free_heap();
+        true
+    }
+
+    /// When a worker with nothing else to do should wake to trim.
+    pub fn wake_at(&self) -> Option<Instant> {
+        match self.last {
+            Some(t) if self.released > 0 => Some(t + QUIET_EVERY),
+            _ => None,
+        }
+    }
+}
+
+/// Returns the allocator's free pages to the operating system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn release_free_heap() {
+    // SAFETY: malloc_trim only walks glibc's own arenas under their locks;
+    // it takes no pointer and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Returns the allocator's free pages to the operating system (nothing
+/// to do on allocators other than glibc's).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_free_heap() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_only_after_releases_and_at_most_once_a_second() {
+        let t0 = Instant::now();
+        let mut trim = HeapTrim::default();
+        assert!(!trim.maybe_trim(t0, true), "nothing released");
+        trim.note_release();
+        assert!(!trim.maybe_trim(t0, false), "busy, one release");
+        assert!(trim.maybe_trim(t0, true));
+        trim.note_release();
+        assert_eq!(trim.wake_at(), Some(t0 + QUIET_EVERY));
+        assert!(!trim.maybe_trim(t0 + Duration::from_millis(50), true));
+        assert!(trim.maybe_trim(t0 + QUIET_EVERY, true));
+        assert_eq!(trim.wake_at(), None);
+        for _ in 0..BUSY_RELEASES {
+            trim.note_release();
+        }
+        assert!(!trim.maybe_trim(t0 + Duration::from_millis(500), false));
+        assert!(trim.maybe_trim(t0 + QUIET_EVERY + BUSY_EVERY, false));
+    }
+}
