@@ -1,29 +1,50 @@
 //! A registered socket: its readiness, write queue and owner.
 
-use std::net::SocketAddr;
-use std::time::Instant;
-
 use mio::net::TcpStream;
 use weir_core::UpstreamId;
 use weir_frontend::io::{AfterFlush, ReadBuf, ReadOutcome, WriteQueue};
 
-/// Who a socket belongs to.
+/// Who a socket belongs to (connection keys as `u32`: 12 bytes, not 24).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner {
     /// The client socket of a connection.
-    Client(usize),
+    Client(u32),
     /// An upstream socket of a connection.
-    Upstream(usize, UpstreamId),
+    Upstream(u32, UpstreamId),
     /// Idle in the pool.
     Pooled,
 }
+
+impl Owner {
+    /// The client socket of connection `ck`.
+    pub fn client(ck: usize) -> Owner {
+        Owner::Client(ck as u32)
+    }
+
+    /// Upstream `id` of connection `ck`.
+    pub fn upstream(ck: usize, id: UpstreamId) -> Owner {
+        Owner::Upstream(ck as u32, id)
+    }
+
+    /// The connection the socket serves, if any.
+    pub fn conn(self) -> Option<usize> {
+        match self {
+            Owner::Client(ck) | Owner::Upstream(ck, _) => Some(ck as usize),
+            Owner::Pooled => None,
+        }
+    }
+}
+
+/// The `server` of a client socket.
+pub const NO_SERVER: u32 = u32::MAX;
 
 /// One registered socket.
 pub struct Sock {
     pub stream: TcpStream,
     pub owner: Owner,
-    /// The peer: upstream server address or client address.
-    pub addr: SocketAddr,
+    /// The upstream server's index in the worker's pool table
+    /// ([`NO_SERVER`] for a client socket).
+    pub server: u32,
     /// Readiness seen and not yet used up (edge-triggered).
     pub readable: bool,
     pub writable: bool,
@@ -32,22 +53,20 @@ pub struct Sock {
     pub connecting: bool,
     pub queue: WriteQueue,
     pub after_flush: AfterFlush,
-    pub idle_since: Instant,
 }
 
 impl Sock {
-    pub fn new(stream: TcpStream, owner: Owner, addr: SocketAddr, now: Instant) -> Sock {
+    pub fn new(stream: TcpStream, owner: Owner, server: u32) -> Sock {
         Sock {
             stream,
             owner,
-            addr,
+            server,
             readable: false,
             writable: false,
             read_closed: false,
             connecting: false,
             queue: WriteQueue::default(),
             after_flush: AfterFlush::Keep,
-            idle_since: now,
         }
     }
 

@@ -1,11 +1,15 @@
 //! The worker's timers: a min-heap of deadlines with lazy deletion.
+//!
+//! An entry is 16 bytes (nanoseconds after the worker started, and a
+//! tagged key) rather than 32: idle connections leave stale entries
+//! behind until their deadlines pass, so the entry size counts.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a deadline belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Due {
     /// A connection's core asked to be woken (connection key).
     Conn(usize),
@@ -13,28 +17,92 @@ pub enum Due {
     Pooled(usize),
 }
 
+/// Set on a packed key that names a pooled socket.
+const POOLED: u32 = 1 << 31;
+
+impl Due {
+    /// Slab keys stay far below 2^31 (each entry is ~100 bytes or more).
+    fn pack(self) -> u32 {
+        match self {
+            Due::Conn(k) => k as u32 & !POOLED,
+            Due::Pooled(k) => k as u32 | POOLED,
+        }
+    }
+
+    fn unpack(v: u32) -> Due {
+        if v & POOLED != 0 {
+            Due::Pooled((v & !POOLED) as usize)
+        } else {
+            Due::Conn(v as usize)
+        }
+    }
+}
+
 /// Deadlines; stale entries are skipped by the caller's check.
-#[derive(Default)]
 pub struct TimerHeap {
-    heap: BinaryHeap<Reverse<(Instant, Due)>>,
+    epoch: Instant,
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
 }
 
 impl TimerHeap {
+    /// No deadlines; none will precede `epoch` (the worker's start).
+    pub fn new(epoch: Instant) -> TimerHeap {
+        TimerHeap {
+            epoch,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    fn decode(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
+    }
+
     /// Adds a deadline.
     pub fn push(&mut self, at: Instant, due: Due) {
-        self.heap.push(Reverse((at, due)));
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+        self.heap.push(Reverse((nanos, due.pack())));
+    }
+
+    /// Entries held (stale ones included).
+    pub fn len(&self) -> usize {
+        self.heap.len()
     }
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
+        self.heap.peek().map(|Reverse((t, _))| self.decode(*t))
     }
 
     /// Removes and returns one entry due at `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, Due)> {
-        match self.heap.peek() {
-            Some(Reverse((t, _))) if *t <= now => self.heap.pop().map(|Reverse(e)| e),
-            _ => None,
+        let at = self.next()?;
+        if at > now {
+            return None;
         }
+        let Reverse((_, due)) = self.heap.pop()?;
+        Some((at, Due::unpack(due)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_come_back_exactly_in_order() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        let a = t0 + Duration::from_nanos(1_500_000_003);
+        heap.push(a, Due::Pooled(7));
+        heap.push(t0 + Duration::from_millis(1), Due::Conn(3));
+        assert_eq!(heap.next(), Some(t0 + Duration::from_millis(1)));
+        assert_eq!(heap.pop_due(t0), None);
+        assert_eq!(
+            heap.pop_due(a),
+            Some((t0 + Duration::from_millis(1), Due::Conn(3)))
+        );
+        assert_eq!(heap.pop_due(a), Some((a, Due::Pooled(7))));
+        assert_eq!(heap.pop_due(a), None);
     }
 }

@@ -22,7 +22,7 @@ use weir_frontend::{LogSink, Shutdown};
 
 use weir_frontend::io::{is_out_of_resources, AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
 
-use crate::sock::{Owner, Sock};
+use crate::sock::{Owner, Sock, NO_SERVER};
 use crate::timers::{Due, TimerHeap};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -37,7 +37,12 @@ struct Conn {
     client: Option<usize>,
     /// Upstream sockets, attached or still flushing towards pool/close.
     ups: Vec<(UpstreamId, usize)>,
-    deadline: Option<Instant>,
+    /// The earliest wake-up this connection has in the timer heap. A
+    /// later core deadline needs no entry of its own: that wake-up ticks
+    /// the core, which names its real deadline again. Keep-alive traffic
+    /// so pushes a timer about every 100 ms per connection instead of two
+    /// per request, and idle connections leave fewer stale entries.
+    armed: Option<Instant>,
     /// The loop pass in which this connection was last queued for service.
     queued: u64,
 }
@@ -51,7 +56,10 @@ pub struct Worker {
     config: Arc<Config>,
     conns: Slab<Conn>,
     socks: Slab<Sock>,
-    pool: FxHashMap<SocketAddr, Vec<usize>>,
+    /// Upstream servers by address, numbered in order of first use.
+    servers: FxHashMap<SocketAddr, u32>,
+    /// Idle upstream sockets by server number: (socket key, pooled at).
+    pool: Vec<Vec<(usize, Instant)>>,
     timers: TimerHeap,
     buf: ReadBuf,
     log: LogSink,
@@ -93,8 +101,9 @@ impl Worker {
             config,
             conns: Slab::new(),
             socks: Slab::new(),
-            pool: FxHashMap::default(),
-            timers: TimerHeap::default(),
+            servers: FxHashMap::default(),
+            pool: Vec::new(),
+            timers: TimerHeap::new(Instant::now()),
             buf: ReadBuf::default(),
             log: LogSink::new(quiet),
             trim: HeapTrim::default(),
@@ -149,8 +158,8 @@ impl Worker {
                         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                             s.writable = true;
                         }
-                        match s.owner {
-                            Owner::Client(ck) | Owner::Upstream(ck, _) => {
+                        match s.owner.conn() {
+                            Some(ck) => {
                                 // Once per pass, in the order events came:
                                 // no connection is always served last.
                                 if let Some(c) = self.conns.get_mut(ck) {
@@ -160,7 +169,7 @@ impl Worker {
                                     }
                                 }
                             }
-                            Owner::Pooled => self.check_pooled(k),
+                            None => self.check_pooled(k),
                         }
                     }
                 }
@@ -168,21 +177,29 @@ impl Worker {
             for ck in dirty.drain(..) {
                 self.service(ck, now);
             }
-            while let Some((at, due)) = self.timers.pop_due(now) {
+            // Bounded: entries pushed while ticking wait for the next pass.
+            let mut budget = self.timers.len();
+            while budget > 0 {
+                budget -= 1;
+                let Some((at, due)) = self.timers.pop_due(now) else {
+                    break;
+                };
                 match due {
                     Due::Conn(ck) => {
-                        if self.conns.get(ck).is_some_and(|c| c.deadline == Some(at)) {
+                        let Some(c) = self.conns.get_mut(ck) else {
+                            continue;
+                        };
+                        if c.armed == Some(at) {
+                            c.armed = None;
                             self.input(ck, now, Input::Tick);
                             self.service(ck, now);
                             self.release_if_compact(ck);
                         }
                     }
                     Due::Pooled(k) => {
-                        let idle = self.config.timeouts.pool_idle;
                         if self
-                            .socks
-                            .get(k)
-                            .is_some_and(|s| s.owner == Owner::Pooled && s.idle_since + idle <= now)
+                            .pooled_since(k)
+                            .is_some_and(|t| t + self.config.timeouts.pool_idle <= now)
                         {
                             self.close_sock(k);
                         }
@@ -211,7 +228,7 @@ impl Worker {
             let _ = self.poll.registry().deregister(&mut self.listener);
             self.listening = false;
         }
-        let pooled: Vec<usize> = self.pool.values().flatten().copied().collect();
+        let pooled: Vec<usize> = self.pool.iter().flatten().map(|(k, _)| *k).collect();
         for k in pooled {
             self.close_sock(k);
         }
@@ -254,7 +271,7 @@ impl Worker {
 
     fn adopt(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
         let ck = self.conns.vacant_key();
-        let Some(k) = self.register(Sock::new(stream, Owner::Client(ck), addr, now)) else {
+        let Some(k) = self.register(Sock::new(stream, Owner::client(ck), NO_SERVER)) else {
             return;
         };
         let core = Connection::new(&self.gw, addr, now);
@@ -262,7 +279,7 @@ impl Worker {
             core,
             client: Some(k),
             ups: Vec::new(),
-            deadline: None,
+            armed: None,
             queued: 0,
         });
         self.service(ck, now);
@@ -358,9 +375,9 @@ impl Worker {
             let out = c.core.poll_output();
             match out {
                 Output::Wait(at) => {
-                    if c.deadline != at {
-                        c.deadline = at;
-                        if let Some(t) = at {
+                    if let Some(t) = at {
+                        if c.armed.is_none_or(|a| t < a) {
+                            c.armed = Some(t);
                             self.timers.push(t, Due::Conn(ck));
                         }
                     }
@@ -400,9 +417,10 @@ impl Worker {
         pooled_ok: bool,
         now: Instant,
     ) {
+        let server = self.server_number(addr);
         if pooled_ok {
-            if let Some(k) = self.pool.get_mut(&addr).and_then(|v| v.pop()) {
-                self.socks[k].owner = Owner::Upstream(ck, id);
+            if let Some((k, _)) = self.pool.get_mut(server as usize).and_then(|v| v.pop()) {
+                self.socks[k].owner = Owner::upstream(ck, id);
                 self.conns[ck].ups.push((id, k));
                 self.input(ck, now, Input::Connected { id, reused: true });
                 return;
@@ -415,7 +433,7 @@ impl Worker {
                 return;
             }
         };
-        let mut sock = Sock::new(stream, Owner::Upstream(ck, id), addr, now);
+        let mut sock = Sock::new(stream, Owner::upstream(ck, id), server);
         sock.connecting = true;
         let Some(k) = self.register(sock) else {
             self.input(ck, now, Input::Failed(Peer::Upstream(id)));
@@ -530,17 +548,36 @@ impl Worker {
 
     fn pool_sock(&mut self, k: usize, now: Instant) {
         let s = &mut self.socks[k];
-        let list = self.pool.entry(s.addr).or_default();
+        let Some(list) = self.pool.get_mut(s.server as usize) else {
+            self.close_sock(k);
+            return;
+        };
         if list.len() >= POOL_PER_SERVER || self.stop_at.is_some() {
             self.close_sock(k);
             return;
         }
         s.owner = Owner::Pooled;
         s.after_flush = AfterFlush::Keep;
-        s.idle_since = now;
-        list.push(k);
+        list.push((k, now));
         self.timers
             .push(now + self.config.timeouts.pool_idle, Due::Pooled(k));
+    }
+
+    /// The pool-table number of upstream server `addr` (added on first use).
+    fn server_number(&mut self, addr: SocketAddr) -> u32 {
+        let next = self.pool.len() as u32;
+        let n = *self.servers.entry(addr).or_insert(next);
+        if n == next {
+            self.pool.push(Vec::new());
+        }
+        n
+    }
+
+    /// When socket `k` was pooled, if it is in the pool.
+    fn pooled_since(&self, k: usize) -> Option<Instant> {
+        let s = self.socks.get(k).filter(|s| s.owner == Owner::Pooled)?;
+        let list = self.pool.get(s.server as usize)?;
+        list.iter().find(|(x, _)| *x == k).map(|(_, t)| *t)
     }
 
     /// A pooled socket became readable: the server closed it or sent
@@ -563,8 +600,8 @@ impl Worker {
         }
         let mut s = self.socks.remove(k);
         if s.owner == Owner::Pooled {
-            if let Some(v) = self.pool.get_mut(&s.addr) {
-                v.retain(|x| *x != k);
+            if let Some(v) = self.pool.get_mut(s.server as usize) {
+                v.retain(|(x, _)| *x != k);
             }
         }
         let _ = self.poll.registry().deregister(&mut s.stream);
@@ -605,5 +642,22 @@ impl Worker {
             self.accept_blocked = false;
             self.accept(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What every idle keep-alive connection costs besides kernel memory:
+    /// its entry in each slab (the core holds no heap when idle, see
+    /// `core/tests/idle_memory.rs`). benches/load.sh (e) measures the
+    /// whole; this keeps the parts from creeping up unnoticed.
+    #[test]
+    fn an_idle_connection_fits_its_budget() {
+        let conn = std::mem::size_of::<Conn>();
+        let sock = std::mem::size_of::<Sock>();
+        assert!(conn <= 272, "Conn is {conn} bytes");
+        assert!(sock <= 72, "Sock is {sock} bytes");
     }
 }
