@@ -1,6 +1,6 @@
 //! Zero heap allocations per forwarded body chunk, counted with a
 //! counting global allocator, for Content-Length and chunked bodies in
-//! both directions.
+//! both directions; and none per warm keep-alive round trip.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,4 +151,32 @@ fn forwarding_body_chunks_allocates_nothing() {
         0,
         "upload, chunked"
     );
+    // Here rather than in a test of its own: the counter is global and
+    // tests run in parallel threads.
+    assert_eq!(round_trip_allocations(), 0, "allocations per round trip");
+}
+
+/// Allocations per keep-alive GET/200 round trip once the connection is
+/// warm (access log off, as `--quiet` runs it).
+fn round_trip_allocations() -> usize {
+    use weir_core::sim::{as_read, round_trip};
+    let mut gw = Gateway::new(
+        Arc::new(Config::from_toml(&weir_core::sim::config(2, "")).unwrap()),
+        1,
+    );
+    gw.set_access_log(false);
+    let now = Instant::now();
+    let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().unwrap(), now);
+    let req = as_read(b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n");
+    let resp =
+        as_read(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 12\r\n\r\nhello world\n");
+    let mut up = None;
+    for _ in 0..10 {
+        round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up);
+    }
+    let before = ALLOCS.load(Ordering::SeqCst);
+    for _ in 0..100 {
+        round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up);
+    }
+    (ALLOCS.load(Ordering::SeqCst) - before).div_ceil(100)
 }

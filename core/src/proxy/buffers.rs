@@ -40,7 +40,21 @@ pub(super) fn client_ip(bufs: &Option<Box<Buffers>>) -> &Bytes {
     bufs.as_ref().map_or(&NONE, |b| &b.client_ip)
 }
 
+/// Room `wbuf` keeps ahead: a request head and its response head are
+/// written one after the other into the same block, which is reused
+/// once the frontend has dropped both (one allocation per connection,
+/// not one per head).
+const WBUF_BLOCK: usize = 2048;
+
 impl Buffers {
+    /// The head buffer, with room for a typical head.
+    pub fn wbuf(&mut self) -> &mut bytes::BytesMut {
+        if self.wbuf.capacity() - self.wbuf.len() < WBUF_BLOCK / 2 {
+            self.wbuf.reserve(WBUF_BLOCK);
+        }
+        &mut self.wbuf
+    }
+
     /// An empty header list, reusing an earlier one's memory if there is one.
     pub fn spare_headers(&mut self) -> Headers {
         self.spare_headers.pop().unwrap_or_default()

@@ -137,7 +137,7 @@ pub struct Connection {
 impl Connection {
     /// A new client connection accepted at `now`.
     pub fn new(gw: &Gateway, client: SocketAddr, now: Instant) -> Connection {
-        let mut timers = Timers::new(now);
+        let mut timers = Timers::default();
         timers.set(Timer::ClientHead, now + gw.config.timeouts.client_header);
         Connection {
             client,
@@ -421,6 +421,9 @@ impl Connection {
                 self.b().out.push_back(Output::Log(Box::new(record)));
             }
             self.recycle_headers(std::mem::take(&mut ex.req.headers));
+            // The serialised head shares `wbuf`'s memory: let go of it so
+            // the next heads are written into the same block again.
+            ex.head_bytes = Bytes::new();
             self.b().spare_ex = Some(ex);
         }
         if close || (self.client_eof && self.cin_len() == 0) || self.draining {
@@ -476,13 +479,13 @@ impl Connection {
         }
         ex.record.status = head.status;
         let head_request = ex.head_request;
-        let out = &mut self.b().wbuf;
+        let out = &mut self.b().wbuf();
         head.write_to(out);
         out.put_slice(b"\r\n");
         if !head_request {
             out.put_slice(&body);
         }
-        let out = self.b().wbuf.split().freeze();
+        let out = self.b().wbuf().split().freeze();
         self.send(Peer::Client, out);
         self.end_exchange(now, close);
     }

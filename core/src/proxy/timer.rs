@@ -32,92 +32,45 @@ const ALL: [Timer; COUNT] = [
     Timer::TunnelIdle,
 ];
 
-/// Deadlines by timer, as nanoseconds after the connection's start
-/// (0 = disarmed): 8 bytes a timer instead of 16 for an `Option<Instant>`.
-#[derive(Clone, Debug)]
+/// Deadlines by timer.
+#[derive(Clone, Debug, Default)]
 pub struct Timers {
-    base: Instant,
-    at: [u64; COUNT],
+    at: [Option<Instant>; COUNT],
 }
 
 impl Timers {
-    /// No timer armed; deadlines are kept relative to `base`, which no
-    /// deadline precedes (a connection's start).
-    pub fn new(base: Instant) -> Timers {
-        Timers {
-            base,
-            at: [0; COUNT],
-        }
-    }
-
-    fn encode(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.base).as_nanos();
-        u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
-    }
-
-    fn decode(&self, v: u64) -> Option<Instant> {
-        (v != 0).then(|| self.base + std::time::Duration::from_nanos(v - 1))
-    }
-
     /// Arms `t` for `at`.
     pub fn set(&mut self, t: Timer, at: Instant) {
-        self.at[t as usize] = self.encode(at);
+        self.at[t as usize] = Some(at);
     }
 
     /// Disarms `t`.
     pub fn clear(&mut self, t: Timer) {
-        self.at[t as usize] = 0;
+        self.at[t as usize] = None;
     }
 
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
-        self.at = [0; COUNT];
+        self.at = [None; COUNT];
     }
 
     /// True when `t` is armed.
     pub fn is_set(&self, t: Timer) -> bool {
-        self.at[t as usize] != 0
+        self.at[t as usize].is_some()
     }
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
-        let v = self.at.iter().copied().filter(|v| *v != 0).min()?;
-        self.decode(v)
+        self.at.iter().flatten().min().copied()
     }
 
     /// The first timer that has expired at `now`, disarmed.
     pub fn expired(&mut self, now: Instant) -> Option<Timer> {
-        let now = self.encode(now);
         let t = ALL
             .into_iter()
-            .filter(|t| self.at[*t as usize] != 0 && self.at[*t as usize] <= now)
+            .filter(|t| self.at[*t as usize].is_some_and(|d| d <= now))
             .min_by_key(|t| self.at[*t as usize])?;
-        self.at[t as usize] = 0;
+        self.at[t as usize] = None;
         Some(t)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn deadlines_round_trip_exactly_and_expire_earliest_first() {
-        let base = Instant::now();
-        let mut timers = Timers::new(base);
-        assert_eq!(timers.next(), None);
-        let a = base + Duration::from_nanos(1_000_000_007);
-        timers.set(Timer::ClientIdle, a);
-        timers.set(Timer::UpstreamResponse, a - Duration::from_nanos(1));
-        timers.set(Timer::ClientHead, base);
-        assert_eq!(timers.next(), Some(base), "a deadline at the base is armed");
-        assert_eq!(timers.expired(base), Some(Timer::ClientHead));
-        assert_eq!(timers.expired(base), None);
-        assert_eq!(timers.next(), Some(a - Duration::from_nanos(1)));
-        assert_eq!(timers.expired(a - Duration::from_nanos(2)), None);
-        assert_eq!(timers.expired(a), Some(Timer::UpstreamResponse));
-        assert_eq!(timers.expired(a), Some(Timer::ClientIdle));
-        assert!(!timers.is_set(Timer::ClientIdle));
     }
 }
