@@ -1,6 +1,7 @@
 //! Zero heap allocations per forwarded body chunk, counted with a
 //! counting global allocator, for Content-Length and chunked bodies in
-//! both directions; and none per warm keep-alive round trip.
+//! both directions; none per warm keep-alive round trip; and none per
+//! one-request connection once earlier ones retired their buffers.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,6 +124,40 @@ fn count(request_head: &[u8], response_head: &[u8], body: Vec<Bytes>, upload: bo
     allocs
 }
 
+/// Allocations per connection that makes one request and closes, once
+/// earlier connections have retired their buffers into the gateway.
+fn short_connection_allocations() -> usize {
+    use weir_core::sim::{as_read, round_trip};
+    let mut gw = Gateway::new(
+        Arc::new(Config::from_toml(&weir_core::sim::config(2, "")).unwrap()),
+        1,
+    );
+    gw.set_access_log(false);
+    let now = Instant::now();
+    let req = as_read(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+    let resp =
+        as_read(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 12\r\n\r\nhello world\n");
+    let one = |gw: &mut Gateway| {
+        let mut conn = Connection::new(gw, "10.0.0.1:1234".parse().unwrap(), now);
+        let mut up = None;
+        round_trip(&mut conn, gw, now, &req, &resp, &mut up);
+        assert!(conn.is_finished(), "closed after its response");
+        conn.retire(gw);
+    };
+    for _ in 0..10 {
+        one(&mut gw);
+    }
+    let before = ALLOCS.load(Ordering::SeqCst);
+    for _ in 0..100 {
+        one(&mut gw);
+    }
+    {
+        let n = ALLOCS.load(Ordering::SeqCst) - before;
+        eprintln!("raw {n}");
+        n.div_ceil(100)
+    }
+}
+
 #[test]
 fn forwarding_body_chunks_allocates_nothing() {
     let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -154,6 +189,11 @@ fn forwarding_body_chunks_allocates_nothing() {
     // Here rather than in a test of its own: the counter is global and
     // tests run in parallel threads.
     assert_eq!(round_trip_allocations(), 0, "allocations per round trip");
+    assert_eq!(
+        short_connection_allocations(),
+        0,
+        "allocations per short connection"
+    );
 }
 
 /// Allocations per keep-alive GET/200 round trip once the connection is
@@ -178,5 +218,9 @@ fn round_trip_allocations() -> usize {
     for _ in 0..100 {
         round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up);
     }
-    (ALLOCS.load(Ordering::SeqCst) - before).div_ceil(100)
+    {
+        let n = ALLOCS.load(Ordering::SeqCst) - before;
+        eprintln!("raw {n}");
+        n.div_ceil(100)
+    }
 }

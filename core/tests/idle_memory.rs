@@ -1,5 +1,6 @@
 //! An idle keep-alive connection holds nothing on the heap once it has
-//! compacted: dropping it frees no byte. Measured with a global allocator
+//! compacted (its buffers went back to the gateway's stock): dropping it
+//! frees no byte. Measured with a global allocator
 //! that tracks live bytes (one test per file, so nothing else allocates
 //! concurrently).
 
@@ -86,19 +87,13 @@ fn a_compacted_idle_connection_holds_no_heap() {
             "round {round}: response forwarded"
         );
         // While it has just answered, the connection keeps its buffers.
-        let before = LIVE.load(Ordering::SeqCst);
-        let busy = conn.is_compact();
-        assert!(!busy, "round {round}: compact right after a response");
+        assert!(!conn.is_compact(), "round {round}: busy after a response");
         let later = now + Duration::from_millis(100);
         conn.handle_input(&mut gw, later, Input::Tick);
         drain(&mut conn, &mut gw, later);
         assert!(
             conn.is_compact(),
             "round {round}: compact after 100 ms idle"
-        );
-        assert!(
-            LIVE.load(Ordering::SeqCst) < before,
-            "round {round}: buffers given back"
         );
     }
     let held = LIVE.load(Ordering::SeqCst);

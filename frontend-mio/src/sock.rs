@@ -51,6 +51,10 @@ pub struct Sock {
     /// The peer's FIN (or an error) was signalled: read until 0 then.
     pub read_closed: bool,
     pub connecting: bool,
+    /// `TCP_NODELAY` is set (upstreams at once; clients once a first
+    /// write has drained and the connection goes on, as nginx does, so a
+    /// connection that answers once and closes costs no `setsockopt`).
+    pub nodelay: bool,
     pub queue: WriteQueue,
     pub after_flush: AfterFlush,
 }
@@ -65,6 +69,7 @@ impl Sock {
             writable: false,
             read_closed: false,
             connecting: false,
+            nodelay: false,
             queue: WriteQueue::default(),
             after_flush: AfterFlush::Keep,
         }

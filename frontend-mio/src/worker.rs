@@ -302,10 +302,9 @@ impl Worker {
         }
     }
 
-    /// Registers a socket for edge-triggered reads and writes (Nagle off)
-    /// and stores it; its key, or `None` when the registry refused it.
+    /// Registers a socket for edge-triggered reads and writes and stores
+    /// it; its key, or `None` when the registry refused it.
     fn register(&mut self, mut sock: Sock) -> Option<usize> {
-        let _ = sock.stream.set_nodelay(true);
         let k = self.socks.vacant_key();
         let interest = Interest::READABLE | Interest::WRITABLE;
         self.poll
@@ -435,6 +434,7 @@ impl Worker {
         };
         let mut sock = Sock::new(stream, Owner::upstream(ck, id), server);
         sock.connecting = true;
+        sock.nodelay = sock.stream.set_nodelay(true).is_ok();
         let Some(k) = self.register(sock) else {
             self.input(ck, now, Input::Failed(Peer::Upstream(id)));
             return;
@@ -479,6 +479,10 @@ impl Worker {
             match s.queue.flush(&s.stream) {
                 Ok(Flushed::Drained) => {
                     if s.after_flush == AfterFlush::Keep {
+                        if !s.nodelay {
+                            // More writes will follow this one: Nagle off.
+                            s.nodelay = s.stream.set_nodelay(true).is_ok();
+                        }
                         self.input(ck, now, Input::Drained(peer));
                     }
                     moved = true;
@@ -604,11 +608,16 @@ impl Worker {
                 v.retain(|(x, _)| *x != k);
             }
         }
+        // Closing the descriptor removes it from the epoll set; an explicit
+        // deregistration would be one more system call per socket.
+        #[cfg(not(target_os = "linux"))]
         let _ = self.poll.registry().deregister(&mut s.stream);
-        if let Owner::Client(_) = s.owner {
-            // Half-close first and drop what the client already sent, so
-            // the kernel does not answer unread bytes with a reset that
-            // could destroy the response still in flight.
+        if let (Owner::Client(_), true) = (s.owner, s.readable) {
+            // Bytes may wait unread (the readable edge is not used up):
+            // half-close first and drop them, so the kernel does not
+            // answer them with a reset that could destroy the response
+            // still in flight. Otherwise the last read found the receive
+            // queue empty and a plain close sends the FIN.
             let _ = s.stream.shutdown(std::net::Shutdown::Write);
             for _ in 0..4 {
                 match s.read(&mut self.buf, READ_MAX) {
@@ -626,6 +635,7 @@ impl Worker {
             return;
         }
         let c = self.conns.remove(ck);
+        c.core.retire(&mut self.gw);
         self.trim.note_release();
         for (_, k) in c.ups {
             let poolable = self

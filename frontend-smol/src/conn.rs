@@ -200,6 +200,7 @@ pub async fn run(
             continue;
         }
         if core.is_finished() && client.is_none() {
+            core.retire(&mut shard.gateway());
             return;
         }
         log.flush();

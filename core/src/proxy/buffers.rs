@@ -34,25 +34,66 @@ pub(super) struct Buffers {
     pub spare_ex: Option<Box<Exchange>>,
 }
 
+/// Most buffer sets a worker keeps for its next connections.
+const STOCK_MAX: usize = 32;
+/// A head buffer grown past this is not kept in the stock.
+const STOCK_WBUF_MAX: usize = 16 * 1024;
+
+/// Buffer sets given back by finished or idle connections, handed to the
+/// next connection that receives bytes: a new connection then costs no
+/// allocation for its queues, head buffer and header lists (the free
+/// lists nginx and HAProxy keep for the same reason). Bounded.
+#[derive(Default)]
+pub(super) struct Stock {
+    // Boxed on purpose: a set moves in and out of a connection's
+    // `Option<Box<Buffers>>` without being re-allocated.
+    #[allow(clippy::vec_box)]
+    free: Vec<Box<Buffers>>,
+}
+
+impl Stock {
+    /// A set from the stock, or a new one.
+    pub fn take(&mut self) -> Box<Buffers> {
+        self.free.pop().unwrap_or_default()
+    }
+
+    /// Keeps `b` for a later connection if there is room; emptied first
+    /// so it pins no received bytes (a kept exchange box was scrubbed
+    /// when its exchange ended). A set with actions still queued is
+    /// dropped instead (the frontend takes them before giving it back).
+    pub fn give(&mut self, mut b: Box<Buffers>) {
+        if self.free.len() >= STOCK_MAX || !b.out.is_empty() {
+            return;
+        }
+        b.cin.clear();
+        b.scan = HeadScanner::default();
+        b.client_ip = Bytes::new();
+        if b.wbuf.capacity() > STOCK_WBUF_MAX {
+            b.wbuf = BytesMut::new();
+        }
+        self.free.push(b);
+    }
+}
+
 /// The client IP of `bufs`, or an empty one (before any exchange).
 pub(super) fn client_ip(bufs: &Option<Box<Buffers>>) -> &Bytes {
     static NONE: Bytes = Bytes::new();
     bufs.as_ref().map_or(&NONE, |b| &b.client_ip)
 }
 
-/// Room `wbuf` keeps ahead: a request head and its response head are
-/// written one after the other into the same block, which is reused
-/// once the frontend has dropped both (one allocation per connection,
-/// not one per head).
+/// Room made in `wbuf` as an exchange begins: the request head, the
+/// client IP and the response head are written one after the other into
+/// the same block, which is reused once the frontend has dropped them
+/// (one allocation per connection, not one per head).
 const WBUF_BLOCK: usize = 2048;
 
 impl Buffers {
-    /// The head buffer, with room for a typical head.
-    pub fn wbuf(&mut self) -> &mut bytes::BytesMut {
+    /// Makes room for an exchange's heads in `wbuf` (between exchanges,
+    /// when the previous heads are usually gone and the block is reused).
+    pub fn make_room(&mut self) {
         if self.wbuf.capacity() - self.wbuf.len() < WBUF_BLOCK / 2 {
             self.wbuf.reserve(WBUF_BLOCK);
         }
-        &mut self.wbuf
     }
 
     /// An empty header list, reusing an earlier one's memory if there is one.

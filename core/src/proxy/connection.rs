@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use std::fmt::Write as _;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::buffers::{client_ip, Buffers};
@@ -83,6 +85,22 @@ pub(super) struct Exchange {
     pub pool_retry_used: bool,
     pub up: Option<Link>,
     pub resp: RespSide,
+}
+
+impl Exchange {
+    /// Lets go of every buffer it refers to, so a kept box pins no
+    /// received bytes, and the serialised head (which shares `wbuf`'s
+    /// block) lets the next heads reuse that block.
+    fn scrub(&mut self) {
+        self.record.method = Bytes::new();
+        self.record.target = Bytes::new();
+        self.req.method = Bytes::new();
+        self.req.target = Bytes::new();
+        self.req.headers.clear();
+        self.head_bytes = Bytes::new();
+        self.up = None;
+        self.resp = RespSide::Waiting;
+    }
 }
 
 /// How long a connection stays idle before it gives back its buffers.
@@ -162,6 +180,9 @@ impl Connection {
         if self.client_closed {
             return;
         }
+        if self.bufs.is_none() && matches!(input, Input::Received(Peer::Client, _)) {
+            self.bufs = Some(gw.stock.take());
+        }
         match input {
             Input::Received(Peer::Client, b) => self.on_client_bytes(gw, now, b),
             Input::Received(Peer::Upstream(id), b) if self.is_current(id) => {
@@ -204,16 +225,27 @@ impl Connection {
     }
 
     /// Gives back the memory of buffers an idle connection does not need.
-    fn compact(&mut self) {
+    fn compact(&mut self, gw: &mut Gateway) {
         self.compacted = true;
         // Actions not yet taken stay (none, when the frontend drains
-        // after every input); everything else goes.
-        let out = self.bufs.take().map(|b| b.out).unwrap_or_default();
-        if !out.is_empty() {
-            self.bufs = Some(Box::new(Buffers {
-                out,
-                ..Buffers::default()
-            }));
+        // after every input); everything else goes back to the stock.
+        if let Some(b) = self.bufs.take() {
+            if b.out.is_empty() {
+                gw.stock.give(b);
+            } else {
+                self.bufs = Some(Box::new(Buffers {
+                    out: b.out,
+                    ..Buffers::default()
+                }));
+            }
+        }
+    }
+
+    /// Gives a finished connection's buffers to the gateway for the next
+    /// connection (dropping a `Connection` frees them instead).
+    pub fn retire(mut self, gw: &mut Gateway) {
+        if let Some(b) = self.bufs.take() {
+            gw.stock.give(b);
         }
     }
 
@@ -235,7 +267,11 @@ impl Connection {
         let client = self.client;
         let b = self.b();
         if b.client_ip.is_empty() {
-            b.client_ip = Bytes::from(client.ip().to_string());
+            // Written into the head buffer's block: no allocation of its own.
+            b.make_room();
+            let w = &mut b.wbuf;
+            let _ = write!(w, "{}", client.ip());
+            b.client_ip = w.split().freeze();
         }
     }
 
@@ -421,9 +457,7 @@ impl Connection {
                 self.b().out.push_back(Output::Log(Box::new(record)));
             }
             self.recycle_headers(std::mem::take(&mut ex.req.headers));
-            // The serialised head shares `wbuf`'s memory: let go of it so
-            // the next heads are written into the same block again.
-            ex.head_bytes = Bytes::new();
+            ex.scrub();
             self.b().spare_ex = Some(ex);
         }
         if close || (self.client_eof && self.cin_len() == 0) || self.draining {
@@ -479,13 +513,13 @@ impl Connection {
         }
         ex.record.status = head.status;
         let head_request = ex.head_request;
-        let out = &mut self.b().wbuf();
+        let out = &mut self.b().wbuf;
         head.write_to(out);
         out.put_slice(b"\r\n");
         if !head_request {
             out.put_slice(&body);
         }
-        let out = self.b().wbuf().split().freeze();
+        let out = self.b().wbuf.split().freeze();
         self.send(Peer::Client, out);
         self.end_exchange(now, close);
     }
@@ -602,7 +636,7 @@ impl Connection {
                     }
                 }
                 Timer::ClientIdle if !self.compacted && self.is_idle() => {
-                    self.compact();
+                    self.compact(gw);
                     let rest = self
                         .config
                         .timeouts

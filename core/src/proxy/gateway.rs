@@ -18,6 +18,7 @@ pub struct Gateway {
     pub(crate) chain: Chain,
     pub(crate) rng: Rng,
     pub(crate) access_log: bool,
+    pub(super) stock: super::buffers::Stock,
 }
 
 impl Gateway {
@@ -36,6 +37,7 @@ impl Gateway {
             rng,
             config,
             access_log: true,
+            stock: Default::default(),
         }
     }
 

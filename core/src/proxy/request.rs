@@ -181,7 +181,9 @@ impl Connection {
         if ex.key.is_none() && gw.groups[ex.group].hash_key().is_some() {
             ex.record.note = "no hash key: round-robin";
         }
-        let wbuf = &mut self.b().wbuf();
+        let b = self.b();
+        b.make_room();
+        let wbuf = &mut b.wbuf;
         upstream_head(wbuf, &ex.req, framing, websocket);
         ex.head_bytes = wbuf.split().freeze();
         self.ex = Some(self.boxed(ex));

@@ -85,7 +85,7 @@ impl Connection {
             return;
         }
         strip_hop_by_hop(&mut resp.headers);
-        let wbuf = &mut self.b().wbuf();
+        let wbuf = &mut self.b().wbuf;
         resp.write_to(wbuf);
         wbuf.put_slice(b"\r\n");
         let out = wbuf.split().freeze();
@@ -187,7 +187,7 @@ impl Connection {
         ex.record.status = resp.status;
         let done = reader.is_done();
         ex.resp = RespSide::Body(reader);
-        let wbuf = &mut self.b().wbuf();
+        let wbuf = &mut self.b().wbuf;
         resp.write_to(wbuf);
         wbuf.put_slice(b"\r\n");
         let out = wbuf.split().freeze();
