@@ -330,6 +330,40 @@ fn body_limit_gives_413() {
 }
 
 #[test]
+fn a_close_lingers_only_while_the_client_may_still_send() {
+    // Refused at the head with its body unread: more bytes may come.
+    let cfg = config(1, "[limits]\nmax_request_body = 4");
+    let r = run(
+        &cfg,
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel",
+        &[OK],
+        usize::MAX,
+    );
+    assert!(r.client_closed && r.conn.client_may_send(), "unread body");
+    // A complete request asking for close: nothing more will come.
+    let r = run(
+        &config(1, ""),
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        &[OK],
+        usize::MAX,
+    );
+    assert!(r.client_text().starts_with("HTTP/1.1 200 "));
+    assert!(
+        r.client_closed && !r.conn.client_may_send(),
+        "complete request"
+    );
+    // A bad request with bytes after it: they are unread.
+    let r = run(
+        &config(1, ""),
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        &[OK],
+        usize::MAX,
+    );
+    assert!(r.client_text().starts_with("HTTP/1.1 400 "));
+    assert!(r.client_closed && r.conn.client_may_send(), "after a 400");
+}
+
+#[test]
 fn a_slow_head_gets_408_at_the_deadline() {
     let mut r = Rig::from_toml(
         &config(1, "[timeouts]\nclient_header = 1000"),

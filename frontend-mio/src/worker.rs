@@ -612,12 +612,22 @@ impl Worker {
         // deregistration would be one more system call per socket.
         #[cfg(not(target_os = "linux"))]
         let _ = self.poll.registry().deregister(&mut s.stream);
-        if let (Owner::Client(_), true) = (s.owner, s.readable) {
-            // Bytes may wait unread (the readable edge is not used up):
-            // half-close first and drop them, so the kernel does not
-            // answer them with a reset that could destroy the response
-            // still in flight. Otherwise the last read found the receive
-            // queue empty and a plain close sends the FIN.
+        let linger = match s.owner {
+            Owner::Client(ck) => {
+                s.readable
+                    || self
+                        .conns
+                        .get(ck as usize)
+                        .is_none_or(|c| c.core.client_may_send())
+            }
+            _ => false,
+        };
+        if linger {
+            // Bytes may wait unread or still be coming: half-close first
+            // and drop what is there, so the kernel does not answer them
+            // with a reset that could destroy the response in flight.
+            // After a complete request with the receive queue found empty,
+            // a plain close sends the FIN (one shutdown and one read less).
             let _ = s.stream.shutdown(std::net::Shutdown::Write);
             for _ in 0..4 {
                 match s.read(&mut self.buf, READ_MAX) {

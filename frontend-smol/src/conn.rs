@@ -166,7 +166,9 @@ pub async fn run(
         if let Some(c) = &mut client {
             moved |= pump(&mut core, Peer::Client, c, &mut buf, &mut inputs);
             if c.queue.is_empty() && c.after_flush == AfterFlush::Close {
-                linger_close(c, &mut buf);
+                if c.readable || core.client_may_send() {
+                    linger_close(c, &mut buf);
+                }
                 client = None;
             }
         }
@@ -349,7 +351,9 @@ fn wants(core: &Connection, peer: Peer, s: &mut Side, cx: &mut std::task::Contex
 }
 
 /// Half-closes the client and drops what it already sent, so unread
-/// bytes do not turn the close into a reset that destroys the response.
+/// bytes do not turn the close into a reset that destroys the response
+/// (only when bytes may wait or still come: see
+/// `Connection::client_may_send`).
 fn linger_close(c: &mut Side, buf: &mut ReadBuf) {
     let _ = c.stream.get_ref().shutdown(std::net::Shutdown::Write);
     for _ in 0..4 {

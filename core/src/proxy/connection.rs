@@ -150,6 +150,8 @@ pub struct Connection {
     pub(super) draining: bool,
     pub(super) compacted: bool,
     pub(super) access_log: bool,
+    /// Set when the client was closed while it may still be sending.
+    pub(super) linger: bool,
 }
 
 impl Connection {
@@ -172,6 +174,7 @@ impl Connection {
             draining: false,
             compacted: false,
             access_log: gw.access_log,
+            linger: false,
         }
     }
 
@@ -342,6 +345,15 @@ impl Connection {
         self.cin_len() + self.link().map_or(0, |l| l.head_buf.len())
     }
 
+    /// True when the client was closed while it may still be sending (an
+    /// unread request body, pipelined or partial requests): the frontend
+    /// should half-close and drain before closing, or the kernel answers
+    /// the late bytes with a reset that can destroy the response. False
+    /// when its request was complete: a plain close is enough.
+    pub fn client_may_send(&self) -> bool {
+        self.linger
+    }
+
     /// True once the client is closed and every output was taken.
     pub fn is_finished(&self) -> bool {
         self.client_closed && self.bufs.as_ref().is_none_or(|b| b.out.is_empty())
@@ -435,10 +447,22 @@ impl Connection {
         self.timers.clear(Timer::TunnelIdle);
     }
 
+    /// Reads nothing more from the client. Between requests, or after a
+    /// complete request, the client has nothing more to send; otherwise
+    /// (an unread body, buffered or partial requests) more bytes may
+    /// still be on their way, and the close should linger.
+    pub(super) fn stop_reading(&mut self) {
+        if !matches!(self.req_side, ReqSide::Stopped) {
+            self.linger =
+                self.cin_len() != 0 || !matches!(self.req_side, ReqSide::Head | ReqSide::Complete);
+            self.req_side = ReqSide::Stopped;
+        }
+    }
+
     /// Closes the client after what was sent; nothing more happens.
     pub(super) fn close_client(&mut self) {
+        self.stop_reading();
         self.b().out.push_back(Output::Close(Peer::Client));
-        self.req_side = ReqSide::Stopped;
         self.client_closed = true;
         self.timers.clear_all();
         if let Some(b) = &mut self.bufs {
@@ -551,7 +575,7 @@ impl Connection {
             || !ex.client_persistent
             || !matches!(self.req_side, ReqSide::Complete);
         if close {
-            self.req_side = ReqSide::Stopped;
+            self.stop_reading();
         }
         self.timers.clear(Timer::ClientBody);
         self.answer(gw, now, fault.head(), fault.body(), close);

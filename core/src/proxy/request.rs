@@ -146,7 +146,7 @@ impl Connection {
         if let Flow::Answer(a) = flow {
             let close = has_body || !ex.client_persistent;
             if close {
-                self.req_side = ReqSide::Stopped;
+                self.stop_reading();
             }
             self.ex = Some(self.boxed(ex));
             self.answer(gw, now, a.head, a.body, close);

@@ -288,7 +288,7 @@ impl Connection {
         self.release_link(gw, now, reuse);
         let close = self.ex.as_ref().is_none_or(|e| e.close_after);
         if close {
-            self.req_side = ReqSide::Stopped;
+            self.stop_reading();
         }
         self.end_exchange(now, close);
     }
