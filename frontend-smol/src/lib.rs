@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod conn;
+mod drive;
 mod shard;
 
 use std::future::Future;
@@ -238,15 +239,18 @@ pub fn serve_blocking(
                     let stop = async move {
                         let _ = stop_rx.recv().await;
                     };
-                    smol::block_on(ex.run(accept_loop(
-                        &spawn,
-                        &config,
-                        vec![shard],
-                        listener,
-                        &settings,
-                        &shared,
-                        stop,
-                    )));
+                    drive::drive(
+                        &ex,
+                        accept_loop(
+                            &spawn,
+                            &config,
+                            vec![shard],
+                            listener,
+                            &settings,
+                            &shared,
+                            stop,
+                        ),
+                    );
                 })?,
         );
     }
