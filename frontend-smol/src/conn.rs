@@ -2,6 +2,7 @@
 //! non-blocking sockets, waiting on readiness, connects and one re-armable
 //! timer in a single `poll_fn`.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::net::{SocketAddr, TcpStream};
 use std::pin::{pin, Pin};
@@ -75,10 +76,11 @@ pub async fn run(
     let mut ups: Vec<Up> = Vec::new();
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
-    let mut buf = ReadBuf::default();
     let mut log = LogSink::new(quiet);
     let mut inputs: Vec<Input> = Vec::new();
     let mut stopping = false;
+    // The buffers were given back during this idle period.
+    let mut released = false;
     let mut stop_signal = pin!(stop.recv());
     loop {
         // Take every output of the core.
@@ -164,17 +166,17 @@ pub async fn run(
         // Non-blocking I/O until everything would block.
         let mut moved = false;
         if let Some(c) = &mut client {
-            moved |= pump(&mut core, Peer::Client, c, &mut buf, &mut inputs);
+            moved |= pump(&mut core, Peer::Client, c, &mut inputs);
             if c.queue.is_empty() && c.after_flush == AfterFlush::Close {
                 if c.readable || core.client_may_send() {
-                    linger_close(c, &mut buf);
+                    linger_close(c);
                 }
                 client = None;
             }
         }
         for u in &mut ups {
             if let Some(s) = &mut u.side {
-                moved |= pump(&mut core, Peer::Upstream(u.id), s, &mut buf, &mut inputs);
+                moved |= pump(&mut core, Peer::Upstream(u.id), s, &mut inputs);
             }
         }
         let now = Instant::now();
@@ -203,13 +205,19 @@ pub async fn run(
         }
         if core.is_finished() && client.is_none() {
             core.retire(&mut shard.gateway());
+            shard.note_release();
             return;
         }
         log.flush();
-        if core.is_compact() && ups.is_empty() {
+        let compact = core.is_compact() && ups.is_empty();
+        if compact && !released {
+            shard.note_release();
+        }
+        released = compact;
+        if compact {
             // Idle for a while: the task holds no buffers either.
-            buf = ReadBuf::default();
             ups = Vec::new();
+            inputs = Vec::new();
             if let Some(c) = &mut client {
                 c.queue.release();
             }
@@ -282,13 +290,7 @@ fn set_after(ups: &mut [Up], id: UpstreamId, after: AfterFlush) {
 }
 
 /// Flushes and reads one side without blocking; true if anything moved.
-fn pump(
-    core: &mut Connection,
-    peer: Peer,
-    s: &mut Side,
-    buf: &mut ReadBuf,
-    inputs: &mut Vec<Input>,
-) -> bool {
+fn pump(core: &mut Connection, peer: Peer, s: &mut Side, inputs: &mut Vec<Input>) -> bool {
     let mut moved = false;
     match s.queue.flush(s.stream.get_ref()) {
         Ok(Flushed::Drained) => {
@@ -315,7 +317,7 @@ fn pump(
     if budget == 0 || !s.readable {
         return moved;
     }
-    match buf.read_from(s.stream.get_ref(), budget.min(READ_MAX)) {
+    match read(s.stream.get_ref(), budget.min(READ_MAX)) {
         ReadOutcome::Data { bytes, drained } => {
             s.readable = !drained;
             inputs.push(Input::Received(peer, bytes));
@@ -354,14 +356,24 @@ fn wants(core: &Connection, peer: Peer, s: &mut Side, cx: &mut std::task::Contex
 /// bytes do not turn the close into a reset that destroys the response
 /// (only when bytes may wait or still come: see
 /// `Connection::client_may_send`).
-fn linger_close(c: &mut Side, buf: &mut ReadBuf) {
+fn linger_close(c: &mut Side) {
     let _ = c.stream.get_ref().shutdown(std::net::Shutdown::Write);
     for _ in 0..4 {
-        if !matches!(
-            buf.read_from(c.stream.get_ref(), READ_MAX),
-            ReadOutcome::Data { .. }
-        ) {
+        if !matches!(read(c.stream.get_ref(), READ_MAX), ReadOutcome::Data { .. }) {
             break;
         }
     }
+}
+
+thread_local! {
+    /// The read buffer of the thread a task runs on: reads are synchronous
+    /// (no borrow across an await), so every task of a worker shares one,
+    /// as weir-mio's worker does. Small messages of many connections then
+    /// share one block, and an idle task holds no read buffer at all.
+    static READ_BUF: RefCell<ReadBuf> = RefCell::new(ReadBuf::default());
+}
+
+/// One read from `r` into this thread's read buffer.
+fn read(r: &TcpStream, max: usize) -> ReadOutcome {
+    READ_BUF.with(|b| b.borrow_mut().read_from(r, max))
 }

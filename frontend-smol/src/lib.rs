@@ -41,7 +41,13 @@ use smol::future;
 use smol::lock::Semaphore;
 use smol::Executor;
 use weir_core::Config;
+use weir_frontend::memory::HeapTrim;
 use weir_frontend::{Options, Shutdown};
+
+/// How often a worker looks at what its connections released.
+const TRIM_EVERY: Duration = Duration::from_millis(100);
+/// Fewer releases than this in [`TRIM_EVERY`] count as a quiet worker.
+const QUIET_RELEASES: u32 = 64;
 
 use shard::Shard;
 
@@ -106,6 +112,21 @@ struct Shared {
     live: Arc<AtomicUsize>,
 }
 
+/// Waits `every`; false instead once `stop` closes (periodic tasks).
+async fn every_until_stop(every: Duration, stop: &smol::channel::Receiver<()>) -> bool {
+    future::or(
+        async {
+            Timer::after(every).await;
+            true
+        },
+        async {
+            let _ = stop.recv().await;
+            false
+        },
+    )
+    .await
+}
+
 async fn accept_loop(
     spawn: &dyn Fn(Task),
     config: &Config,
@@ -120,24 +141,24 @@ async fn accept_loop(
     let every = config.timeouts.pool_idle.max(Duration::from_millis(100)) / 2;
     let pruner_stop = stop_rx.clone();
     spawn(Box::pin(async move {
-        loop {
-            let tick = future::or(
-                async {
-                    Timer::after(every).await;
-                    true
-                },
-                async {
-                    let _ = pruner_stop.recv().await;
-                    false
-                },
-            )
-            .await;
-            if !tick {
-                break;
-            }
+        while every_until_stop(every, &pruner_stop).await {
             for s in &pruning {
                 s.prune(Instant::now());
             }
+        }
+    }));
+    let trimming = shards.clone();
+    let trimmer_stop = stop_rx.clone();
+    spawn(Box::pin(async move {
+        // Freed heap back to the OS after bursts (weir_frontend::memory):
+        // "quiet" when few connections were released in the last 100 ms.
+        let mut trim = HeapTrim::default();
+        while every_until_stop(TRIM_EVERY, &trimmer_stop).await {
+            let released: u32 = trimming.iter().map(|s| s.take_released()).sum();
+            for _ in 0..released {
+                trim.note_release();
+            }
+            trim.maybe_trim(Instant::now(), released < QUIET_RELEASES);
         }
     }));
     let mut stop = pin!(stop);

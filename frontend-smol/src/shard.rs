@@ -10,6 +10,7 @@
 //! are exactly those of weir-mio with one worker.
 
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,9 @@ pub struct Shard {
     gateway: Mutex<Gateway>,
     pool: Mutex<Pool>,
     pool_idle: Duration,
+    /// Connections that gave back their buffers or ended since the
+    /// trimming task last looked.
+    released: AtomicU32,
 }
 
 impl Shard {
@@ -39,7 +43,18 @@ impl Shard {
             pool_idle: config.timeouts.pool_idle,
             gateway: Mutex::new(gateway),
             pool: Mutex::new(FxHashMap::default()),
+            released: AtomicU32::new(0),
         }
+    }
+
+    /// A connection gave back its buffers or ended.
+    pub fn note_release(&self) {
+        self.released.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Releases noted since the last call.
+    pub fn take_released(&self) -> u32 {
+        self.released.swap(0, Ordering::Relaxed)
     }
 
     /// The gateway, locked.
