@@ -80,10 +80,24 @@ pub fn response_framing(
     }
 }
 
-/// Rules 3 to 5, shared by both directions.
+/// Rules 3 to 5, shared by both directions. One pass over the fields
+/// finds both framing headers and checks every Content-Length value;
+/// which error wins is decided after it, as the rules order them.
 fn delimited(version: Version, headers: &Headers) -> Result<Option<Framing>, FramingError> {
-    let has_te = headers.contains("transfer-encoding");
-    let has_cl = headers.contains("content-length");
+    let mut has_te = false;
+    let mut has_cl = false;
+    let mut length = None;
+    let mut cl_error = None;
+    for (name, value) in headers.by_name_len(|n| n == 17 || n == 14) {
+        if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
+            has_te = true;
+        } else if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
+            has_cl = true;
+            if cl_error.is_none() {
+                cl_error = check_lengths(value, &mut length).err();
+            }
+        }
+    }
     if has_te && has_cl {
         return Err(FramingError::BothLengths);
     }
@@ -103,21 +117,24 @@ fn delimited(version: Version, headers: &Headers) -> Result<Option<Framing>, Fra
             _ => Err(FramingError::BadTransferEncoding),
         };
     }
-    if has_cl {
-        let mut length = None;
-        for value in headers.get_all("content-length") {
-            for item in value.split(|&b| b == b',') {
-                let n = parse_length(trim(item)).ok_or(FramingError::BadLength)?;
-                match length {
-                    None => length = Some(n),
-                    Some(m) if m == n => {}
-                    Some(_) => return Err(FramingError::ConflictingLengths),
-                }
-            }
-        }
-        return Ok(length.map(Framing::Length));
+    match cl_error {
+        Some(e) => Err(e),
+        None => Ok(length.map(Framing::Length)),
     }
-    Ok(None)
+}
+
+/// Checks one Content-Length value (a comma-separated list of equal
+/// decimal lengths) against the length seen so far.
+fn check_lengths(value: &[u8], length: &mut Option<u64>) -> Result<(), FramingError> {
+    for item in value.split(|&b| b == b',') {
+        let n = parse_length(trim(item)).ok_or(FramingError::BadLength)?;
+        match *length {
+            None => *length = Some(n),
+            Some(m) if m == n => {}
+            Some(_) => return Err(FramingError::ConflictingLengths),
+        }
+    }
+    Ok(())
 }
 
 /// A decimal length: 1 to 19 ASCII digits, nothing else.

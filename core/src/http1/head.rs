@@ -117,6 +117,23 @@ impl Headers {
             .map(move |f| (self.text(&f.name), self.text(&f.value)))
     }
 
+    /// All field names in order.
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.list.iter().map(move |f| self.text(&f.name))
+    }
+
+    /// The fields whose name has a length `keep` accepts, as (name,
+    /// value): lengths are compared before any byte is looked at.
+    pub fn by_name_len(
+        &self,
+        keep: impl Fn(usize) -> bool,
+    ) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.list
+            .iter()
+            .filter(move |f| keep(f.name.len()))
+            .map(move |f| (self.text(&f.name), self.text(&f.value)))
+    }
+
     /// Number of fields.
     pub fn len(&self) -> usize {
         self.list.len()

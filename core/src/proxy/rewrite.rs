@@ -60,11 +60,20 @@ pub fn strip_hop_by_hop(headers: &mut Headers) -> ConnectionOptions {
         }
     }
     opts.websocket = opts.websocket && headers.has_token("upgrade", "websocket");
-    headers.retain(|name, _| {
-        !HOP_BY_HOP.iter().any(|n| name.eq_ignore_ascii_case(n))
-            && !listed.iter().any(|n| name.eq_ignore_ascii_case(n))
-    });
+    let drop =
+        |name: &[u8]| is_hop_by_hop(name) || listed.iter().any(|n| name.eq_ignore_ascii_case(n));
+    // Most heads carry none, or only `Connection`: look before rewriting.
+    if headers.names().any(drop) {
+        headers.retain(|name, _| !drop(name));
+    }
     opts
+}
+
+/// True for a name in [`HOP_BY_HOP`].
+fn is_hop_by_hop(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|n| n.len() == name.len() && name.eq_ignore_ascii_case(n))
 }
 
 /// The target with `prefix` removed, always keeping a leading `/`:
