@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use weir_core::sim::{as_read, round_trip};
 use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
 
 struct Counting;
@@ -124,38 +125,55 @@ fn count(request_head: &[u8], response_head: &[u8], body: Vec<Bytes>, upload: bo
     allocs
 }
 
-/// Allocations per connection that makes one request and closes, once
-/// earlier connections have retired their buffers into the gateway.
-fn short_connection_allocations() -> usize {
-    use weir_core::sim::{as_read, round_trip};
-    let mut gw = Gateway::new(
-        Arc::new(Config::from_toml(&weir_core::sim::config(2, "")).unwrap()),
-        1,
-    );
+/// A gateway over two servers with the access log off (as `--quiet`).
+fn quiet_gateway() -> Gateway {
+    let cfg = Config::from_toml(&weir_core::sim::config(2, "")).unwrap();
+    let mut gw = Gateway::new(Arc::new(cfg), 1);
     gw.set_access_log(false);
-    let now = Instant::now();
-    let req = as_read(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
-    let resp =
-        as_read(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 12\r\n\r\nhello world\n");
-    let one = |gw: &mut Gateway| {
-        let mut conn = Connection::new(gw, "10.0.0.1:1234".parse().unwrap(), now);
-        let mut up = None;
-        round_trip(&mut conn, gw, now, &req, &resp, &mut up);
-        assert!(conn.is_finished(), "closed after its response");
-        conn.retire(gw);
-    };
+    gw
+}
+
+/// Allocations per call of `step`, over 100 calls after 10 to warm up.
+fn allocations_per(mut step: impl FnMut()) -> usize {
     for _ in 0..10 {
-        one(&mut gw);
+        step();
     }
     let before = ALLOCS.load(Ordering::SeqCst);
     for _ in 0..100 {
-        one(&mut gw);
+        step();
     }
-    {
-        let n = ALLOCS.load(Ordering::SeqCst) - before;
-        eprintln!("raw {n}");
-        n.div_ceil(100)
-    }
+    (ALLOCS.load(Ordering::SeqCst) - before).div_ceil(100)
+}
+
+const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 12\r\n\r\nhello world\n";
+
+/// Allocations per keep-alive GET/200 round trip once the connection is
+/// warm.
+fn round_trip_allocations() -> usize {
+    let mut gw = quiet_gateway();
+    let now = Instant::now();
+    let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().unwrap(), now);
+    let req = as_read(b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n");
+    let resp = as_read(RESPONSE);
+    let mut up = None;
+    allocations_per(|| round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up))
+}
+
+/// Allocations per connection that makes one request and closes, once
+/// earlier connections have retired their buffers into the gateway.
+fn short_connection_allocations() -> usize {
+    let mut gw = quiet_gateway();
+    let now = Instant::now();
+    let req = as_read(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+    let resp = as_read(RESPONSE);
+    allocations_per(|| {
+        let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().unwrap(), now);
+        let mut up = None;
+        round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up);
+        assert!(conn.is_finished(), "closed after its response");
+        conn.retire(&mut gw);
+    })
 }
 
 #[test]
@@ -194,33 +212,4 @@ fn forwarding_body_chunks_allocates_nothing() {
         0,
         "allocations per short connection"
     );
-}
-
-/// Allocations per keep-alive GET/200 round trip once the connection is
-/// warm (access log off, as `--quiet` runs it).
-fn round_trip_allocations() -> usize {
-    use weir_core::sim::{as_read, round_trip};
-    let mut gw = Gateway::new(
-        Arc::new(Config::from_toml(&weir_core::sim::config(2, "")).unwrap()),
-        1,
-    );
-    gw.set_access_log(false);
-    let now = Instant::now();
-    let mut conn = Connection::new(&gw, "10.0.0.1:1234".parse().unwrap(), now);
-    let req = as_read(b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n");
-    let resp =
-        as_read(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 12\r\n\r\nhello world\n");
-    let mut up = None;
-    for _ in 0..10 {
-        round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up);
-    }
-    let before = ALLOCS.load(Ordering::SeqCst);
-    for _ in 0..100 {
-        round_trip(&mut conn, &mut gw, now, &req, &resp, &mut up);
-    }
-    {
-        let n = ALLOCS.load(Ordering::SeqCst) - before;
-        eprintln!("raw {n}");
-        n.div_ceil(100)
-    }
 }
