@@ -43,7 +43,7 @@ impl Wake for MainWaker {
 /// `accept` on every pass).
 pub fn drive<T>(ex: &LocalExecutor<'_>, main: impl Future<Output = T>) -> T {
     let mut main = pin!(main);
-    let mut next = Box::pin(ex.tick());
+    let mut next = pin!(ex.tick());
     let mut main_waker: Option<(Arc<MainWaker>, Waker)> = None;
     async_io::block_on(std::future::poll_fn(|cx| loop {
         let (flag, waker) = main_waker.get_or_insert_with(|| {
@@ -71,7 +71,7 @@ pub fn drive<T>(ex: &LocalExecutor<'_>, main: impl Future<Output = T>) -> T {
         // Nothing ready: wait for a task to be scheduled (block_on blocks
         // on the reactor meanwhile).
         match next.as_mut().poll(cx) {
-            Poll::Ready(()) => next = Box::pin(ex.tick()),
+            Poll::Ready(()) => next.set(ex.tick()),
             Poll::Pending => {
                 if flag.woken.load(Ordering::SeqCst) {
                     continue;
