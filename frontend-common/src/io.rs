@@ -61,8 +61,9 @@ impl WriteQueue {
         }
     }
 
-    /// Writes as much as `w` takes, up to 16 buffers per `write_vectored`;
-    /// `Interrupted` is retried, `WouldBlock` ends the attempt.
+    /// Writes as much as `w` takes, up to 16 buffers per `write_vectored`
+    /// (one buffer: `write`); `Interrupted` is retried, `WouldBlock` ends
+    /// the attempt.
     pub fn flush(&mut self, mut w: impl Write) -> io::Result<Flushed> {
         if self.queue.is_empty() {
             return Ok(Flushed::Idle);
@@ -74,7 +75,14 @@ impl WriteQueue {
                 *s = IoSlice::new(b);
                 n += 1;
             }
-            match w.write_vectored(&slices[..n]) {
+            // One buffer (a request head, a body chunk): a plain send,
+            // which skips the kernel's copy of an iovec array.
+            let result = if n == 1 {
+                w.write(&slices[0])
+            } else {
+                w.write_vectored(&slices[..n])
+            };
+            match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
                     while written > 0 {
