@@ -207,3 +207,95 @@ pub fn is_out_of_resources(e: &io::Error) -> bool {
             | Some(12 /* ENOMEM */)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes at most `per_call` bytes per write, then blocks after `room`
+    /// bytes in all; counts plain and vectored writes.
+    struct Peer {
+        got: Vec<u8>,
+        per_call: usize,
+        room: usize,
+        plain: usize,
+        vectored: usize,
+    }
+
+    impl Peer {
+        fn new(per_call: usize, room: usize) -> Peer {
+            Peer {
+                got: Vec::new(),
+                per_call,
+                room,
+                plain: 0,
+                vectored: 0,
+            }
+        }
+
+        fn take(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut n = 0;
+            for b in bufs {
+                let room = self.per_call.min(self.room) - n;
+                let k = b.len().min(room);
+                self.got.extend_from_slice(&b[..k]);
+                n += k;
+                if k < b.len() {
+                    break;
+                }
+            }
+            if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.room -= n;
+            Ok(n)
+        }
+    }
+
+    impl Write for Peer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.plain += 1;
+            self.take(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.vectored += 1;
+            self.take(bufs)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn queue(parts: &[&'static [u8]]) -> WriteQueue {
+        let mut q = WriteQueue::default();
+        for p in parts {
+            q.push(Bytes::from_static(p));
+        }
+        q
+    }
+
+    #[test]
+    fn one_buffer_goes_out_with_plain_writes_across_partial_writes() {
+        let mut q = queue(&[b"GET / HTTP/1.1\r\n\r\n"]);
+        let mut peer = Peer::new(5, usize::MAX);
+        assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Drained);
+        assert_eq!(peer.got, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!((peer.plain, peer.vectored), (4, 0));
+        assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Idle);
+    }
+
+    #[test]
+    fn several_buffers_go_out_vectored_in_order_and_resume_after_blocking() {
+        let mut q = queue(&[b"head\r\n\r\n", b"body-1", b"body-2"]);
+        let mut peer = Peer::new(usize::MAX, 11);
+        assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Blocked);
+        assert_eq!(peer.got, b"head\r\n\r\nbod");
+        peer.room = usize::MAX;
+        assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Drained);
+        assert_eq!(peer.got, b"head\r\n\r\nbody-1body-2");
+        assert!(peer.vectored >= 2);
+        assert!(q.is_empty());
+    }
+}
