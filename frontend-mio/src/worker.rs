@@ -677,7 +677,7 @@ mod tests {
     fn an_idle_connection_fits_its_budget() {
         let conn = std::mem::size_of::<Conn>();
         let sock = std::mem::size_of::<Sock>();
-        assert!(conn <= 304, "Conn is {conn} bytes");
+        assert!(conn <= 240, "Conn is {conn} bytes");
         assert!(sock <= 72, "Sock is {sock} bytes");
     }
 }

@@ -21,56 +21,125 @@ pub enum Timer {
     TunnelIdle,
 }
 
-const COUNT: usize = 7;
-const ALL: [Timer; COUNT] = [
-    Timer::ClientHead,
-    Timer::ClientBody,
-    Timer::ClientIdle,
-    Timer::UpstreamConnect,
-    Timer::UpstreamResponse,
-    Timer::UpstreamIdle,
-    Timer::TunnelIdle,
-];
+impl Timer {
+    /// Timers of one side replace each other: a client is either sending
+    /// a head, sending a body or idle; an upstream link is connecting,
+    /// awaiting its response or sending its body, and a tunnel has only
+    /// its idle timer. So one slot per side holds every deadline a
+    /// connection can have (checked in debug builds, which the tests and
+    /// the fuzz targets run).
+    fn is_client(self) -> bool {
+        matches!(
+            self,
+            Timer::ClientHead | Timer::ClientBody | Timer::ClientIdle
+        )
+    }
+}
 
-/// Deadlines by timer.
+/// Deadlines: at most one per side (48 bytes instead of 112 for a
+/// deadline per timer).
 #[derive(Clone, Debug, Default)]
 pub struct Timers {
-    at: [Option<Instant>; COUNT],
+    client: Option<(Timer, Instant)>,
+    upstream: Option<(Timer, Instant)>,
 }
 
 impl Timers {
+    fn slot(&mut self, t: Timer) -> &mut Option<(Timer, Instant)> {
+        if t.is_client() {
+            &mut self.client
+        } else {
+            &mut self.upstream
+        }
+    }
+
     /// Arms `t` for `at`.
     pub fn set(&mut self, t: Timer, at: Instant) {
-        self.at[t as usize] = Some(at);
+        let slot = self.slot(t);
+        debug_assert!(
+            slot.is_none_or(|(armed, _)| armed == t),
+            "{t:?} would replace the armed {slot:?}"
+        );
+        *slot = Some((t, at));
     }
 
     /// Disarms `t`.
     pub fn clear(&mut self, t: Timer) {
-        self.at[t as usize] = None;
+        let slot = self.slot(t);
+        if slot.is_some_and(|(armed, _)| armed == t) {
+            *slot = None;
+        }
     }
 
     /// Disarms every timer.
     pub fn clear_all(&mut self) {
-        self.at = [None; COUNT];
+        *self = Timers::default();
     }
 
     /// True when `t` is armed.
     pub fn is_set(&self, t: Timer) -> bool {
-        self.at[t as usize].is_some()
+        let slot = if t.is_client() {
+            &self.client
+        } else {
+            &self.upstream
+        };
+        slot.is_some_and(|(armed, _)| armed == t)
     }
 
     /// The earliest deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.at.iter().flatten().min().copied()
+        [self.client, self.upstream]
+            .into_iter()
+            .flatten()
+            .map(|(_, at)| at)
+            .min()
     }
 
-    /// The first timer that has expired at `now`, disarmed.
+    /// The first timer that has expired at `now`, disarmed (the client's
+    /// first when both expire at the same instant).
     pub fn expired(&mut self, now: Instant) -> Option<Timer> {
-        let t = ALL
-            .into_iter()
-            .filter(|t| self.at[*t as usize].is_some_and(|d| d <= now))
-            .min_by_key(|t| self.at[*t as usize])?;
-        self.at[t as usize] = None;
-        Some(t)
+        let due = |slot: Option<(Timer, Instant)>| slot.filter(|(_, at)| *at <= now);
+        let slot = match (due(self.client), due(self.upstream)) {
+            (Some((_, c)), Some((_, u))) if u < c => &mut self.upstream,
+            (Some(_), _) => &mut self.client,
+            (None, Some(_)) => &mut self.upstream,
+            (None, None) => return None,
+        };
+        slot.take().map(|(t, _)| t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn one_deadline_per_side_earliest_expires_first() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut timers = Timers::default();
+        assert_eq!(timers.next(), None);
+        timers.set(Timer::ClientBody, t0 + 2 * s);
+        timers.set(Timer::UpstreamResponse, t0 + s);
+        assert_eq!(timers.next(), Some(t0 + s));
+        assert!(timers.is_set(Timer::ClientBody) && !timers.is_set(Timer::ClientHead));
+        timers.clear(Timer::ClientHead); // not armed: nothing happens
+        assert!(timers.is_set(Timer::ClientBody));
+        assert_eq!(timers.expired(t0), None);
+        assert_eq!(timers.expired(t0 + 3 * s), Some(Timer::UpstreamResponse));
+        assert_eq!(timers.expired(t0 + 3 * s), Some(Timer::ClientBody));
+        assert_eq!(timers.expired(t0 + 3 * s), None);
+        // Same instant: the client's first.
+        timers.set(Timer::UpstreamIdle, t0);
+        timers.set(Timer::ClientIdle, t0);
+        assert_eq!(timers.expired(t0), Some(Timer::ClientIdle));
+        assert_eq!(timers.expired(t0), Some(Timer::UpstreamIdle));
+        // Re-arming the same timer moves it.
+        timers.set(Timer::ClientHead, t0 + s);
+        timers.set(Timer::ClientHead, t0 + 2 * s);
+        assert_eq!(timers.next(), Some(t0 + 2 * s));
+        timers.clear_all();
+        assert_eq!(timers.next(), None);
     }
 }
