@@ -76,10 +76,7 @@ fn chunked(pieces: usize, size: usize) -> Vec<u8> {
 
 /// Allocations while `body_reads` flow from `from` through the core.
 fn count(request_head: &[u8], response_head: &[u8], body: Vec<Bytes>, upload: bool) -> usize {
-    let cfg = Config::from_toml(
-        "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n",
-    )
-    .unwrap();
+    let cfg = Config::from_toml(&weir_core::sim::config(1, "")).unwrap();
     let mut gw = Gateway::new(Arc::new(cfg), 0);
     let now = Instant::now();
     let mut conn = Connection::new(&gw, "10.0.0.1:1".parse().unwrap(), now);

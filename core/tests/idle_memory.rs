@@ -64,10 +64,7 @@ fn drain(conn: &mut Connection, gw: &mut Gateway, now: Instant) -> Vec<u8> {
 
 #[test]
 fn a_compacted_idle_connection_holds_no_heap() {
-    let cfg = Config::from_toml(
-        "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n",
-    )
-    .unwrap();
+    let cfg = Config::from_toml(&weir_core::sim::config(1, "")).unwrap();
     let mut gw = Gateway::new(Arc::new(cfg), 0);
     let t0 = Instant::now();
     let mut conn = Connection::new(&gw, "10.0.0.1:1".parse().unwrap(), t0);

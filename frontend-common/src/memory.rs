@@ -74,7 +74,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trims_only_after_releases_and_at_most_once_a_second() {
+    fn trims_only_after_releases_every_100_ms_when_quiet_every_second_when_busy() {
         let t0 = Instant::now();
         let mut trim = HeapTrim::default();
         assert!(!trim.maybe_trim(t0, true), "nothing released");

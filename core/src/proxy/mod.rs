@@ -27,7 +27,7 @@ mod request;
 mod response;
 mod rewrite;
 mod route;
-mod timer;
+pub mod timer;
 
 pub use connection::Connection;
 pub use fault::{Fault, Origin};
