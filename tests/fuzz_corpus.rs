@@ -170,6 +170,9 @@ fn mutated_captures_pass_the_harnesses() {
         let input = m.mutate(a.clone(), b);
         let target = ["proxy", "request_stream", "response_stream"][(n % 3) as usize];
         let result = std::panic::catch_unwind(|| run(target, &input, epoch));
+        if result.is_err() && target == "proxy" {
+            eprintln!("{}", fuzz::show(&input, epoch));
+        }
         assert!(
             result.is_ok(),
             "seed {seed}, input #{n}, target {target}: {}",

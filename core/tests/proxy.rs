@@ -149,12 +149,36 @@ fn smuggling_shapes_get_400_and_reach_no_upstream() {
 }
 
 #[test]
+fn a_rejected_head_request_gets_no_body() {
+    for (req, status) in [
+        (&b"HEAD / HTTP/1.1\r\n\r\n"[..], "400"),
+        (b"\r\nHEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", "400"),
+        (b"HEAD / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", "400"),
+    ] {
+        let r = run(&config(1, ""), req, &[OK], usize::MAX);
+        let text = r.client_text();
+        assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "a body after a HEAD: {text:?}");
+        assert!(r.client_closed);
+    }
+    // A GET gets the same answer with its body.
+    let r = run(&config(1, ""), b"GET / HTTP/1.1\r\n\r\n", &[OK], usize::MAX);
+    assert!(r.client_text().ends_with("\r\n\r\n400 Bad Request\n"));
+}
+
+#[test]
 fn bad_chunks_after_the_head_close_without_a_complete_request_upstream() {
     for body in [
         &b"5\r\nhello\r\nzz\r\n"[..],
         b"5\nhello\r\n0\r\n\r\n",
         b"5\r\nhello\n0\r\n\r\n",
         b"ffffffffffffffffff\r\n",
+        // Outside the chunk-ext grammar (RFC 9112 7.1.1) or a trailer
+        // line that is not a field line (7.1.2).
+        b"1;a b\r\nx\r\n0\r\n\r\n",
+        b"1;\xe9=1\r\nx\r\n0\r\n\r\n",
+        b"1;a=\"b\x00\"\r\nx\r\n0\r\n\r\n",
+        b"1\r\nx\r\n0\r\nno colon\r\n\r\n",
     ] {
         let mut r = rig1();
         r.script(9001, &[OK]);

@@ -48,18 +48,63 @@ const MAX_TRAILERS: usize = 16 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    Size { digits: u8, value: u64 },
-    SizeWs { value: u64 },
-    Ext { value: u64, len: usize },
-    SizeLf { value: u64 },
+    Size {
+        digits: u8,
+        value: u64,
+    },
+    /// After the size: extensions, `len` bytes of the line so far.
+    Ext {
+        value: u64,
+        len: usize,
+        at: ExtAt,
+    },
+    SizeLf {
+        value: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
-    TrailerStart { len: usize },
-    TrailerLine { len: usize },
-    TrailerLf { len: usize },
+    TrailerStart {
+        len: usize,
+    },
+    TrailerName {
+        len: usize,
+    },
+    TrailerLine {
+        len: usize,
+    },
+    TrailerLf {
+        len: usize,
+    },
     EndLf,
     Done,
+}
+
+/// Where in `*( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )` a chunk
+/// line is (RFC 9112 §7.1.1; `ext-val` is a token or a quoted-string).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExtAt {
+    /// Whitespace before `;` or the line's end (after the size or a value).
+    Between,
+    /// After `;`: whitespace, then a name.
+    BeforeName,
+    /// In a name.
+    Name,
+    /// Whitespace after a name: `=`, `;` or the end follow.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted-string.
+    BeforeValue,
+    /// In a token value.
+    Token,
+    /// In a quoted-string value.
+    Quoted,
+    /// After a backslash in a quoted-string.
+    Escaped,
+}
+
+/// A `tchar` (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The chunked-body state machine of one message.
@@ -79,6 +124,7 @@ impl Default for ChunkedReader {
     }
 }
 
+/// A byte of a field value or quoted-string: HTAB, SP, VCHAR, obs-text.
 fn is_text(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
@@ -136,27 +182,36 @@ impl ChunkedReader {
                     }
                 }
                 _ if digits == 0 => return Err(ChunkError::BadSize),
-                b' ' | b'\t' => State::SizeWs { value },
-                b';' => State::Ext { value, len: 0 },
                 b'\r' => State::SizeLf { value },
                 b'\n' => return Err(ChunkError::BadLineEnding),
-                _ => return Err(ChunkError::BadSize),
+                _ => {
+                    let len = digits as usize;
+                    let at = ExtAt::Between;
+                    match Self::extension(at, b) {
+                        Some(at) => State::Ext { value, len, at },
+                        None => return Err(ChunkError::BadSize),
+                    }
+                }
             },
-            State::SizeWs { value } => match b {
-                b' ' | b'\t' => State::SizeWs { value },
-                b';' => State::Ext { value, len: 0 },
-                b'\r' => State::SizeLf { value },
+            State::Ext { value, len, at } => match b {
+                b'\r'
+                    if matches!(
+                        at,
+                        ExtAt::Between | ExtAt::Name | ExtAt::AfterName | ExtAt::Token
+                    ) =>
+                {
+                    State::SizeLf { value }
+                }
                 b'\n' => return Err(ChunkError::BadLineEnding),
-                _ => return Err(ChunkError::BadSize),
-            },
-            State::Ext { value, len } => match b {
-                b'\r' => State::SizeLf { value },
-                b'\n' => return Err(ChunkError::BadLineEnding),
-                _ if is_text(b) && len < MAX_EXTENSION => State::Ext {
-                    value,
-                    len: len + 1,
+                _ if len >= MAX_EXTENSION => return Err(ChunkError::BadExtensionOrTrailer),
+                _ => match Self::extension(at, b) {
+                    Some(at) => State::Ext {
+                        value,
+                        len: len + 1,
+                        at,
+                    },
+                    None => return Err(ChunkError::BadExtensionOrTrailer),
                 },
-                _ => return Err(ChunkError::BadExtensionOrTrailer),
             },
             State::SizeLf { value } => match b {
                 b'\n' if value == 0 => State::TrailerStart { len: 0 },
@@ -177,18 +232,23 @@ impl ChunkedReader {
                 },
                 _ => return Err(ChunkError::BadLineEnding),
             },
-            State::TrailerStart { len } | State::TrailerLine { len } => {
+            State::TrailerStart { len }
+            | State::TrailerName { len }
+            | State::TrailerLine { len } => {
                 if len >= MAX_TRAILERS {
                     return Err(ChunkError::BadExtensionOrTrailer);
                 }
-                let at_start = matches!(self.state, State::TrailerStart { .. });
-                match b {
-                    b'\r' if at_start => State::EndLf,
-                    b'\r' => State::TrailerLf { len: len + 1 },
-                    b'\n' => return Err(ChunkError::BadLineEnding),
-                    // A trailer line may not start with whitespace (obs-fold).
-                    b' ' | b'\t' if at_start => return Err(ChunkError::BadExtensionOrTrailer),
-                    _ if is_text(b) || b >= 0x80 => State::TrailerLine { len: len + 1 },
+                let len = len + 1;
+                // Each trailer line is a field line: `name ":" value`.
+                match (self.state, b) {
+                    (_, b'\n') => return Err(ChunkError::BadLineEnding),
+                    (State::TrailerStart { .. }, b'\r') => State::EndLf,
+                    (State::TrailerStart { .. } | State::TrailerName { .. }, _) if is_tchar(b) => {
+                        State::TrailerName { len }
+                    }
+                    (State::TrailerName { .. }, b':') => State::TrailerLine { len },
+                    (State::TrailerLine { .. }, b'\r') => State::TrailerLf { len },
+                    (State::TrailerLine { .. }, _) if is_text(b) => State::TrailerLine { len },
                     _ => return Err(ChunkError::BadExtensionOrTrailer),
                 }
             }
@@ -207,6 +267,32 @@ impl ChunkedReader {
         };
         self.state = next;
         Ok(Step::More)
+    }
+}
+
+impl ChunkedReader {
+    /// The extension grammar's next place after byte `b` (not CR or LF),
+    /// or `None` when `b` may not stand there.
+    fn extension(at: ExtAt, b: u8) -> Option<ExtAt> {
+        let ws = b == b' ' || b == b'\t';
+        Some(match at {
+            ExtAt::Between if ws => ExtAt::Between,
+            ExtAt::Between | ExtAt::Name | ExtAt::AfterName | ExtAt::Token if b == b';' => {
+                ExtAt::BeforeName
+            }
+            ExtAt::BeforeName if ws => ExtAt::BeforeName,
+            ExtAt::BeforeName | ExtAt::Name if is_tchar(b) => ExtAt::Name,
+            ExtAt::Name | ExtAt::AfterName if ws => ExtAt::AfterName,
+            ExtAt::Name | ExtAt::AfterName if b == b'=' => ExtAt::BeforeValue,
+            ExtAt::BeforeValue if ws => ExtAt::BeforeValue,
+            ExtAt::BeforeValue if b == b'"' => ExtAt::Quoted,
+            ExtAt::BeforeValue | ExtAt::Token if is_tchar(b) => ExtAt::Token,
+            ExtAt::Token if ws => ExtAt::Between,
+            ExtAt::Quoted if b == b'"' => ExtAt::Between,
+            ExtAt::Quoted if b == b'\\' => ExtAt::Escaped,
+            ExtAt::Quoted | ExtAt::Escaped if is_text(b) => ExtAt::Quoted,
+            _ => return None,
+        })
     }
 }
 
@@ -258,6 +344,29 @@ mod tests {
     }
 
     #[test]
+    fn accepts_the_whole_extension_grammar() {
+        for good in [
+            &b"1;a\r\nx\r\n0\r\n\r\n"[..],
+            b"1 ; a ; b = c\t;d=\"q \\\" \xe9;\"\r\nx\r\n0 ;z\r\n\r\n",
+            b"1\t\r\nx\r\n0\r\nT:\r\nU: v \xe9\r\n\r\n",
+        ] {
+            let (data, used, done) = decode(good, good.len()).unwrap();
+            assert_eq!((data, used, done), (b"x".to_vec(), good.len(), true));
+        }
+    }
+
+    #[test]
+    fn caps_a_chunk_line() {
+        let mut line = b"1;a=".to_vec();
+        line.resize(MAX_EXTENSION + 10, b'b');
+        line.extend_from_slice(b"\r\nx\r\n");
+        assert_eq!(
+            decode(&line, line.len()),
+            Err(ChunkError::BadExtensionOrTrailer)
+        );
+    }
+
+    #[test]
     fn rejects_bad_sizes_and_line_endings() {
         for bad in [
             &b"\r\n"[..],
@@ -274,6 +383,20 @@ mod tests {
             b"0\r\n\n",
             b"0\r\n folded\r\n\r\n",
             b"1;a\x01\r\n",
+            // Outside the extension grammar (RFC 9112 §7.1.1).
+            b"1;\r\nx\r\n",
+            b"1;a b\r\nx\r\n",
+            b"1;a=\r\nx\r\n",
+            b"1;a=b c\r\nx\r\n",
+            b"1;a=\"b\r\nx\r\n",
+            b"1;a=\"b\x00\"\r\nx\r\n",
+            b"1;\xe9=1\r\nx\r\n",
+            b"1;a=\xe9\r\nx\r\n",
+            b"1 x\r\nx\r\n",
+            // Trailers are field lines.
+            b"0\r\nno colon\r\n\r\n",
+            b"0\r\n: empty name\r\n\r\n",
+            b"0\r\nX : 1\r\n\r\n",
         ] {
             assert!(decode(bad, bad.len()).is_err(), "accepted {:?}", bad);
         }

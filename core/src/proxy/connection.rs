@@ -345,6 +345,21 @@ impl Connection {
         self.cin_len() + self.link().map_or(0, |l| l.head_buf.len())
     }
 
+    /// Bytes held in all: [`Connection::buffered`] plus the bytes of
+    /// sends not yet taken by the frontend (tests and fuzz bounds).
+    pub fn held(&self) -> usize {
+        let queued = self.bufs.as_ref().map_or(0, |b| {
+            b.out
+                .iter()
+                .map(|o| match o {
+                    Output::Send(_, bytes) => bytes.len(),
+                    _ => 0,
+                })
+                .sum()
+        });
+        self.buffered() + queued
+    }
+
     /// True when the client was closed while it may still be sending (an
     /// unread request body, pipelined or partial requests): the frontend
     /// should half-close and drain before closing, or the kernel answers
@@ -552,7 +567,8 @@ impl Connection {
     /// a response is already under way.
     pub(super) fn fail(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
         let Some(ex) = &mut self.ex else {
-            self.reject(now, fault, AccessRecord::new(self.client, self.head_start));
+            let record = AccessRecord::new(self.client, self.head_start);
+            self.reject(now, fault, record, false);
             return;
         };
         if ex.record.note.is_empty() {
@@ -583,7 +599,16 @@ impl Connection {
 
     /// Answers a fault found before any exchange existed (no head, so no
     /// middleware) and closes the client.
-    pub(super) fn reject(&mut self, now: Instant, fault: Fault, mut record: AccessRecord) {
+    /// `head_request`: the request begins with `HEAD`, so the answer has
+    /// no body (RFC 9110 §9.3.2), or the client would read it as the next
+    /// response.
+    pub(super) fn reject(
+        &mut self,
+        now: Instant,
+        fault: Fault,
+        mut record: AccessRecord,
+        head_request: bool,
+    ) {
         let mut head = fault.head();
         let body = fault.body();
         head.headers.append(
@@ -597,7 +622,9 @@ impl Connection {
         let mut out = BytesMut::new();
         head.write_to(&mut out);
         out.put_slice(b"\r\n");
-        out.put_slice(&body);
+        if !head_request {
+            out.put_slice(&body);
+        }
         record.status = fault.status();
         record.bytes_out = out.len() as u64;
         record.note = fault.reason();
@@ -656,7 +683,8 @@ impl Connection {
                         self.close_client();
                     } else {
                         let record = AccessRecord::new(self.client, self.head_start);
-                        self.reject(now, Fault::ClientTimeout, record);
+                        let head = begins_head_request(self.b().cin.bytes());
+                        self.reject(now, Fault::ClientTimeout, record, head);
                     }
                 }
                 Timer::ClientIdle if !self.compacted && self.is_idle() => {
@@ -720,4 +748,14 @@ impl Connection {
             }
         }
     }
+}
+
+/// True when the bytes of a request (perhaps partial or malformed) begin
+/// with the method `HEAD`, after the empty lines a client may send first.
+pub(super) fn begins_head_request(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(bytes.len());
+    bytes[start..].starts_with(b"HEAD ")
 }

@@ -6,7 +6,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::buffers::client_ip;
-use super::connection::{Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES};
+use super::connection::{
+    begins_head_request, Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES,
+};
 use super::fault::Fault;
 use super::log::AccessRecord;
 use super::rewrite::{strip_hop_by_hop, strip_prefix, upstream_head};
@@ -63,8 +65,9 @@ impl Connection {
             Ok(Some(span)) => span,
             Ok(None) => return false,
             Err(e) => {
+                let head = begins_head_request(b.cin.bytes());
                 let record = AccessRecord::new(self.client, self.head_start);
-                self.reject(now, e.into(), record);
+                self.reject(now, e.into(), record, head);
                 return true;
             }
         };
@@ -75,11 +78,12 @@ impl Connection {
         self.timers.clear(Timer::ClientIdle);
         let mut record = AccessRecord::new(self.client, self.head_start);
         record.bytes_in = span.end as u64;
+        let is_head = begins_head_request(&head);
         let spare = self.spare_headers();
         let mut req = match parse_request_into(&head, spare) {
             Ok(r) => r,
             Err(e) => {
-                self.reject(now, e.into(), record);
+                self.reject(now, e.into(), record, is_head);
                 return true;
             }
         };
@@ -88,18 +92,18 @@ impl Connection {
         let framing = match request_framing(req.version, &req.headers) {
             Ok(f) => f,
             Err(e) => {
-                self.reject(now, Fault::BadRequest(e.reason()), record);
+                self.reject(now, Fault::BadRequest(e.reason()), record, is_head);
                 return true;
             }
         };
         if &req.method[..] == b"CONNECT" {
-            self.reject(now, Fault::MethodNotAllowed, record);
+            self.reject(now, Fault::MethodNotAllowed, record, is_head);
             return true;
         }
         let max_body = self.config.limits.max_request_body;
         if let Framing::Length(n) = framing {
             if max_body > 0 && n > max_body {
-                self.reject(now, Fault::BodyTooLarge, record);
+                self.reject(now, Fault::BodyTooLarge, record, is_head);
                 return true;
             }
         }

@@ -4,15 +4,31 @@
 
 use std::time::{Duration, Instant};
 
-use super::wire::complete_request;
+use super::oracle::{self, Expect};
 use super::Sim;
+use crate::http1::parse::HeadSpan;
 use crate::http1::{
     parse_request, parse_response, request_framing, response_framing, BodyReader, HeadScanner,
 };
 use crate::rng::hash;
 use crate::Config;
 
-const CONFIG: &str = "listen = \"127.0.0.1:8080\"\n[limits]\nmax_request_head = 4096\nmax_response_head = 4096\nwindow = 4096\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]\n";
+/// The gateway under test: two servers, a route that strips `/s/`.
+const CONFIG: &str = "listen = \"127.0.0.1:8080\"
+[limits]
+max_request_head = 4096
+max_response_head = 4096
+window = 4096
+[[upstream]]
+name = \"app\"
+servers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]
+[[route]]
+path_prefix = \"/s/\"
+upstream = \"app\"
+strip_prefix = true
+[[route]]
+upstream = \"app\"
+";
 
 /// Splits `data` into the client's part and the server's part at the
 /// first `\0\0\0\0` marker (all client bytes when there is none).
@@ -50,12 +66,21 @@ fn run(client: &[u8], server: &[u8], split: usize, faults: u64, epoch: Instant) 
     sim
 }
 
+/// What the oracle expects of [`CONFIG`].
+const EXPECT: Expect = Expect {
+    strip: "/s/",
+    client_ip: "10.0.0.7",
+    // The request head (or a window of body) in, a response head, and
+    // a window queued each way.
+    max_held: 4096 + 1 + 4096 + 1 + 2 * 4096,
+};
+
 /// Target 1: a whole connection. The input is client bytes, optionally
 /// `\0\0\0\0` and the server's bytes; split sizes and faults derive from
-/// a hash of the input. Checks: no panic or livelock; memory bounded; the
-/// same output for a different split; every byte an upstream received
-/// re-parses as whole requests (no smuggling: nothing the client did not
-/// frame); at most one log record per request the client framed.
+/// a hash of the input. Checks: no panic or livelock; the same output for
+/// a different split; and the [oracle](super::oracle) on both runs: what
+/// reached the upstreams is exactly what the client sent (no smuggling),
+/// the client got valid responses in order, memory stayed bounded.
 /// `epoch` is only the base of virtual time (the core reads no clock).
 pub fn proxy(data: &[u8], epoch: Instant) {
     let (client, server) = halves(data);
@@ -64,12 +89,6 @@ pub fn proxy(data: &[u8], epoch: Instant) {
     let faults = h >> 8;
     let a = run(client, server, split, faults, epoch);
     let b = run(client, server, usize::MAX, faults, epoch);
-    // Bounded: the core never buffered more than its head limit plus a window.
-    assert!(
-        a.conn.buffered() <= 4096 + 4096 + 1,
-        "core holds {} bytes",
-        a.conn.buffered()
-    );
     // Same traffic, different pieces, same bytes out (when nothing depends on timing).
     if faults & 4 == 0 {
         assert_eq!(
@@ -77,89 +96,15 @@ pub fn proxy(data: &[u8], epoch: Instant) {
             "client output depends on the split"
         );
     }
-    for s in a.socks.iter().chain(&b.socks) {
-        let mut at = 0;
-        while at < s.received.len() {
-            match complete_request(&s.received[at..]) {
-                Some(n) => {
-                    // Each forwarded request is one the core itself accepts again.
-                    let head_end = s.received[at..at + n]
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .map(|i| i + 4);
-                    let head =
-                        bytes::Bytes::copy_from_slice(&s.received[at..at + head_end.unwrap_or(n)]);
-                    // Accepted again, with the full allowance of fields.
-                    let reparsed = reparses_as_request(&head);
-                    assert!(reparsed, "forwarded an unparseable request");
-                    at += n;
-                    // After an upgrade request, what follows may be tunnel
-                    // bytes (after a 101), not requests.
-                    if head.windows(20).any(|w| w == b"Upgrade: websocket\r\n") {
-                        break;
-                    }
-                }
-                // Only the last request may be incomplete: still on its
-                // way (the client is still sending), or cut off by closing
-                // the upstream.
-                None => {
-                    assert!(
-                        s.closed || !a.client_closed || !b.client_closed,
-                        "an upstream holds a partial request after the exchange ended"
-                    );
-                    break;
-                }
-            }
-        }
-    }
-    let framed = super::wire::split_requests(client).len();
-    assert!(
-        a.logs.len() <= framed.max(1),
-        "{} records for {} requests",
-        a.logs.len(),
-        framed
-    );
-}
-
-/// True when `head` parses as a request with up to `MAX_HEADERS` fields
-/// (what an upstream with weir's own limits accepts).
-fn reparses_as_request(head: &[u8]) -> bool {
-    let mut raw = [httparse::EMPTY_HEADER; crate::http1::parse::MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut raw);
-    matches!(req.parse(head), Ok(httparse::Status::Complete(n)) if n == head.len())
-        && req
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("host"))
-            .count()
-            == 1
+    oracle::check(client, &a, &EXPECT);
+    oracle::check(client, &b, &EXPECT);
 }
 
 /// Target 2: a client byte stream through the head scanner, the parser
 /// and request framing, in any split.
 pub fn request_stream(data: &[u8]) {
-    let mut scan = HeadScanner::default();
     let step = 1 + (hash(data) % 17) as usize;
-    let mut seen = 0;
-    let mut found = None;
-    while seen < data.len() {
-        seen = (seen + step).min(data.len());
-        match scan.scan(&data[..seen], 4096) {
-            Ok(Some(span)) => {
-                found = Some(span);
-                break;
-            }
-            Ok(None) => {}
-            Err(_) => return,
-        }
-    }
-    let whole = HeadScanner::default().scan(data, 4096);
-    if let Some(span) = found {
-        assert_eq!(
-            whole,
-            Ok(Some(span)),
-            "the split changed where the head ends"
-        );
+    if let Some(span) = head_in_any_split(data, step) {
         let head = bytes::Bytes::copy_from_slice(&data[span.skip..span.end]);
         if let Ok(req) = parse_request(&head) {
             if let Ok(f) = request_framing(req.version, &req.headers) {
@@ -169,18 +114,49 @@ pub fn request_stream(data: &[u8]) {
     }
 }
 
-/// Target 3: a server byte stream through response parsing and framing.
+/// Target 3: a server byte stream through the head scanner, response
+/// parsing and framing (HEAD or not, from the hash), in any split.
 pub fn response_stream(data: &[u8]) {
-    let mut scan = HeadScanner::default();
-    if let Ok(Some(span)) = scan.scan(data, 4096) {
+    let step = 1 + (hash(data) % 13) as usize;
+    if let Some(span) = head_in_any_split(data, step) {
         let head = bytes::Bytes::copy_from_slice(&data[span.skip..span.end]);
         if let Ok(resp) = parse_response(&head) {
             let was_head = hash(data) & 1 == 1;
             if let Ok(f) = response_framing(was_head, resp.status, resp.version, &resp.headers) {
-                body(f, &data[span.end..], 1 + (hash(data) % 13) as usize);
+                body(f, &data[span.end..], step);
             }
         }
     }
+}
+
+/// Scans `data` for a head `step` bytes at a time and whole: both must
+/// find the same end (or both refuse). The span, when there is one.
+fn head_in_any_split(data: &[u8], step: usize) -> Option<HeadSpan> {
+    let mut scan = HeadScanner::default();
+    let mut seen = 0;
+    let mut found = Ok(None);
+    while seen < data.len() {
+        seen = (seen + step).min(data.len());
+        found = scan.scan(&data[..seen], 4096);
+        if !matches!(found, Ok(None)) {
+            break;
+        }
+    }
+    let whole = HeadScanner::default().scan(data, 4096);
+    assert_eq!(
+        found.is_err(),
+        whole.is_err(),
+        "the split changed whether the head is refused"
+    );
+    if let Ok(Some(span)) = found {
+        assert_eq!(
+            whole,
+            Ok(Some(span)),
+            "the split changed where the head ends"
+        );
+        return Some(span);
+    }
+    None
 }
 
 /// A body read whole and in pieces must give the same bytes.
@@ -222,4 +198,27 @@ pub fn config(data: &[u8]) {
             }
         }
     }
+}
+
+/// What the `proxy` target's split run of `data` did, as text: the
+/// client's output and what each upstream received (for investigating a
+/// failure; `tests/fuzz_corpus.rs` prints it with a failing input).
+pub fn show(data: &[u8], epoch: Instant) -> String {
+    let (client, server) = halves(data);
+    let h = hash(data);
+    let a = run(client, server, 1 + (h % 64) as usize, h >> 8, epoch);
+    let mut out = format!(
+        "faults {:#x}\n--- client received:\n{}\n",
+        h >> 8,
+        String::from_utf8_lossy(&a.client_out)
+    );
+    for (i, s) in a.socks.iter().enumerate() {
+        out += &format!(
+            "--- upstream #{i} {} (closed: {}) received:\n{}\n",
+            s.addr,
+            s.closed,
+            String::from_utf8_lossy(&s.received)
+        );
+    }
+    out
 }

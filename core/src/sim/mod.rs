@@ -15,6 +15,8 @@
 //! ```
 
 pub mod fuzz;
+pub mod oracle;
+pub mod reference;
 pub mod transcript;
 pub mod wire;
 
@@ -96,6 +98,12 @@ pub struct Sim {
     pub logs: Vec<AccessRecord>,
     /// Every `Connect` (server, pooled_ok), in order.
     pub connects: Vec<(SocketAddr, bool)>,
+    /// Every send to an upstream, in order: (index in `socks`, where the
+    /// bytes start in its `received`). Orders requests across sockets.
+    pub sends: Vec<(usize, usize)>,
+    /// The most the core held at once, after any input: buffered bytes
+    /// plus bytes queued for sending.
+    pub peak_held: usize,
 }
 
 /// Bytes as a frontend hands them in: a slice of a shared read buffer,
@@ -205,6 +213,8 @@ impl Sim {
             close_when_script_done: false,
             logs: Vec::new(),
             connects: Vec::new(),
+            sends: Vec::new(),
+            peak_held: 0,
         }
     }
 
@@ -257,8 +267,14 @@ impl Sim {
 
     /// Feeds one input by hand, then drives.
     pub fn input(&mut self, input: Input) {
-        self.conn.handle_input(&mut self.gw, self.now, input);
+        self.feed(input);
         self.drive();
+    }
+
+    /// Hands one input to the core and notes what it holds afterwards.
+    fn feed(&mut self, input: Input) {
+        self.conn.handle_input(&mut self.gw, self.now, input);
+        self.peak_held = self.peak_held.max(self.conn.held());
     }
 
     /// Index of the socket behind `id`.
@@ -282,6 +298,7 @@ impl Sim {
                     Output::Send(Peer::Upstream(id), b) => {
                         let i = self.sock(id).expect("send to unknown upstream");
                         assert!(!self.socks[i].closed, "send to closed upstream");
+                        self.sends.push((i, self.socks[i].received.len()));
                         self.socks[i].received.extend_from_slice(&b);
                         inputs.push(Input::Drained(Peer::Upstream(id)));
                     }
@@ -343,7 +360,7 @@ impl Sim {
                 moved = true;
             }
             for i in inputs {
-                self.conn.handle_input(&mut self.gw, self.now, i);
+                self.feed(i);
                 moved = true;
             }
             moved |= self.serve_upstreams();
@@ -367,7 +384,10 @@ impl Sim {
                 .iter()
                 .find(|(a, _)| *a == s.addr)
                 .map_or(s.addr, |(_, o)| *o);
-            while let Some(n) = complete_request(&s.received[s.answered..]) {
+            // A strict server: it answers whole requests as RFC 9112
+            // reads them, and nothing else.
+            while let reference::Read::Whole(m) = reference::request(&s.received[s.answered..]) {
+                let n = m.len;
                 let Some(resp) = self.scripts.get_mut(&owner).and_then(|q| q.pop_front()) else {
                     break;
                 };
@@ -396,17 +416,12 @@ impl Sim {
             let n = budget.min(self.client_pending.len());
             if n > 0 {
                 let b: Vec<u8> = self.client_pending.drain(..n).collect();
-                self.conn.handle_input(
-                    &mut self.gw,
-                    self.now,
-                    Input::Received(Peer::Client, b.into()),
-                );
+                self.feed(Input::Received(Peer::Client, b.into()));
                 return true;
             }
             if self.client_pending.is_empty() && self.client_eof_pending {
                 self.client_eof_pending = false;
-                self.conn
-                    .handle_input(&mut self.gw, self.now, Input::Closed(Peer::Client));
+                self.feed(Input::Closed(Peer::Client));
                 return true;
             }
         }
@@ -420,11 +435,7 @@ impl Sim {
             let n = budget.min(self.socks[i].pending.len());
             if n > 0 {
                 let b: Vec<u8> = self.socks[i].pending.drain(..n).collect();
-                self.conn.handle_input(
-                    &mut self.gw,
-                    self.now,
-                    Input::Received(Peer::Upstream(id), Bytes::from(b)),
-                );
+                self.feed(Input::Received(Peer::Upstream(id), Bytes::from(b)));
                 moved = true;
                 let script_done = self.close_when_script_done
                     && self
@@ -436,11 +447,7 @@ impl Sim {
                     && !self.socks[i].closed
                     && !self.socks[i].pooled
                 {
-                    self.conn.handle_input(
-                        &mut self.gw,
-                        self.now,
-                        Input::Closed(Peer::Upstream(id)),
-                    );
+                    self.feed(Input::Closed(Peer::Upstream(id)));
                 }
                 return moved;
             }
