@@ -64,6 +64,72 @@ fn every_regression_and_capture_passes_the_harnesses() {
     assert!(count > 200, "only {count} inputs");
 }
 
+/// The captures, each as the `proxy` target's input (client bytes,
+/// `\0\0\0\0`, server bytes).
+fn captured_exchanges() -> Vec<Vec<u8>> {
+    let caps = root().join("tests/captures");
+    files(&caps.join("requests"))
+        .iter()
+        .map(|f| {
+            let mut both = std::fs::read(f).unwrap();
+            both.extend_from_slice(b"\0\0\0\0");
+            both.extend_from_slice(
+                &std::fs::read(caps.join("responses").join(f.file_name().unwrap())).unwrap(),
+            );
+            both
+        })
+        .collect()
+}
+
+/// The harness can fail: with each deliberate smuggling bug switched on,
+/// the `proxy` oracle rejects its crafted input and, where the captures
+/// exercise the broken code, some captures too. With none on, all pass
+/// (the test above).
+#[test]
+fn the_proxy_oracle_catches_each_deliberate_break() {
+    use weir_core::mutant::Mutant;
+    let epoch = Instant::now();
+    let crafted: [(Mutant, &[u8]); 3] = [
+        (
+            Mutant::DropContentLength,
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
+        (
+            Mutant::RawChunkLine,
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+        ),
+        (
+            Mutant::KeepConnectionListed,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Secret\r\nX-Secret: 1\r\n\r\n",
+        ),
+    ];
+    let captures = captured_exchanges();
+    let fails = |input: &[u8], m: Mutant| {
+        std::panic::catch_unwind(|| fuzz::proxy_mutant(input, epoch, m)).is_err()
+    };
+    // The oracle's panics are expected here: keep them off the output.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut report = Vec::new();
+    for (m, input) in crafted {
+        let real_passes = !fails(input, Mutant::None);
+        let caught = fails(input, m);
+        let captures_caught = captures.iter().filter(|c| fails(c, m)).count();
+        report.push((m, real_passes, caught, captures_caught));
+    }
+    std::panic::set_hook(hook);
+    eprintln!("mutant, real code passes its input, crafted input caught, captures caught:");
+    for r in &report {
+        eprintln!("  {r:?}");
+    }
+    for (m, real_passes, caught, _) in &report {
+        assert!(real_passes, "{m:?}: the real code fails the crafted input");
+        assert!(caught, "{m:?}: the oracle missed the crafted input");
+    }
+    // Every capture with a request body catches a dropped Content-Length.
+    assert!(report[0].3 > 0, "no capture caught DropContentLength");
+}
+
 /// A small deterministic mutator: bit flips, byte insertions and
 /// deletions, range duplication, splicing, and HTTP tokens.
 struct Mutator(u64);

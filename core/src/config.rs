@@ -149,6 +149,9 @@ pub struct Config {
     pub routes: Vec<RouteSpec>,
     /// Middleware layers, outermost first.
     pub middleware: Vec<LayerSpec>,
+    /// A deliberate break, for proving the fuzz oracle (tests only).
+    #[cfg(feature = "test-mutants")]
+    pub mutant: crate::mutant::Mutant,
 }
 
 #[derive(Deserialize)]
@@ -593,6 +596,8 @@ impl Config {
             upstreams,
             routes,
             middleware,
+            #[cfg(feature = "test-mutants")]
+            mutant: Default::default(),
         })
     }
 
@@ -624,6 +629,8 @@ impl Config {
                 host_rewrite: None,
             }],
             middleware: vec![],
+            #[cfg(feature = "test-mutants")]
+            mutant: Default::default(),
         }
     }
 }

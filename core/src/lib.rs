@@ -49,6 +49,8 @@ pub mod balancer;
 pub mod config;
 pub mod http1;
 pub mod middleware;
+#[cfg(feature = "test-mutants")]
+pub mod mutant;
 pub mod proxy;
 pub mod rng;
 pub mod sim;

@@ -152,7 +152,10 @@ fn smuggling_shapes_get_400_and_reach_no_upstream() {
 fn a_rejected_head_request_gets_no_body() {
     for (req, status) in [
         (&b"HEAD / HTTP/1.1\r\n\r\n"[..], "400"),
-        (b"\r\nHEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", "400"),
+        (
+            b"\r\nHEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+            "400",
+        ),
         (b"HEAD / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", "400"),
     ] {
         let r = run(&config(1, ""), req, &[OK], usize::MAX);

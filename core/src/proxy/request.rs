@@ -107,7 +107,13 @@ impl Connection {
                 return true;
             }
         }
+        #[cfg(feature = "test-mutants")]
+        let kept = self.mutant_kept_fields(&req);
         let opts = strip_hop_by_hop(&mut req.headers);
+        #[cfg(feature = "test-mutants")]
+        for (n, v) in kept {
+            req.headers.append(n, v);
+        }
         if req.version == Version::Http10 {
             req.headers.remove(b"expect");
         }
@@ -116,7 +122,15 @@ impl Connection {
         self.req_side = if has_body {
             self.timers
                 .set(Timer::ClientBody, now + self.config.timeouts.client_body);
-            ReqSide::Body(BodyReader::new(framing, false))
+            #[allow(unused_mut)]
+            let mut reader = BodyReader::new(framing, false);
+            #[cfg(feature = "test-mutants")]
+            if self.config.mutant == crate::mutant::Mutant::RawChunkLine {
+                if let BodyReader::Chunked { reader, .. } = &mut reader {
+                    reader.lenient_lf = true;
+                }
+            }
+            ReqSide::Body(reader)
         } else {
             ReqSide::Complete
         };
@@ -185,6 +199,11 @@ impl Connection {
         if ex.key.is_none() && gw.groups[ex.group].hash_key().is_some() {
             ex.record.note = "no hash key: round-robin";
         }
+        #[cfg(feature = "test-mutants")]
+        let framing = match (self.config.mutant, framing) {
+            (crate::mutant::Mutant::DropContentLength, Framing::Length(_)) => Framing::None,
+            _ => framing,
+        };
         let b = self.b();
         b.make_room();
         let wbuf = &mut b.wbuf;
@@ -339,5 +358,28 @@ impl Connection {
         if !b.is_empty() {
             self.b().cin.push(b);
         }
+    }
+
+    /// Under the `KeepConnectionListed` mutant, the fields named in
+    /// `Connection`, to put back after hop-by-hop removal.
+    #[cfg(feature = "test-mutants")]
+    fn mutant_kept_fields(&self, req: &crate::http1::RequestHead) -> Vec<(Bytes, Bytes)> {
+        if self.config.mutant != crate::mutant::Mutant::KeepConnectionListed {
+            return Vec::new();
+        }
+        let listed: Vec<Vec<u8>> = req
+            .headers
+            .get_all("connection")
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(|t| crate::http1::head::trim(t).to_ascii_lowercase())
+            .collect();
+        req.headers
+            .iter()
+            .filter(|(n, _)| {
+                let n = n.to_ascii_lowercase();
+                listed.contains(&n) && !matches!(&n[..], b"close" | b"keep-alive" | b"upgrade")
+            })
+            .map(|(n, v)| (Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)))
+            .collect()
     }
 }

@@ -42,6 +42,17 @@ fn halves(data: &[u8]) -> (&[u8], &[u8]) {
 /// Runs one simulation of `data` with pieces of `split` bytes.
 fn run(client: &[u8], server: &[u8], split: usize, faults: u64, epoch: Instant) -> Sim {
     let config = Config::from_toml(CONFIG).expect("the fuzz config is valid");
+    run_with(config, client, server, split, faults, epoch)
+}
+
+fn run_with(
+    config: Config,
+    client: &[u8],
+    server: &[u8],
+    split: usize,
+    faults: u64,
+    epoch: Instant,
+) -> Sim {
     let mut sim = Sim::new(config, epoch);
     sim.split = split;
     sim.close_when_script_done = faults & 1 == 1;
@@ -83,12 +94,25 @@ const EXPECT: Expect = Expect {
 /// the client got valid responses in order, memory stayed bounded.
 /// `epoch` is only the base of virtual time (the core reads no clock).
 pub fn proxy(data: &[u8], epoch: Instant) {
+    let config = Config::from_toml(CONFIG).expect("the fuzz config is valid");
+    proxy_on(config, data, epoch);
+}
+
+/// [`proxy`] with a deliberate break switched on (it should panic).
+#[cfg(feature = "test-mutants")]
+pub fn proxy_mutant(data: &[u8], epoch: Instant, mutant: crate::mutant::Mutant) {
+    let mut config = Config::from_toml(CONFIG).expect("the fuzz config is valid");
+    config.mutant = mutant;
+    proxy_on(config, data, epoch);
+}
+
+fn proxy_on(config: Config, data: &[u8], epoch: Instant) {
     let (client, server) = halves(data);
     let h = hash(data);
     let split = 1 + (h % 64) as usize;
     let faults = h >> 8;
-    let a = run(client, server, split, faults, epoch);
-    let b = run(client, server, usize::MAX, faults, epoch);
+    let a = run_with(config.clone(), client, server, split, faults, epoch);
+    let b = run_with(config, client, server, usize::MAX, faults, epoch);
     // Same traffic, different pieces, same bytes out (when nothing depends on timing).
     if faults & 4 == 0 {
         assert_eq!(

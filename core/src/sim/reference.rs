@@ -476,12 +476,12 @@ impl<'a> Cursor<'a> {
         loop {
             let start = self.at;
             let mut size: u64 = 0;
-            while self.peek()?.is_ascii_hexdigit() {
-                if self.at - start >= 15 {
-                    return Err(Stop::Invalid("chunk size too large"));
-                }
-                let d = (self.peek()? as char).to_digit(16).unwrap_or(0);
-                size = size * 16 + d as u64;
+            while let Some(d) = (self.peek()? as char).to_digit(16) {
+                // Any number of digits, as long as the size is a number.
+                size = size
+                    .checked_mul(16)
+                    .and_then(|s| s.checked_add(d as u64))
+                    .ok_or(Stop::Invalid("chunk size too large"))?;
                 self.at += 1;
             }
             if self.at == start {
