@@ -41,6 +41,8 @@ pub struct Sock {
     pub addr: SocketAddr,
     /// Every byte the server received on it.
     pub received: Vec<u8>,
+    /// Every byte the server delivered on it.
+    pub sent: Vec<u8>,
     /// How far `received` has been answered.
     pub answered: usize,
     /// Bytes the server has still to deliver.
@@ -324,6 +326,7 @@ impl Sim {
                                 id,
                                 addr,
                                 received: Vec::new(),
+                                sent: Vec::new(),
                                 answered: 0,
                                 pending: VecDeque::new(),
                                 closed: false,
@@ -435,6 +438,7 @@ impl Sim {
             let n = budget.min(self.socks[i].pending.len());
             if n > 0 {
                 let b: Vec<u8> = self.socks[i].pending.drain(..n).collect();
+                self.socks[i].sent.extend_from_slice(&b);
                 self.feed(Input::Received(Peer::Upstream(id), Bytes::from(b)));
                 moved = true;
                 let script_done = self.close_when_script_done

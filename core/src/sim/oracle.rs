@@ -27,9 +27,9 @@ pub fn check(client: &[u8], sim: &Sim, expect: &Expect) {
         sim.peak_held,
         expect.max_held
     );
-    let sent = reference::requests(client);
+    let (sent, got) = reference::exchange(client, &sim.client_out, sim.client_closed);
     let matched = check_upstreams(&sent, sim, expect);
-    check_client(&sent, sim, &matched);
+    check_client(&sent, &got, sim, &matched);
     assert!(
         sim.logs.len() <= sent.messages.len() + 1,
         "{} log records for {} requests",
@@ -42,8 +42,8 @@ pub fn check(client: &[u8], sim: &Sim, expect: &Expect) {
 fn upstream_requests(sim: &Sim, client: &reference::Stream) -> Vec<(usize, Message)> {
     let mut all = Vec::new();
     for (i, s) in sim.socks.iter().enumerate() {
-        let got = reference::requests(&s.received);
-        let upgraded = got.messages.last().is_some_and(is_upgrade);
+        let (got, answers) = reference::exchange(&s.received, &s.sent, s.closed);
+        let upgraded = answers.messages.iter().any(|m| m.status() == 101);
         let mut at = 0;
         for m in got.messages {
             // The send that carried this request's first byte orders it.
@@ -75,10 +75,6 @@ fn upstream_requests(sim: &Sim, client: &reference::Stream) -> Vec<(usize, Messa
     }
     all.sort_by_key(|(order, _)| *order);
     all
-}
-
-fn is_upgrade(m: &Message) -> bool {
-    m.values("upgrade").next().is_some() && m.has_token("connection", "upgrade")
 }
 
 /// Matches each upstream request to the client request it forwards, in
@@ -261,13 +257,7 @@ fn end_to_end(m: &Message, upstream: bool) -> Vec<Field> {
 /// The client received a valid sequence of responses, at most one per
 /// request, and nothing after one that closes; no request after that one
 /// reached an upstream.
-fn check_client(sent: &reference::Stream, sim: &Sim, matched: &[usize]) {
-    let heads: Vec<bool> = sent
-        .messages
-        .iter()
-        .map(|m| m.method() == b"HEAD")
-        .collect();
-    let got = reference::responses(&sim.client_out, &heads, sim.client_closed);
+fn check_client(sent: &reference::Stream, got: &reference::Stream, sim: &Sim, matched: &[usize]) {
     if let Rest::Invalid(at, why) = got.rest {
         panic!(
             "the client received bytes that are not a response at {at} ({why}): {:?}",

@@ -104,11 +104,19 @@ pub struct Stream {
     pub rest: Rest,
 }
 
-/// Reads every request in a client byte stream. Reading stops after a
-/// request that asks for a protocol upgrade (what follows may be tunnel
-/// bytes): the rest is then reported as `Partial`.
-pub fn requests(stream: &[u8]) -> Stream {
-    read_all(stream, |buf, _| request(buf), |m| m.fields_have_upgrade())
+/// Reads every request in a client byte stream; reading stops after the
+/// request with index `upgraded` (answered with 101: what follows are
+/// tunnel bytes), the rest then reported as `Partial`.
+pub fn requests(stream: &[u8], upgraded: Option<usize>) -> Stream {
+    let mut n = 0;
+    read_all(
+        stream,
+        |buf, _| request(buf),
+        |_| {
+            n += 1;
+            upgraded == Some(n - 1)
+        },
+    )
 }
 
 /// Reads every response in a server byte stream; `head[i]` says whether
@@ -132,10 +140,27 @@ pub fn responses(stream: &[u8], head: &[bool], eof: bool) -> Stream {
     )
 }
 
+/// One connection read both ways: the requests sent on it and the
+/// responses to them. A request answered with 101 is the last: the bytes
+/// after it, both ways, are a tunnel.
+pub fn exchange(requests_bytes: &[u8], responses_bytes: &[u8], eof: bool) -> (Stream, Stream) {
+    let all = requests(requests_bytes, None);
+    let heads: Vec<bool> = all.messages.iter().map(|m| m.method() == b"HEAD").collect();
+    let resp = responses(responses_bytes, &heads, eof);
+    let finals = resp
+        .messages
+        .iter()
+        .filter(|m| !(100..200).contains(&m.status()) || m.status() == 101);
+    match finals.clone().position(|m| m.status() == 101) {
+        Some(k) => (requests(requests_bytes, Some(k)), resp),
+        None => (all, resp),
+    }
+}
+
 fn read_all(
     stream: &[u8],
     mut one: impl FnMut(&[u8], usize) -> Read,
-    last: impl Fn(&Message) -> bool,
+    mut last: impl FnMut(&Message) -> bool,
 ) -> Stream {
     let mut messages = Vec::new();
     let mut at = 0;
@@ -171,12 +196,6 @@ fn read_all(
     Stream {
         messages,
         rest: Rest::Empty,
-    }
-}
-
-impl Message {
-    fn fields_have_upgrade(&self) -> bool {
-        self.values("upgrade").next().is_some() && self.has_token("connection", "upgrade")
     }
 }
 
@@ -667,13 +686,26 @@ mod tests {
 
     #[test]
     fn streams_stop_at_the_first_invalid_message() {
-        let s = requests(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nContent-Length: x\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+        let s = requests(
+            b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nContent-Length: x\r\n\r\nGET /3 HTTP/1.1\r\n\r\n",
+            None,
+        );
         assert_eq!(s.messages.len(), 1);
         assert_eq!(s.rest, Rest::Invalid(19, "Content-Length is not a number"));
-        let s = requests(
-            b"GET /1 HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00",
-        );
-        assert_eq!((s.messages.len(), s.rest), (1, Rest::Partial(60)));
+    }
+
+    #[test]
+    fn a_101_starts_a_tunnel_and_a_refused_upgrade_does_not() {
+        let up = b"GET /1 HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+        let next = b"GET /2 HTTP/1.1\r\n\r\n";
+        let stream = [&up[..], next].concat();
+        let (req, resp) = exchange(&stream, b"HTTP/1.1 101 Switching\r\n\r\n\x81\x00", false);
+        assert_eq!((req.messages.len(), req.rest), (1, Rest::Partial(60)));
+        assert_eq!((resp.messages.len(), resp.rest), (1, Rest::Partial(26)));
+        let refused = b"HTTP/1.1 400 No\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (req, resp) = exchange(&stream, refused, false);
+        assert_eq!((req.messages.len(), req.rest), (2, Rest::Empty));
+        assert_eq!((resp.messages.len(), resp.rest), (2, Rest::Empty));
     }
 
     #[test]
