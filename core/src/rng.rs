@@ -36,14 +36,19 @@ pub fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The fixed 64-bit hash of weir: FNV-1a 64, then [`mix`].
-pub fn hash(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bits.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    mix(h)
+    h
+}
+
+/// The fixed 64-bit hash of weir: [`fnv1a`], then [`mix`].
+pub fn hash(bytes: &[u8]) -> u64 {
+    mix(fnv1a(bytes))
 }
 
 #[cfg(test)]

@@ -159,9 +159,16 @@ pub fn parse_request_into(head: &Bytes, spare: Headers) -> Result<RequestHead, H
     let method = head.slice_ref(req.method.unwrap_or("").as_bytes());
     let target_raw = req.path.unwrap_or("").as_bytes();
     let mut headers = headers_from(head, req.headers, spare);
+    // A URI is ASCII (RFC 3986 §2); httparse lets other bytes through.
+    if target_raw.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+        return Err(HeadError::Malformed("invalid byte in request target"));
+    }
     let origin_form = target_raw.first() == Some(&b'/');
     let asterisk_form = target_raw == b"*" && &method[..] == b"OPTIONS";
-    let target = if origin_form || asterisk_form {
+    // Authority-form (`host:port`) belongs to CONNECT, which the proxy
+    // then answers 405; parsing it lets the answer be 405, not 400.
+    let authority_form = &method[..] == b"CONNECT";
+    let target = if origin_form || asterisk_form || authority_form {
         head.slice_ref(target_raw)
     } else if let Some((authority, path)) = absolute_form(target_raw) {
         if authority.is_empty() {
@@ -337,6 +344,8 @@ mod tests {
             b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
             b"GET example.com HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a\xcf\x8b HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n",
         ] {
             let r = parse_request(&Bytes::copy_from_slice(bad));
             assert!(r.is_err(), "accepted {:?}", String::from_utf8_lossy(bad));

@@ -95,6 +95,13 @@ impl Fault {
             Bytes::from_static(b"Content-Type"),
             Bytes::from_static(b"text/plain"),
         );
+        if self == Fault::MethodNotAllowed {
+            // Required with a 405 (RFC 9110 §15.5.6); only CONNECT gets one.
+            head.headers.append(
+                Bytes::from_static(b"Allow"),
+                Bytes::from_static(b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH, TRACE"),
+            );
+        }
         head
     }
 
