@@ -16,7 +16,9 @@ use support::recorder::Recorder;
 use support::{upstream_section, Weir};
 
 /// Sends `client` on one connection, half-closes, reads to EOF. Returns
-/// what the client got and what the origin received.
+/// what the client got and what the origin received. Writing and reading
+/// must both succeed: weir drains what a client sends after a response
+/// that closes, so neither a reset nor a broken pipe may reach the client.
 fn exchange(bin: &str, client: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let origin = Recorder::start();
     let w = Weir::start(
@@ -28,12 +30,14 @@ fn exchange(bin: &str, client: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut writer = s.try_clone().unwrap();
     let data = client.to_vec();
     let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(&data);
-        let _ = writer.shutdown(Shutdown::Write);
+        writer.write_all(&data)?;
+        writer.shutdown(Shutdown::Write)
     });
     let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got);
-    sender.join().unwrap();
+    let read = s.read_to_end(&mut got);
+    let written = sender.join().unwrap();
+    assert!(read.is_ok(), "{bin}: reading the answers failed: {read:?}");
+    assert!(written.is_ok(), "{bin}: sending failed: {written:?}");
     drop(w);
     // The origin's port differs per run; weir names it in Host when a
     // request has none (HTTP/1.0), so it is normalised.
@@ -71,9 +75,33 @@ fn captures() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn both_frontends_put_the_same_bytes_on_the_wire() {
     let mut cases = captures();
-    cases.push(("bad-framing".into(), b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec()));
-    cases.push(("http10-no-host".into(), b"GET /x HTTP/1.0\r\n\r\n".to_vec()));
-    cases.push(("pipelined-then-close".into(), b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()));
+    // Scripted cases, each with what the client must get and how many
+    // requests the origin must see.
+    let scripted: [(&str, &[u8], &str, usize); 3] = [
+        (
+            "bad-framing",
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 16\r\nConnection: close\r\n\r\n400 Bad Request\n",
+            0,
+        ),
+        (
+            "http10-no-host",
+            b"GET /x HTTP/1.0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nGET /x 0\n",
+            1,
+        ),
+        (
+            "pipelined-then-close",
+            b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nGET /1 0\n\
+             HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nGET /2 0\n\
+             HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nGET /3 0\n",
+            3,
+        ),
+    ];
+    for (name, client, _, _) in &scripted {
+        cases.push((name.to_string(), client.to_vec()));
+    }
     let mut differences = Vec::new();
     for (name, client) in &cases {
         let (mio_client, mio_origin) = exchange("weir-mio", client);
@@ -89,6 +117,13 @@ fn both_frontends_put_the_same_bytes_on_the_wire() {
                 answers, requests,
                 "{name}: {answers} answers to {requests} requests"
             );
+        }
+        if let Some((_, _, want, requests)) = scripted.iter().find(|c| c.0 == name) {
+            assert_eq!(String::from_utf8_lossy(&mio_client), *want, "{name}");
+            let seen = String::from_utf8_lossy(&mio_origin.concat())
+                .matches(" HTTP/1.1\r\n")
+                .count();
+            assert_eq!(seen, *requests, "{name}: requests at the origin");
         }
         if mio_client != smol_client {
             differences.push(format!(

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::client::{get, Client};
+use support::client::{self as client, get, Client};
 use support::upstream::{pattern, Origin};
 use support::{upstream_section, Weir};
 
@@ -94,8 +94,7 @@ fn curl_gets_and_uploads(bin: &str) {
 }
 
 fn dead_upstream_gives_502(bin: &str) {
-    let port = support::free_port();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_held, addr) = support::refusing_addr();
     let w = Weir::start(bin, &upstream_section("round-robin", &[(addr, 1)], ""));
     let r = get(w.addr, "/");
     assert_eq!(r.status, 502);
@@ -108,6 +107,40 @@ fn slow_upstream_gives_504(bin: &str) {
     let r = get(w.addr, "/slow?ms=3000");
     assert_eq!(r.status, 504);
     assert!(t.elapsed() < Duration::from_millis(2500));
+}
+
+/// `pool_idle`: a pooled upstream connection is closed after this long
+/// (weir-smol sweeps its pools every half `pool_idle`, so up to 1.5x).
+fn pooled_connection_closes_after_pool_idle(bin: &str) {
+    use std::io::{BufRead, BufReader, Read};
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = up.local_addr().unwrap();
+    let w = Weir::start(
+        bin,
+        &upstream_section("round-robin", &[(addr, 1)], "[timeouts]\npool_idle = 400\n"),
+    );
+    let gw = w.addr;
+    let asker = std::thread::spawn(move || get(gw, "/").status);
+    let (s, _) = up.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    while r.read_line(&mut line).unwrap() > 0 && !line.ends_with("\r\n\r\n") {}
+    (&s).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        .unwrap();
+    let pooled_at = Instant::now();
+    assert_eq!(asker.join().unwrap(), 200);
+    let mut b = [0; 1];
+    assert_eq!(
+        r.read(&mut b).unwrap(),
+        0,
+        "weir sent more on a pooled connection"
+    );
+    let idle = pooled_at.elapsed();
+    assert!(
+        idle >= Duration::from_millis(350) && idle < Duration::from_millis(1500),
+        "closed after {idle:?}"
+    );
 }
 
 fn slow_head_gives_408(bin: &str) {
@@ -193,7 +226,6 @@ fn failover_when_an_upstream_dies(bin: &str) {
     );
     assert_eq!(names(w.addr, 2), "ab");
     a.kill();
-    std::thread::sleep(Duration::from_millis(300));
     for _ in 0..6 {
         let r = get(w.addr, "/name");
         assert_eq!((r.status, r.text().as_str()), (200, "b"));
@@ -221,20 +253,18 @@ fn graceful_shutdown_completes_in_flight(bin: &str) {
     let mut w = one(bin, &o, "");
     let mut c = Client::connect(w.addr);
     c.send(b"GET /slow?ms=700 HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(200));
+    // In flight: weir has reached the origin.
+    support::wait_until(
+        Duration::from_secs(5),
+        "the request to reach the origin",
+        || o.accepted() == 1,
+    );
     w.terminate();
     let r = c.read();
     assert_eq!((r.status, r.text().as_str()), (200, "slow"));
     assert_eq!(r.header("connection"), Some("close"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = w.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = w.wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "exit status {status}");
 }
 
 fn check_reports_a_broken_config(bin: &str) {
@@ -336,56 +366,31 @@ fn max_connections_holds(bin: &str) {
 
 fn out_of_descriptors_backs_off_and_recovers(bin: &str) {
     let o = Origin::start("a");
-    let port = support::free_port();
-    let dir = std::env::temp_dir().join(format!("weir-emfile-{}-{bin}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("weir.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\n{}",
-            upstream_section("round-robin", &[(o.addr, 1)], "")
-        ),
-    )
-    .unwrap();
+    let dir = support::scratch_dir("emfile");
+    let cfg = Weir::write_config(&dir, &upstream_section("round-robin", &[(o.addr, 1)], ""));
     // 64 descriptors: a few go to the process itself, the rest run out fast.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 64 && exec {} --quiet --config {}",
-            support::binary(bin).display(),
-            cfg.display()
-        ))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -n 64 && exec {} --quiet --config {}",
+        support::binary(bin).display(),
+        cfg.display()
+    ));
+    let mut w = Weir::spawn(cmd, dir);
     let hogs: Vec<_> = (0..100)
-        .filter_map(|_| std::net::TcpStream::connect(addr).ok())
+        .filter_map(|_| std::net::TcpStream::connect(w.addr).ok())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    w.wait_stderr("pausing accepts", Duration::from_secs(10));
     assert!(
-        child.try_wait().unwrap().is_none(),
+        w.child.try_wait().unwrap().is_none(),
         "the gateway died out of descriptors"
     );
     drop(hogs);
-    std::thread::sleep(Duration::from_millis(500));
-    let r = get(addr, "/name");
-    assert_eq!((r.status, r.text().as_str()), (200, "a"));
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("pausing accepts"),
-        "descriptors never ran out: {err}"
+    // Accepts resume after the back-off: a request gets through.
+    support::wait_until(
+        Duration::from_secs(10),
+        "a request after the back-off",
+        || client::try_get(w.addr, "/name").is_some_and(|r| r.status == 200 && r.text() == "a"),
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 each_frontend!(
@@ -398,6 +403,7 @@ each_frontend!(
     dead_upstream_gives_502,
     slow_upstream_gives_504,
     slow_head_gives_408,
+    pooled_connection_closes_after_pool_idle,
     early_answer_survives_an_unread_body,
     round_robin_and_smooth_weighted,
     consistent_hash_sticks_by_header,

@@ -170,6 +170,13 @@ impl ReadBuf {
     }
 }
 
+/// Says on stderr where the gateway listens, once it does: the real
+/// address, so that `listen = "127.0.0.1:0"` (tests, embedding) can be
+/// read back.
+pub fn announce(addr: std::net::SocketAddr) {
+    eprintln!("weir: listening on {addr}");
+}
+
 /// Binds a listening socket with a deep backlog and `SO_REUSEADDR`
 /// (not `SO_REUSEPORT`: a second gateway on the same port must fail).
 pub fn bind(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {

@@ -31,16 +31,19 @@ pub fn serve(config: Arc<Config>, opts: &Options, shutdown: Shutdown) -> std::io
     if std::env::var_os("WEIR_ACCEPT").is_some_and(|v| v == "shared") {
         // The measured alternative: one listening socket shared by all workers.
         let listener = weir_frontend::io::bind(config.listen)?;
+        weir_frontend::io::announce(listener.local_addr()?);
         return serve_on(config, listener, opts, shutdown);
     }
     // A plain bind first, released at once: it fails with "address
     // already in use" when anything (another weir included) listens there,
-    // which SO_REUSEPORT sockets alone would not report.
-    drop(weir_frontend::io::bind(config.listen)?);
+    // which SO_REUSEPORT sockets alone would not report. It also fixes the
+    // port when the config asks for port 0.
+    let addr = weir_frontend::io::bind(config.listen)?.local_addr()?;
     let n = weir_frontend::cli::workers(&config);
     let listeners = (0..n)
-        .map(|_| weir_frontend::io::bind_reuseport(config.listen))
+        .map(|_| weir_frontend::io::bind_reuseport(addr))
         .collect::<std::io::Result<Vec<_>>>()?;
+    weir_frontend::io::announce(addr);
     run_workers(config, listeners, opts, shutdown)
 }
 

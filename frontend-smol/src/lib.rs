@@ -223,6 +223,7 @@ pub fn serve_blocking(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let std_listener = weir_frontend::io::bind(config.listen)?;
+    weir_frontend::io::announce(std_listener.local_addr()?);
     let workers = weir_frontend::cli::workers(&config);
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     shutdown.on_trigger(move || {

@@ -122,3 +122,17 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
     c.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
     c.read()
 }
+
+/// One GET on a fresh connection, or `None` when the connection or the
+/// read fails (for polling a gateway that may not accept yet).
+pub fn try_get(addr: SocketAddr, path: &str) -> Option<Response> {
+    let s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut c = Client {
+        w: s.try_clone().ok()?,
+        r: BufReader::new(s),
+    };
+    c.w.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+        .ok()?;
+    c.try_read().ok()
+}

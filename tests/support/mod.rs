@@ -7,10 +7,12 @@ pub mod client;
 pub mod recorder;
 pub mod upstream;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Every frontend binary the suite runs against.
@@ -44,19 +46,43 @@ pub fn binary(name: &str) -> PathBuf {
     target.join("debug").join(name)
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// A loopback address that refuses connections for as long as the
+/// returned socket lives (bound, never listening): a dead upstream.
+pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&any.into()).expect("bind");
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    (s, addr)
+}
+
+/// Polls `done` every 10 ms until it holds; panics with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A running gateway process, killed on drop.
 pub struct Weir {
     pub child: Child,
+    /// Where it listens, as it announced (its config asks for port 0).
     pub addr: SocketAddr,
     pub dir: PathBuf,
+    /// Every line it wrote to stderr so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// A fresh directory for one gateway's files.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("weir-test-{}-{tag}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 impl Weir {
@@ -66,34 +92,77 @@ impl Weir {
     }
 
     pub fn start_with(bin: &str, config: &str, args: &[&str]) -> Weir {
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let dir = std::env::temp_dir().join(format!("weir-test-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir(bin);
+        let path = Self::write_config(&dir, config);
+        let mut cmd = Command::new(binary(bin));
+        cmd.arg("--config").arg(&path).args(args);
+        Self::spawn(cmd, dir)
+    }
+
+    /// Writes `config` with `listen = "127.0.0.1:0"` into `dir`.
+    pub fn write_config(dir: &std::path::Path, config: &str) -> PathBuf {
         let path = dir.join("weir.toml");
-        std::fs::write(&path, format!("listen = \"{addr}\"\n{config}")).unwrap();
-        let child = Command::new(binary(bin))
-            .arg("--config")
-            .arg(&path)
-            .args(args)
+        std::fs::write(&path, format!("listen = \"127.0.0.1:0\"\n{config}")).unwrap();
+        path
+    }
+
+    /// Runs `cmd` (a gateway whose config listens on port 0) and waits
+    /// for it to announce its address; its stderr is collected from then on.
+    pub fn spawn(mut cmd: Command, dir: PathBuf) -> Weir {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn gateway");
-        let w = Weir { child, addr, dir };
-        w.wait_ready();
-        w
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr");
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(a) = line.strip_prefix("weir: listening on ") {
+                    let _ = tx.send(a.parse::<SocketAddr>().ok());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Some(addr)) => addr,
+            _ => {
+                let _ = child.kill();
+                panic!(
+                    "the gateway did not announce its address; stderr: {:?}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        Weir {
+            child,
+            addr,
+            dir,
+            stderr,
+        }
     }
 
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("gateway did not start listening on {}", self.addr);
+    /// Waits until a stderr line contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, limit: Duration) {
+        wait_until(limit, needle, || {
+            self.stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+        });
+    }
+
+    /// Waits for the process to exit; its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_until(limit, "the gateway to exit", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
     }
 
     /// Sends SIGTERM.

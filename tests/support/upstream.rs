@@ -17,6 +17,8 @@ pub struct Origin {
     pub name: String,
     /// TCP connections accepted so far.
     pub accepted: Arc<AtomicUsize>,
+    /// TCP connections open now.
+    live: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -25,8 +27,14 @@ impl Origin {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
+        let live = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (n, a, s) = (name.to_string(), accepted.clone(), stop.clone());
+        let (n, a, l, s) = (
+            name.to_string(),
+            accepted.clone(),
+            live.clone(),
+            stop.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -34,9 +42,11 @@ impl Origin {
                 }
                 let Ok(stream) = stream else { continue };
                 a.fetch_add(1, Ordering::SeqCst);
-                let (n, s) = (n.clone(), s.clone());
+                l.fetch_add(1, Ordering::SeqCst);
+                let (n, l, s) = (n.clone(), l.clone(), s.clone());
                 std::thread::spawn(move || {
                     let _ = serve(stream, &n, &s);
+                    l.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -44,15 +54,20 @@ impl Origin {
             addr,
             name: name.into(),
             accepted,
+            live,
             stop,
         }
     }
 
-    /// Stops accepting and makes every live connection close (the port is
-    /// closed: new connects are refused).
+    /// Stops accepting and closes every live connection; returns once the
+    /// port refuses connects and no connection is left open.
     pub fn kill(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then drops the listener.
         let _ = TcpStream::connect(self.addr);
+        super::wait_until(Duration::from_secs(5), "the origin to close", || {
+            self.live.load(Ordering::SeqCst) == 0 && TcpStream::connect(self.addr).is_err()
+        });
     }
 
     pub fn accepted(&self) -> usize {
