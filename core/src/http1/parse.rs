@@ -20,6 +20,10 @@ pub const MAX_HEADERS: usize = 100;
 /// and what it forwards must stay within [`MAX_HEADERS`] too.
 pub const MAX_REQUEST_HEADERS: usize = MAX_HEADERS - 4;
 
+/// Most empty lines (CRLF) skipped before a request line (RFC 9112 §2.2
+/// asks to ignore at least one); more is refused, wherever reads are cut.
+pub const MAX_EMPTY_LINES: usize = 32;
+
 /// Why a head could not be accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadError {
@@ -85,6 +89,9 @@ impl HeadScanner {
                 // An empty line before any request line.
                 self.skip = i + 1;
                 self.line_start = i + 1;
+                if self.skip > 2 * MAX_EMPTY_LINES {
+                    return Err(HeadError::Malformed("too many empty lines before the head"));
+                }
                 continue;
             }
             self.pos = i + 1;
@@ -99,9 +106,6 @@ impl HeadScanner {
         self.pos = buf.len();
         if buf.len() - self.skip > limit {
             return Err(HeadError::TooLarge);
-        }
-        if self.skip > 64 {
-            return Err(HeadError::Malformed("too many empty lines before the head"));
         }
         Ok(None)
     }
@@ -279,6 +283,16 @@ mod tests {
     fn skips_leading_empty_lines() {
         let msg = b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
         assert_eq!(scan_all(msg, 1000), Ok(Some(HeadSpan { skip: 4, end: 31 })));
+        // Up to MAX_EMPTY_LINES, whole or byte by byte; one more is refused
+        // both ways (it once passed when the head came in one read).
+        for (lines, ok) in [(MAX_EMPTY_LINES, true), (MAX_EMPTY_LINES + 1, false)] {
+            let mut msg = b"\r\n".repeat(lines);
+            msg.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(scan_all(&msg, 1000).is_ok(), ok, "{lines} whole");
+            let mut s = HeadScanner::default();
+            let bytewise = (1..=msg.len()).try_for_each(|n| s.scan(&msg[..n], 1000).map(|_| ()));
+            assert_eq!(bytewise.is_ok(), ok, "{lines} byte by byte");
+        }
     }
 
     #[test]
