@@ -268,8 +268,7 @@ fn graceful_shutdown_completes_in_flight(bin: &str) {
 }
 
 fn check_reports_a_broken_config(bin: &str) {
-    let dir = std::env::temp_dir().join(format!("weir-check-{}-{bin}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::scratch_dir("check");
     let path = dir.join("bad.toml");
     std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nservers = [{ addr = \"nope\" }]\n").unwrap();
     let out = Command::new(support::binary(bin))
@@ -285,6 +284,19 @@ fn check_reports_a_broken_config(bin: &str) {
     );
     assert!(
         err.contains("bad.toml:5: upstream[0].servers[0].addr"),
+        "{err}"
+    );
+    // A key the schema does not know stops the reading at its line.
+    std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nbogus = 1\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap();
+    let out = Command::new(support::binary(bin))
+        .args(["--check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:5: unknown field `bogus`") && err.lines().count() == 1,
         "{err}"
     );
     std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap();
