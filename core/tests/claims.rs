@@ -163,6 +163,13 @@ fn a_post_that_reached_a_server_is_never_sent_again() {
     s.input(Input::Closed(Peer::Upstream(id)));
     assert!(s.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
     assert_eq!(s.socks.len(), 1, "sent to a second server");
+    // Without a body too: POST is not idempotent.
+    let mut s = sim("", 2);
+    s.client(b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+    let id = s.live_upstream().unwrap();
+    s.input(Input::Closed(Peer::Upstream(id)));
+    assert!(s.client_text().starts_with("HTTP/1.1 502 Bad Gateway\r\n"));
+    assert_eq!(s.socks.len(), 1, "a bodyless POST was sent again");
     // A GET in the same spot goes to the other server.
     let mut s = sim("", 2);
     s.script(9002, &[OK]);

@@ -107,3 +107,35 @@ impl BodyReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_valid_prefix_comes_before_the_error() {
+        // Read whole or in pieces, the same bytes are handed out before
+        // the error: the good chunk first, the error on the next call.
+        let mut r = BodyReader::new(Framing::Chunked, false);
+        let mut input = Bytes::from_static(b"2\r\nab\r\nzz\r\n");
+        assert_eq!(&r.take(&mut input).unwrap()[..], b"2\r\nab\r\n");
+        assert_eq!(r.take(&mut input), Err(ChunkError::BadSize));
+        assert_eq!(&input[..], b"zz\r\n");
+    }
+
+    #[test]
+    fn dechunking_hands_out_only_data_and_lengths_end_exactly() {
+        let mut r = BodyReader::new(Framing::Chunked, true);
+        let mut input = Bytes::from_static(b"2\r\nab\r\n1\r\nc\r\n0\r\n\r\nNEXT");
+        let mut out = Vec::new();
+        while !r.is_done() {
+            out.extend_from_slice(&r.take(&mut input).unwrap());
+        }
+        assert_eq!((&out[..], &input[..]), (&b"abc"[..], &b"NEXT"[..]));
+        let mut r = BodyReader::new(Framing::Length(3), false);
+        let mut input = Bytes::from_static(b"abcdef");
+        assert_eq!(&r.take(&mut input).unwrap()[..], b"abc");
+        assert!(r.is_done());
+        assert_eq!(&input[..], b"def");
+    }
+}

@@ -366,6 +366,57 @@ mod tests {
     }
 
     #[test]
+    fn says_what_is_wrong() {
+        for (bad, want) in [
+            (&b"5\nhello\r\n"[..], ChunkError::BadLineEnding),
+            (b"1;a\n", ChunkError::BadLineEnding),
+            (b"1\r\nx\r\n0\r\nX: 1\n", ChunkError::BadLineEnding),
+            (b"1\r\nx\r\n0\r\nX\n", ChunkError::BadLineEnding),
+            (b"1;a=\x01\r\n", ChunkError::BadExtensionOrTrailer),
+            (b"1;a= \x01\r\n", ChunkError::BadExtensionOrTrailer),
+            (
+                b"1\r\nx\r\n0\r\nX: a\x01b\r\n\r\n",
+                ChunkError::BadExtensionOrTrailer,
+            ),
+            (
+                b"1\r\nx\r\n0\r\nX: a\x7f\r\n\r\n",
+                ChunkError::BadExtensionOrTrailer,
+            ),
+            (b"g\r\n", ChunkError::BadSize),
+        ] {
+            assert_eq!(
+                decode(bad, bad.len()),
+                Err(want),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(ChunkError::BadSize.reason(), "invalid chunk size");
+        assert_eq!(
+            ChunkError::BadLineEnding.reason(),
+            "chunk line not ended by CRLF"
+        );
+        assert_eq!(
+            ChunkError::BadExtensionOrTrailer.reason(),
+            "invalid chunk extension or trailer"
+        );
+    }
+
+    #[test]
+    fn caps_the_trailer_section() {
+        let field = |n: usize| format!("X-{n}: {}\r\n", "v".repeat(100));
+        let fits: String = (0..MAX_TRAILERS / 110).map(field).collect();
+        let over: String = (0..MAX_TRAILERS / 100 + 1).map(field).collect();
+        let ok = format!("0\r\n{fits}\r\n");
+        assert!(decode(ok.as_bytes(), 7).unwrap().2);
+        let bad = format!("0\r\n{over}\r\n");
+        assert_eq!(
+            decode(bad.as_bytes(), 7),
+            Err(ChunkError::BadExtensionOrTrailer)
+        );
+    }
+
+    #[test]
     fn caps_a_chunk_line() {
         let mut line = b"1;a=".to_vec();
         line.resize(MAX_EXTENSION + 10, b'b');

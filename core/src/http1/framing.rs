@@ -165,6 +165,23 @@ mod tests {
     }
 
     #[test]
+    fn lengths_have_one_to_nineteen_digits() {
+        assert_eq!(
+            parse_length(b"1234567890123456789"),
+            Some(1_234_567_890_123_456_789)
+        );
+        assert_eq!(parse_length(b"12345678901234567890"), None);
+        assert_eq!(parse_length(b""), None);
+        assert_eq!(parse_length(b"0"), Some(0));
+        // The reasons are what access logs and 400 notes say.
+        assert_eq!(
+            FramingError::BothLengths.reason(),
+            "both Transfer-Encoding and Content-Length"
+        );
+        assert_eq!(FramingError::BadLength.reason(), "malformed Content-Length");
+    }
+
+    #[test]
     fn request_precedence() {
         let v = Version::Http11;
         assert_eq!(request_framing(v, &h(&[])), Ok(Framing::None));

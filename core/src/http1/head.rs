@@ -386,3 +386,128 @@ pub fn reason(status: u16) -> &'static str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_values(h: &Headers) -> Vec<(String, String)> {
+        h.iter()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn set_replaces_in_place_and_drops_later_copies() {
+        let mut h = Headers::default();
+        for (n, v) in [
+            ("A", "1"),
+            ("X-F", "a"),
+            ("B", "2"),
+            ("x-f", "b"),
+            ("C", "3"),
+        ] {
+            h.append(n.as_bytes(), v.as_bytes());
+        }
+        h.set(&b"X-F"[..], &b"new"[..]);
+        let want = [("A", "1"), ("X-F", "new"), ("B", "2"), ("C", "3")];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(names_values(&h), want);
+        assert_eq!((h.len(), h.is_empty()), (4, false));
+        h.set(&b"D"[..], &b"4"[..]);
+        assert_eq!(names_values(&h).last().unwrap(), &("D".into(), "4".into()));
+        assert_eq!(h.remove(b"a"), 1);
+        assert_eq!(h.remove(b"a"), 0);
+        assert_eq!(h.len(), 4);
+        assert!(Headers::default().is_empty());
+        assert_eq!(Headers::with_capacity(8).len(), 0);
+    }
+
+    #[test]
+    fn heads_serialise_exactly() {
+        let mut h = Headers::default();
+        h.append(&b"Host"[..], &b"a"[..]);
+        assert_eq!(h.wire_len(), "Host: a\r\n".len());
+        let req = RequestHead {
+            method: Bytes::from_static(b"GET"),
+            target: Bytes::from_static(b"/x"),
+            version: Version::Http10,
+            headers: h.clone(),
+        };
+        let mut out = BytesMut::new();
+        req.write_to(&mut out);
+        assert_eq!(&out[..], b"GET /x HTTP/1.1\r\nHost: a\r\n");
+        let mut resp = ResponseHead::new(404);
+        resp.headers = h;
+        let mut out = BytesMut::new();
+        resp.write_to(&mut out);
+        assert_eq!(&out[..], b"HTTP/1.1 404 Not Found\r\nHost: a\r\n");
+        assert_eq!(Version::Http10.as_str(), "HTTP/1.0");
+        assert_eq!(Version::Http11.as_str(), "HTTP/1.1");
+    }
+
+    #[test]
+    fn only_rfc_9110_idempotent_methods_are_replayable() {
+        let idempotent = |m: &'static [u8]| {
+            RequestHead {
+                method: Bytes::from_static(m),
+                target: Bytes::from_static(b"/"),
+                version: Version::Http11,
+                headers: Headers::default(),
+            }
+            .is_idempotent()
+        };
+        for m in [
+            &b"GET"[..],
+            b"HEAD",
+            b"OPTIONS",
+            b"PUT",
+            b"DELETE",
+            b"TRACE",
+        ] {
+            assert!(idempotent(m));
+        }
+        for m in [&b"POST"[..], b"PATCH", b"CONNECT", b"get"] {
+            assert!(!idempotent(m));
+        }
+    }
+
+    #[test]
+    fn reason_phrases_are_rfc_9110_s() {
+        for (status, phrase) in [
+            (100, "Continue"),
+            (101, "Switching Protocols"),
+            (200, "OK"),
+            (204, "No Content"),
+            (301, "Moved Permanently"),
+            (302, "Found"),
+            (304, "Not Modified"),
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (408, "Request Timeout"),
+            (413, "Content Too Large"),
+            (429, "Too Many Requests"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (501, "Not Implemented"),
+            (502, "Bad Gateway"),
+            (503, "Service Unavailable"),
+            (504, "Gateway Timeout"),
+            (505, "HTTP Version Not Supported"),
+            (299, ""),
+        ] {
+            assert_eq!(reason(status), phrase, "{status}");
+        }
+    }
+}
