@@ -338,7 +338,52 @@ mod tests {
     }
 
     #[test]
+    fn the_limit_counts_from_the_request_line_before_and_after_the_end() {
+        // Partial heads: `limit` bytes may wait for more, one more may not,
+        // and empty lines before the request line do not count.
+        assert_eq!(scan_all(b"GET / HTTP/1.1\r\nHost: a", 23), Ok(None));
+        assert_eq!(
+            scan_all(b"GET / HTTP/1.1\r\nHost: a", 22),
+            Err(HeadError::TooLarge)
+        );
+        assert_eq!(scan_all(b"\r\n\r\nGET / HTTP/1.1\r\nHost: a", 23), Ok(None));
+        let whole = b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(scan_all(whole, 27), Ok(Some(HeadSpan { skip: 2, end: 29 })));
+        assert_eq!(scan_all(whole, 26), Err(HeadError::TooLarge));
+    }
+
+    #[test]
+    fn a_head_is_parsed_only_whole_and_alone() {
+        let extra = Bytes::from_static(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nX");
+        assert!(parse_request(&extra).is_err());
+        let extra = Bytes::from_static(b"HTTP/1.1 200 OK\r\n\r\nX");
+        assert!(parse_response(&extra).is_err());
+        let r = parse_request(&Bytes::from_static(
+            b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+        ));
+        assert_eq!(&r.unwrap().target[..], b"*");
+        for bad in [
+            &b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert!(parse_request(&Bytes::copy_from_slice(bad)).is_err());
+        }
+    }
+
+    #[test]
     fn absolute_form_becomes_origin_form() {
+        let head = Bytes::from_static(b"GET HTTPS://b.example/p?q HTTP/1.1\r\nHost: other\r\n\r\n");
+        let r = parse_request(&head).unwrap();
+        assert_eq!(
+            (&r.target[..], r.headers.get("host")),
+            (&b"/p?q"[..], Some(&b"b.example"[..]))
+        );
+        for short in [
+            &b"GET http:/ HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET h HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert!(parse_request(&Bytes::copy_from_slice(short)).is_err());
+        }
         let head =
             Bytes::from_static(b"GET http://example.com:81?x=1 HTTP/1.1\r\nHost: other\r\n\r\n");
         let r = parse_request(&head).unwrap();

@@ -157,6 +157,20 @@ mod tests {
     }
 
     #[test]
+    fn persistence_by_version_and_connection() {
+        let o = |close, keep_alive| ConnectionOptions {
+            close,
+            keep_alive,
+            websocket: false,
+        };
+        assert!(o(false, false).persistent(Version::Http11));
+        assert!(!o(true, false).persistent(Version::Http11));
+        assert!(!o(false, false).persistent(Version::Http10));
+        assert!(o(false, true).persistent(Version::Http10));
+        assert!(!o(true, true).persistent(Version::Http10));
+    }
+
+    #[test]
     fn websocket_needs_both_headers() {
         let mut h = Headers::default();
         h.append(&b"Connection"[..], &b"Upgrade"[..]);

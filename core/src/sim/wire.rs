@@ -1,7 +1,8 @@
-//! An independent reading of HTTP/1.1 streams for the simulator and the
-//! fuzz invariants: where each request and each response ends. It uses
-//! httparse directly and its own chunk walker, never the core's parser,
-//! so that it can check the core rather than agree with it.
+//! A lenient splitter of recorded HTTP/1.1 streams, for scripting: it
+//! cuts a server's recorded bytes into one response per request (replay,
+//! the fuzz target's server half) and counts a capture's requests. It
+//! reads whatever it is given, valid or not, so it is no oracle: the fuzz
+//! invariants use the strict [reference](super::reference) reader.
 
 /// Length of the first complete request in `buf` (head plus a
 /// `Content-Length` or chunked body), if it is all there.
