@@ -319,10 +319,16 @@ fn content_length(fields: &[Field]) -> Result<Option<u64>, &'static str> {
         }
         for item in v.split(|&b| b == b',') {
             let item = trim(item);
-            if item.is_empty() || item.len() > 18 || !item.iter().all(u8::is_ascii_digit) {
+            if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
                 return Err("Content-Length is not a number");
             }
-            let m = item.iter().fold(0u64, |a, d| a * 10 + (d - b'0') as u64);
+            // Any number of digits (leading zeros too) while it fits.
+            let m = item
+                .iter()
+                .try_fold(0u64, |a, d| {
+                    a.checked_mul(10)?.checked_add((d - b'0') as u64)
+                })
+                .ok_or("Content-Length too large")?;
             if n.is_some_and(|n| n != m) {
                 return Err("differing Content-Length values");
             }
