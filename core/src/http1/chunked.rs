@@ -111,9 +111,6 @@ fn is_tchar(b: u8) -> bool {
 #[derive(Clone, Debug)]
 pub struct ChunkedReader {
     state: State,
-    /// The `RawChunkLine` mutant: a size line may end in a bare LF.
-    #[cfg(feature = "test-mutants")]
-    pub(crate) lenient_lf: bool,
 }
 
 impl Default for ChunkedReader {
@@ -123,8 +120,6 @@ impl Default for ChunkedReader {
                 digits: 0,
                 value: 0,
             },
-            #[cfg(feature = "test-mutants")]
-            lenient_lf: false,
         }
     }
 }
@@ -189,7 +184,7 @@ impl ChunkedReader {
                 _ if digits == 0 => return Err(ChunkError::BadSize),
                 b'\r' => State::SizeLf { value },
                 #[cfg(feature = "test-mutants")]
-                b'\n' if self.lenient_lf && value > 0 => {
+                b'\n' if crate::mutant::raw_chunk_line() && value > 0 => {
                     self.state = State::Data(value);
                     return Ok(Step::DataFollows);
                 }

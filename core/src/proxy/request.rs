@@ -122,15 +122,7 @@ impl Connection {
         self.req_side = if has_body {
             self.timers
                 .set(Timer::ClientBody, now + self.config.timeouts.client_body);
-            #[allow(unused_mut)]
-            let mut reader = BodyReader::new(framing, false);
-            #[cfg(feature = "test-mutants")]
-            if self.config.mutant == crate::mutant::Mutant::RawChunkLine {
-                if let BodyReader::Chunked { reader, .. } = &mut reader {
-                    reader.lenient_lf = true;
-                }
-            }
-            ReqSide::Body(reader)
+            ReqSide::Body(BodyReader::new(framing, false))
         } else {
             ReqSide::Complete
         };

@@ -103,6 +103,7 @@ pub fn proxy(data: &[u8], epoch: Instant) {
 pub fn proxy_mutant(data: &[u8], epoch: Instant, mutant: crate::mutant::Mutant) {
     let mut config = Config::from_toml(CONFIG).expect("the fuzz config is valid");
     config.mutant = mutant;
+    let _on = crate::mutant::on_this_thread(mutant);
     proxy_on(config, data, epoch);
 }
 
