@@ -143,6 +143,34 @@ fn pooled_connection_closes_after_pool_idle(bin: &str) {
     );
 }
 
+/// The stricter request rules on real sockets: each gets its status and
+/// a close, and nothing reaches the origin.
+fn strict_request_rules_hold_end_to_end(bin: &str) {
+    let o = Origin::start("a");
+    let w = one(bin, &o, "");
+    for (req, status) in [
+        (&b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"[..], 400),
+        (b"GET / HTTP/1.1\r\nHost: a, a\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n", 400),
+        (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a b\r\nx\r\n0\r\n\r\n",
+            400,
+        ),
+    ] {
+        let mut c = Client::connect(w.addr);
+        c.send(req);
+        let r = c.read();
+        assert_eq!(r.status, status, "{:?}", String::from_utf8_lossy(req));
+        assert!(c.is_closed());
+    }
+    // The chunked one reached the origin's socket only as far as its bad
+    // line, then was closed: the origin answered nothing.
+    let r = get(w.addr, "/name");
+    assert_eq!((r.status, r.text().as_str()), (200, "a"));
+}
+
 fn slow_head_gives_408(bin: &str) {
     let o = Origin::start("a");
     let w = one(bin, &o, "[timeouts]\nclient_header = 300\n");
@@ -415,6 +443,7 @@ each_frontend!(
     dead_upstream_gives_502,
     slow_upstream_gives_504,
     slow_head_gives_408,
+    strict_request_rules_hold_end_to_end,
     pooled_connection_closes_after_pool_idle,
     early_answer_survives_an_unread_body,
     round_robin_and_smooth_weighted,

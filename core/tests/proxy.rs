@@ -129,6 +129,14 @@ fn smuggling_shapes_get_400_and_reach_no_upstream() {
         b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         b"GET / HTTP/1.1\r\n\r\n",
         b"G\x00T / HTTP/1.1\r\nHost: a\r\n\r\n",
+        // Host is `uri-host [ ":" port ]` (RFC 9110 7.2, RFC 3986 3.2).
+        b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a, a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+        b"GET http://a:x/ HTTP/1.1\r\nHost: a\r\n\r\n",
     ];
     for case in cases {
         for split in [usize::MAX, 1] {

@@ -7,6 +7,7 @@ pub mod body;
 pub mod chunked;
 pub mod framing;
 pub mod head;
+pub mod host;
 pub mod parse;
 
 pub use body::BodyReader;

@@ -198,6 +198,12 @@ pub fn parse_request_into(head: &Bytes, spare: Headers) -> Result<RequestHead, H
     if hosts > 1 || (hosts == 0 && version == Version::Http11) {
         return Err(HeadError::Malformed("a request needs exactly one Host"));
     }
+    if headers
+        .get("host")
+        .is_some_and(|h| !super::host::is_valid_host(h))
+    {
+        return Err(HeadError::Malformed("invalid Host"));
+    }
     Ok(RequestHead {
         method,
         target,
