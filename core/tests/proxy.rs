@@ -129,6 +129,7 @@ fn smuggling_shapes_get_400_and_reach_no_upstream() {
         b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         b"GET / HTTP/1.1\r\n\r\n",
         b"G\x00T / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /a#f HTTP/1.1\r\nHost: a\r\n\r\n",
         // Host is `uri-host [ ":" port ]` (RFC 9110 7.2, RFC 3986 3.2).
         b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a, a\r\n\r\n",
@@ -396,6 +397,25 @@ fn a_close_lingers_only_while_the_client_may_still_send() {
     );
     assert!(r.client_text().starts_with("HTTP/1.1 400 "));
     assert!(r.client_closed && r.conn.client_may_send(), "after a 400");
+}
+
+#[test]
+fn bytes_that_cannot_start_a_request_get_400_at_once() {
+    // A TLS ClientHello's first bytes, binary, JSON: no wait for a head.
+    for garbage in [&b"\x16\x03\x01\x00\xa5\x01\x00"[..], b"\x00\x01", b"{\"a\": 1}"] {
+        let mut r = rig1();
+        r.client(garbage);
+        assert!(
+            r.client_text().starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{garbage:?}: {}",
+            r.client_text()
+        );
+        assert!(r.client_closed && r.socks.is_empty());
+        assert_eq!(r.logs[0].note, "not an HTTP request");
+    }
+    // A method arriving a byte at a time is not mistaken for garbage.
+    let r = run(&config(1, ""), GET, &[OK], 1);
+    assert_eq!(r.client_text(), OK_OUT);
 }
 
 #[test]

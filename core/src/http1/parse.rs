@@ -20,6 +20,26 @@ pub const MAX_HEADERS: usize = 100;
 /// and what it forwards must stay within [`MAX_HEADERS`] too.
 pub const MAX_REQUEST_HEADERS: usize = MAX_HEADERS - 4;
 
+/// False when the start of a head (perhaps still partial) cannot begin
+/// an HTTP/1.1 request: after the empty lines the scanner skips, the bytes
+/// before the first space must be a method token (RFC 9110 §9.1). A TLS
+/// ClientHello (0x16) or binary garbage is refused at its first byte
+/// instead of waiting for a head that will never end.
+pub fn could_start_request(mut bytes: &[u8]) -> bool {
+    for _ in 0..MAX_EMPTY_LINES {
+        match bytes.strip_prefix(b"\r\n") {
+            Some(rest) => bytes = rest,
+            None => break,
+        }
+    }
+    if bytes == b"\r" {
+        return true; // perhaps one more empty line
+    }
+    let method_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+    let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    bytes[..method_end].iter().all(tchar) && (method_end > 0 || bytes.is_empty())
+}
+
 /// Most empty lines (CRLF) skipped before a request line (RFC 9112 §2.2
 /// asks to ignore at least one); more is refused, wherever reads are cut.
 pub const MAX_EMPTY_LINES: usize = 32;
@@ -163,8 +183,12 @@ pub fn parse_request_into(head: &Bytes, spare: Headers) -> Result<RequestHead, H
     let method = head.slice_ref(req.method.unwrap_or("").as_bytes());
     let target_raw = req.path.unwrap_or("").as_bytes();
     let mut headers = headers_from(head, req.headers, spare);
-    // A URI is ASCII (RFC 3986 §2); httparse lets other bytes through.
-    if target_raw.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+    // A URI is ASCII (RFC 3986 §2), and a request target carries no
+    // fragment (RFC 9112 §3.2); httparse lets both through.
+    if target_raw
+        .iter()
+        .any(|&b| !(0x21..0x7f).contains(&b) || b == b'#')
+    {
         return Err(HeadError::Malformed("invalid byte in request target"));
     }
     let origin_form = target_raw.first() == Some(&b'/');
@@ -359,6 +383,38 @@ mod tests {
     }
 
     #[test]
+    fn what_cannot_start_a_request_is_told_at_once() {
+        for could in [
+            &b""[..],
+            b"G",
+            b"GET",
+            b"GET /",
+            b"\r\n\r\nPOST / HT",
+            b"\r",
+        ] {
+            assert!(
+                could_start_request(could),
+                "{:?}",
+                String::from_utf8_lossy(could)
+            );
+        }
+        for cannot in [
+            &b"\x16\x03\x01\x02\x00"[..],
+            b"\x00",
+            b" GET /",
+            b"GE(T /",
+            b"\r\n\x80",
+            b"{\"json\": 1}",
+        ] {
+            assert!(
+                !could_start_request(cannot),
+                "{:?}",
+                String::from_utf8_lossy(cannot)
+            );
+        }
+    }
+
+    #[test]
     fn a_head_is_parsed_only_whole_and_alone() {
         let extra = Bytes::from_static(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nX");
         assert!(parse_request(&extra).is_err());
@@ -411,6 +467,7 @@ mod tests {
             b"GET example.com HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET /a\xcf\x8b HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n",
         ] {
             let r = parse_request(&Bytes::copy_from_slice(bad));
             assert!(r.is_err(), "accepted {:?}", String::from_utf8_lossy(bad));

@@ -16,7 +16,8 @@ use super::timer::Timer;
 use super::{Gateway, Output, Peer, UpstreamId};
 use crate::balancer::Pick;
 use crate::http1::{
-    parse_request_into, request_framing, BodyReader, Framing, HeadScanner, Version,
+    parse::HeadError, parse_request_into, request_framing, BodyReader, Framing, HeadScanner,
+    Version,
 };
 use crate::middleware::{Cx, Flow};
 
@@ -61,7 +62,18 @@ impl Connection {
     pub(super) fn start_request(&mut self, gw: &mut Gateway, now: Instant) -> bool {
         let limit = self.config.limits.max_request_head;
         let b = self.b();
-        let span = match b.scan.scan(b.cin.bytes(), limit) {
+        let scanned = b.scan.scan(b.cin.bytes(), limit);
+        // Bytes that cannot begin a request are refused as soon as they
+        // are seen, whatever else the scan found so far (so the answer
+        // does not depend on how reads were cut).
+        if matches!(scanned, Ok(None) | Err(HeadError::TooLarge))
+            && !crate::http1::parse::could_start_request(b.cin.bytes())
+        {
+            let record = AccessRecord::new(self.client, self.head_start);
+            self.reject(now, Fault::BadRequest("not an HTTP request"), record, false);
+            return true;
+        }
+        let span = match scanned {
             Ok(Some(span)) => span,
             Ok(None) => return false,
             Err(e) => {
