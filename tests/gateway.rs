@@ -343,6 +343,27 @@ fn check_reports_a_broken_config(bin: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn version_and_help_name_the_binary(bin: &str) {
+    let run = |arg: &str| {
+        let out = Command::new(support::binary(bin))
+            .arg(arg)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{arg}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        run("--version"),
+        format!("{bin} {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let help = run("--help");
+    assert!(
+        help.starts_with("weir: an HTTP/1.1 reverse proxy and API gateway"),
+        "{help}"
+    );
+    assert!(help.contains(&format!("Usage: {bin} ")), "{help}");
+}
+
 fn address_in_use_is_one_clear_line(bin: &str) {
     let o = Origin::start("a");
     let w = one(bin, &o, "");
@@ -453,5 +474,6 @@ each_frontend!(
     graceful_shutdown_completes_in_flight,
     check_reports_a_broken_config,
     address_in_use_is_one_clear_line,
+    version_and_help_name_the_binary,
     forwarded_headers_reach_the_upstream,
 );

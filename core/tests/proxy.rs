@@ -402,7 +402,11 @@ fn a_close_lingers_only_while_the_client_may_still_send() {
 #[test]
 fn bytes_that_cannot_start_a_request_get_400_at_once() {
     // A TLS ClientHello's first bytes, binary, JSON: no wait for a head.
-    for garbage in [&b"\x16\x03\x01\x00\xa5\x01\x00"[..], b"\x00\x01", b"{\"a\": 1}"] {
+    for garbage in [
+        &b"\x16\x03\x01\x00\xa5\x01\x00"[..],
+        b"\x00\x01",
+        b"{\"a\": 1}",
+    ] {
         let mut r = rig1();
         r.client(garbage);
         assert!(

@@ -130,8 +130,16 @@ fn config_for(opts: &Options) -> Result<Config, Vec<String>> {
 }
 
 /// Parses the process arguments and runs; returns the exit code.
-pub fn run(name: &str, serve: Serve) -> i32 {
-    let opts = match Options::try_parse() {
+pub fn run(name: &'static str, serve: Serve) -> i32 {
+    use clap::{CommandFactory, FromArgMatches};
+    // The binary's own name in --help and --version, not this crate's.
+    let command = Options::command().name(name).bin_name(name).about(
+        "weir: an HTTP/1.1 reverse proxy and API gateway (reverse proxy, load balancing, policies)",
+    );
+    let parsed = command
+        .try_get_matches()
+        .and_then(|m| Options::from_arg_matches(&m));
+    let opts = match parsed {
         Ok(o) => o,
         Err(e) => {
             use clap::error::ErrorKind;

@@ -27,6 +27,6 @@ pub type Serve = fn(Arc<Config>, &Options, Shutdown) -> std::io::Result<()>;
 
 /// The whole program of a frontend binary: parses the command line and
 /// runs the chosen command; returns the process exit code.
-pub fn main(name: &str, serve: Serve) -> i32 {
+pub fn main(name: &'static str, serve: Serve) -> i32 {
     cli::run(name, serve)
 }
