@@ -364,6 +364,62 @@ fn version_and_help_name_the_binary(bin: &str) {
     assert!(help.contains(&format!("Usage: {bin} ")), "{help}");
 }
 
+/// Quick-mode flags follow one rule: never with --config.
+fn quick_mode_flags_never_mix_with_a_config(bin: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new(support::binary(bin))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for flags in [
+        &["--balancer", "p2c"][..],
+        &["--hash-key", "path"],
+        &["--listen", "127.0.0.1:1"],
+        &["--upstream", "127.0.0.1:1"],
+    ] {
+        let mut args = vec!["--check", "--config", "weir.toml"];
+        args.extend_from_slice(flags);
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(1), "{flags:?}");
+        assert!(
+            err.contains("cannot be combined with the quick-mode flags"),
+            "{err}"
+        );
+    }
+    let quick = [
+        "--check",
+        "--listen",
+        "127.0.0.1:1",
+        "--upstream",
+        "127.0.0.1:2",
+    ];
+    let (code, err) = run(&[&quick[..], &["--hash-key", "path"]].concat());
+    assert_eq!(
+        (code, err.trim()),
+        (
+            Some(1),
+            format!("{bin}: --hash-key needs --balancer consistent-hash").as_str()
+        )
+    );
+    let (code, _) = run(&[
+        &quick[..],
+        &["--balancer", "consistent-hash", "--hash-key", "header:X-U"],
+    ]
+    .concat());
+    assert_eq!(code, Some(0));
+    let (code, _) = run(&[
+        &quick[..],
+        &["--balancer", "consistent-hash", "--hash-key", "nope"],
+    ]
+    .concat());
+    assert_eq!(code, Some(1));
+}
+
 fn address_in_use_is_one_clear_line(bin: &str) {
     let o = Origin::start("a");
     let w = one(bin, &o, "");
@@ -475,5 +531,6 @@ each_frontend!(
     check_reports_a_broken_config,
     address_in_use_is_one_clear_line,
     version_and_help_name_the_binary,
+    quick_mode_flags_never_mix_with_a_config,
     forwarded_headers_reach_the_upstream,
 );

@@ -25,9 +25,13 @@ pub struct Options {
     #[arg(long = "upstream", value_name = "ADDR")]
     pub upstreams: Vec<SocketAddr>,
     /// Quick mode: balancer (random, round-robin, weighted-round-robin,
-    /// consistent-hash, least-conn, p2c).
-    #[arg(long, value_name = "NAME", default_value = "round-robin")]
-    pub balancer: String,
+    /// consistent-hash, least-conn, p2c; default round-robin).
+    #[arg(long, value_name = "NAME")]
+    pub balancer: Option<String>,
+    /// Quick mode, consistent-hash: the request key (client-ip, path, uri,
+    /// header:NAME, cookie:NAME, query:NAME; default client-ip).
+    #[arg(long, value_name = "KEY")]
+    pub hash_key: Option<String>,
     /// Quick mode: worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -100,24 +104,44 @@ impl std::fmt::Display for ConfigErrorBody<'_> {
 }
 
 fn config_for(opts: &Options) -> Result<Config, Vec<String>> {
+    // One rule: the quick-mode flags describe the whole gateway, so they
+    // go with no --config (--workers and the rest apply to both).
+    let quick_flags = opts.listen.is_some()
+        || !opts.upstreams.is_empty()
+        || opts.balancer.is_some()
+        || opts.hash_key.is_some();
     let mut config = match (&opts.config, opts.listen) {
-        (Some(path), None) if opts.upstreams.is_empty() => load(path)?,
+        (Some(path), _) if !quick_flags => load(path)?,
         (Some(_), _) => {
             return Err(vec![
-                "--config cannot be combined with --listen/--upstream".into()
+                "--config cannot be combined with the quick-mode flags --listen, --upstream, --balancer, --hash-key".into(),
             ])
         }
         (None, Some(listen)) => {
             if opts.upstreams.is_empty() {
                 return Err(vec!["quick mode needs at least one --upstream ADDR".into()]);
             }
-            let strategy: Strategy = opts.balancer.parse().map_err(|e| vec![e])?;
-            Config::quick(listen, &opts.upstreams, strategy)
+            let name = opts.balancer.as_deref().unwrap_or("round-robin");
+            let strategy: Strategy = name.parse().map_err(|e| vec![e])?;
+            let mut config = Config::quick(listen, &opts.upstreams, strategy);
+            match (&opts.hash_key, strategy) {
+                (Some(key), Strategy::ConsistentHash) => {
+                    config.upstreams[0].hash_key = Some(key.parse().map_err(|e| vec![e])?);
+                }
+                (Some(_), _) => {
+                    return Err(vec!["--hash-key needs --balancer consistent-hash".into()])
+                }
+                (None, _) => {}
+            }
+            config
         }
         (None, None) => {
-            return Err(vec![
-                "nothing to run: give --config FILE, or --listen ADDR --upstream ADDR, or `demo` (see --help)".into(),
-            ])
+            let what = if quick_flags {
+                "quick mode needs --listen ADDR"
+            } else {
+                "nothing to run: give --config FILE, or --listen ADDR --upstream ADDR, or `demo` (see --help)"
+            };
+            return Err(vec![what.into()]);
         }
     };
     if let Some(w) = opts.workers {
@@ -177,6 +201,10 @@ pub fn run(name: &'static str, serve: Serve) -> i32 {
     if opts.check {
         println!("{name}: config OK");
         return 0;
+    }
+    if opts.config.is_none() && opts.balancer.as_deref() == Some("consistent-hash") {
+        let key = opts.hash_key.as_deref().unwrap_or("client-ip");
+        eprintln!("{name}: consistent-hash keyed on {key} (--hash-key to change)");
     }
     start(name, Arc::new(config), &opts, serve)
 }
