@@ -364,6 +364,53 @@ fn version_and_help_name_the_binary(bin: &str) {
     assert!(help.contains(&format!("Usage: {bin} ")), "{help}");
 }
 
+/// `demo --listen ADDR` works, and the demo does what its banner says.
+fn demo_does_what_its_banner_says(bin: &str) {
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.args(["demo", "--listen", "127.0.0.1:0", "--quiet"]);
+    let w = Weir::spawn(cmd, support::scratch_dir("demo"));
+    let seen: String = (0..6)
+        .map(|_| {
+            get(w.addr, "/")
+                .text()
+                .trim_start_matches("hello from ")
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(seen, "abaaba");
+}
+
+/// `replay` takes its options after the subcommand, as the README shows.
+fn replay_takes_options_after_the_subcommand(bin: &str) {
+    let dir = support::scratch_dir("replay");
+    let cfg = Weir::write_config(
+        &dir,
+        "[[upstream]]\nname = \"o\"\nservers = [{ addr = \"127.0.0.1:9009\" }]\n",
+    );
+    let req = dir.join("req.bin");
+    std::fs::write(&req, b"GET /r HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let out = Command::new(support::binary(bin))
+        .arg("replay")
+        .arg("--config")
+        .arg(&cfg)
+        .arg(&req)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("== weir -> upstream 127.0.0.1:9009"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Quick-mode flags follow one rule: never with --config.
 fn quick_mode_flags_never_mix_with_a_config(bin: &str) {
     let run = |args: &[&str]| {
@@ -532,5 +579,7 @@ each_frontend!(
     address_in_use_is_one_clear_line,
     version_and_help_name_the_binary,
     quick_mode_flags_never_mix_with_a_config,
+    demo_does_what_its_banner_says,
+    replay_takes_options_after_the_subcommand,
     forwarded_headers_reach_the_upstream,
 );

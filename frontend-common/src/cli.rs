@@ -16,10 +16,10 @@ use crate::{demo, Serve};
 #[command(version, about, long_about = None)]
 pub struct Options {
     /// Run from this TOML config file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// Quick mode: address to listen on.
-    #[arg(long, value_name = "ADDR")]
+    /// Quick mode (and `demo`): address to listen on.
+    #[arg(long, value_name = "ADDR", global = true)]
     pub listen: Option<SocketAddr>,
     /// Quick mode: an upstream server (repeat for several).
     #[arg(long = "upstream", value_name = "ADDR")]
@@ -32,17 +32,17 @@ pub struct Options {
     /// header:NAME, cookie:NAME, query:NAME; default client-ip).
     #[arg(long, value_name = "KEY")]
     pub hash_key: Option<String>,
-    /// Quick mode: worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads (default: the config's `workers`, else one per core).
+    #[arg(long, value_name = "N", global = true)]
     pub workers: Option<usize>,
     /// Validate the config, print every error, exit 0 (valid) or 1.
     #[arg(long)]
     pub check: bool,
     /// Do not write access-log lines to stdout.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub quiet: bool,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, value_name = "SECS", default_value_t = 10, global = true)]
     pub grace: u64,
     #[command(subcommand)]
     command: Option<Command>,

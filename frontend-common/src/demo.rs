@@ -84,16 +84,36 @@ pub fn run(name: &str, opts: &Options, serve: Serve) -> i32 {
             return 1;
         }
     };
-    let listen = opts
+    let wanted = opts
         .listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    // Bind first, so the banner only shows once the address is ours (and
+    // names the real port when `--listen` asks for port 0).
+    let listen = match crate::io::bind(wanted).and_then(|l| l.local_addr()) {
+        Ok(a) => a,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!(
+                "{name}: cannot listen on {wanted}: address already in use (try --listen ADDR)"
+            );
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("{name}: cannot listen on {wanted}: {e}");
+            return 1;
+        }
+    };
     let mut config = Config::quick(listen, &[a, b], Strategy::WeightedRoundRobin);
     config.upstreams[0].servers[0].1 = 2;
     config.workers = Some(opts.workers.unwrap_or(1));
+    let workers = config.workers.unwrap_or(1);
     println!("{name} demo: upstream a on {a} (weight 2), upstream b on {b} (weight 1)");
-    println!("gateway on http://{listen} with weighted-round-robin; try:");
-    println!("  curl -s http://{listen}/            # hello from a / b, in a a b order");
+    println!("gateway on http://{listen} with smooth weighted-round-robin; try:");
     println!("  for i in 1 2 3 4 5 6; do curl -s http://{listen}/; done");
+    if workers == 1 {
+        println!("                                  # hello from a, b, a, a, b, a");
+    } else {
+        println!("                                  # a twice as often as b ({workers} workers, each its own a b a)");
+    }
     println!("  curl -si http://{listen}/ -H 'Connection: close'");
     println!("Ctrl-C stops it.");
     start(name, Arc::new(config), opts, serve)
