@@ -450,6 +450,9 @@ mod tests {
             b"1;\xe9=1\r\nx\r\n",
             b"1;a=\xe9\r\nx\r\n",
             b"1 x\r\nx\r\n",
+            b"1;a=b@\r\nx\r\n",
+            b"1;a@\r\nx\r\n",
+            b"1;a=\"b\"@\r\nx\r\n",
             // Trailers are field lines.
             b"0\r\nno colon\r\n\r\n",
             b"0\r\n: empty name\r\n\r\n",
