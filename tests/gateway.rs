@@ -411,6 +411,25 @@ fn replay_takes_options_after_the_subcommand(bin: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A closed stdout (the access log's reader went away) is said once on
+/// stderr, and the gateway keeps serving.
+fn a_broken_access_log_pipe_is_reported_once(bin: &str) {
+    let o = Origin::start("a");
+    let mut w = one(bin, &o, "");
+    drop(w.child.stdout.take());
+    for _ in 0..5 {
+        assert_eq!(get(w.addr, "/name").text(), "a");
+    }
+    w.wait_stderr("access log: cannot write", Duration::from_secs(5));
+    // More requests, more failed writes: still the one line.
+    for _ in 0..5 {
+        assert_eq!(get(w.addr, "/name").text(), "a");
+    }
+    let lines = w.stderr.lock().unwrap();
+    let reports = lines.iter().filter(|l| l.contains("access log")).count();
+    assert_eq!(reports, 1, "{lines:?}");
+}
+
 /// Quick-mode flags follow one rule: never with --config.
 fn quick_mode_flags_never_mix_with_a_config(bin: &str) {
     let run = |args: &[&str]| {
@@ -580,6 +599,7 @@ each_frontend!(
     version_and_help_name_the_binary,
     quick_mode_flags_never_mix_with_a_config,
     demo_does_what_its_banner_says,
+    a_broken_access_log_pipe_is_reported_once,
     replay_takes_options_after_the_subcommand,
     forwarded_headers_reach_the_upstream,
 );

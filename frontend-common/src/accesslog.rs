@@ -10,7 +10,12 @@
 //! sent to the client; duration; servers tried; a note or `-`.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Set once a write of the access log failed: the failure is reported on
+/// stderr once per process, not once per line or per worker.
+static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
 
 use weir_core::AccessRecord;
 
@@ -71,8 +76,12 @@ impl LogSink {
             return;
         }
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&self.buf);
-        let _ = out.flush();
+        let written = out.write_all(&self.buf).and_then(|()| out.flush());
+        if let Err(e) = written {
+            if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
+                eprintln!("weir: access log: cannot write to stdout ({e}); lines that cannot be written are dropped");
+            }
+        }
         self.buf.clear();
     }
 }
