@@ -383,6 +383,17 @@ mod tests {
     }
 
     #[test]
+    fn errors_say_what_was_wrong() {
+        // These are the access log's notes.
+        assert_eq!(HeadError::TooLarge.reason(), "head too large");
+        assert_eq!(HeadError::TooManyHeaders.reason(), "too many header fields");
+        assert_eq!(
+            HeadError::Malformed("bare LF in head").reason(),
+            "bare LF in head"
+        );
+    }
+
+    #[test]
     fn what_cannot_start_a_request_is_told_at_once() {
         for could in [
             &b""[..],
