@@ -20,24 +20,39 @@ pub const MAX_HEADERS: usize = 100;
 /// and what it forwards must stay within [`MAX_HEADERS`] too.
 pub const MAX_REQUEST_HEADERS: usize = MAX_HEADERS - 4;
 
-/// False when the start of a head (perhaps still partial) cannot begin
-/// an HTTP/1.1 request: after the empty lines the scanner skips, the bytes
-/// before the first space must be a method token (RFC 9110 §9.1). A TLS
-/// ClientHello (0x16) or binary garbage is refused at its first byte
-/// instead of waiting for a head that will never end.
-pub fn could_start_request(mut bytes: &[u8]) -> bool {
+/// `bytes` after the empty lines (CRLF pairs) a client may send before a
+/// request line, at most as many as the scanner skips.
+fn after_empty_lines(mut bytes: &[u8]) -> &[u8] {
     for _ in 0..MAX_EMPTY_LINES {
         match bytes.strip_prefix(b"\r\n") {
             Some(rest) => bytes = rest,
             None => break,
         }
     }
+    bytes
+}
+
+/// False when the start of a head (perhaps still partial) cannot begin
+/// an HTTP/1.1 request: after the empty lines the scanner skips, the bytes
+/// before the first space must be a method token (RFC 9110 §9.1). A TLS
+/// ClientHello (0x16) or binary garbage is refused at its first byte
+/// instead of waiting for a head that will never end.
+pub fn could_start_request(bytes: &[u8]) -> bool {
+    let bytes = after_empty_lines(bytes);
     if bytes == b"\r" {
         return true; // perhaps one more empty line
     }
     let method_end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
     let tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
     bytes[..method_end].iter().all(tchar) && (method_end > 0 || bytes.is_empty())
+}
+
+/// True when the bytes of a request (perhaps partial or malformed) begin
+/// with the method `HEAD`, so that an error answered to it carries no
+/// body. It reads only what every split of the same stream holds when
+/// the scanner stops, so the answer never depends on how reads were cut.
+pub fn begins_head_request(bytes: &[u8]) -> bool {
+    after_empty_lines(bytes).starts_with(b"HEAD ")
 }
 
 /// Most empty lines (CRLF) skipped before a request line (RFC 9112 §2.2

@@ -683,7 +683,7 @@ impl Connection {
                         self.close_client();
                     } else {
                         let record = AccessRecord::new(self.client, self.head_start);
-                        let head = begins_head_request(self.b().cin.bytes());
+                        let head = crate::http1::parse::begins_head_request(self.b().cin.bytes());
                         self.reject(now, Fault::ClientTimeout, record, head);
                     }
                 }
@@ -748,19 +748,4 @@ impl Connection {
             }
         }
     }
-}
-
-/// True when the bytes of a request (perhaps partial or malformed) begin
-/// with the method `HEAD`, after the empty lines (CRLF pairs, as many as
-/// the head scanner skips) a client may send first. It reads only what
-/// every split of the same stream holds when the scanner stops, so the
-/// answer never depends on how reads were cut.
-pub(super) fn begins_head_request(mut bytes: &[u8]) -> bool {
-    for _ in 0..crate::http1::parse::MAX_EMPTY_LINES {
-        match bytes.strip_prefix(b"\r\n") {
-            Some(rest) => bytes = rest,
-            None => break,
-        }
-    }
-    bytes.starts_with(b"HEAD ")
 }

@@ -6,15 +6,14 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::buffers::client_ip;
-use super::connection::{
-    begins_head_request, Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES,
-};
+use super::connection::{Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES};
 use super::fault::Fault;
 use super::log::AccessRecord;
 use super::rewrite::{strip_hop_by_hop, strip_prefix, upstream_head};
 use super::timer::Timer;
 use super::{Gateway, Output, Peer, UpstreamId};
 use crate::balancer::Pick;
+use crate::http1::parse::{begins_head_request, could_start_request};
 use crate::http1::{
     parse::HeadError, parse_request_into, request_framing, BodyReader, Framing, HeadScanner,
     Version,
@@ -67,7 +66,7 @@ impl Connection {
         // are seen, whatever else the scan found so far (so the answer
         // does not depend on how reads were cut).
         if matches!(scanned, Ok(None) | Err(HeadError::TooLarge))
-            && !crate::http1::parse::could_start_request(b.cin.bytes())
+            && !could_start_request(b.cin.bytes())
         {
             let record = AccessRecord::new(self.client, self.head_start);
             self.reject(now, Fault::BadRequest("not an HTTP request"), record, false);
