@@ -293,6 +293,55 @@ fn graceful_shutdown_completes_in_flight(bin: &str) {
     assert_eq!(r.header("connection"), Some("close"));
     let status = w.wait_exit(Duration::from_secs(5));
     assert!(status.success(), "exit status {status}");
+    w.wait_stderr(
+        &format!("{bin}: stopped on SIGTERM: 1 in-flight request finished, 0 cut"),
+        Duration::from_secs(5),
+    );
+}
+
+/// When the grace period runs out, what is still in flight is cut: the
+/// client's connection closes, the request still gets its access-log line
+/// (status 0, a note), and the stop line counts it.
+fn a_grace_period_that_runs_out_cuts_and_says_so(bin: &str) {
+    use std::io::Read;
+    let o = Origin::start("a");
+    let dir = support::scratch_dir("grace");
+    let cfg = Weir::write_config(&dir, &upstream_section("round-robin", &[(o.addr, 1)], ""));
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.arg("--config").arg(&cfg).args(["--grace", "1"]);
+    let mut w = Weir::spawn(cmd, dir);
+    let mut c = Client::connect(w.addr);
+    c.send(b"GET /slow?ms=5000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    support::wait_until(
+        Duration::from_secs(5),
+        "the request to reach the origin",
+        || o.accepted() == 1,
+    );
+    let t = Instant::now();
+    w.terminate();
+    assert!(c.try_read().is_err(), "a response came after all");
+    let status = w.wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    w.wait_stderr(
+        &format!("{bin}: stopped on SIGTERM: 0 in-flight requests finished, 1 cut"),
+        Duration::from_secs(5),
+    );
+    let mut log = String::new();
+    w.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("\"GET /slow?ms=5000\" 0 ") && log.contains("cut: grace period over"),
+        "{log}"
+    );
 }
 
 fn check_reports_a_broken_config(bin: &str) {
@@ -594,6 +643,7 @@ each_frontend!(
     failover_when_an_upstream_dies,
     websocket_upgrade_tunnels,
     graceful_shutdown_completes_in_flight,
+    a_grace_period_that_runs_out_cuts_and_says_so,
     check_reports_a_broken_config,
     address_in_use_is_one_clear_line,
     version_and_help_name_the_binary,

@@ -210,3 +210,30 @@ fn the_consistent_hash_function_is_pinned() {
 
 /// Where `X-User: user-1` .. `user-8` land among 127.0.0.1:9001..9003.
 const PINNED_RING: [u16; 8] = [1, 3, 1, 2, 1, 3, 3, 2];
+
+/// Graceful stop: an exchange in flight is left to finish; when the grace
+/// period is over the frontend cuts it, and it still gets its record.
+#[test]
+fn a_cut_exchange_is_logged_with_status_0_and_a_note() {
+    let mut s = sim("", 1);
+    s.client(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(s.conn.shutdown(), "an exchange is in flight");
+    assert!(!s.client_closed);
+    let now = s.now;
+    assert!(s.conn.cut(&mut s.gw, now));
+    s.drive();
+    assert!(s.client_closed && s.socks[0].closed);
+    assert_eq!(s.logs.len(), 1);
+    assert_eq!(
+        (s.logs[0].status, s.logs[0].note),
+        (0, "cut: grace period over")
+    );
+    assert!(s.client_out.is_empty());
+    // Between requests, shutdown closes at once and there is nothing to cut.
+    let mut s = sim("", 1);
+    s.script(9001, &[OK]);
+    s.client(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(!s.conn.shutdown());
+    let now = s.now;
+    assert!(!s.conn.cut(&mut s.gw, now));
+}

@@ -219,8 +219,14 @@ pub fn start(name: &str, config: Arc<Config>, opts: &Options, serve: Serve) -> i
         }
     };
     let listen = config.listen;
+    let stopping = shutdown.clone();
     match serve(config, opts, shutdown) {
-        Ok(()) => 0,
+        Ok(()) => {
+            if stopping.is_fired() {
+                eprintln!("{name}: {}", stopping.report());
+            }
+            0
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             eprintln!("{name}: cannot listen on {listen}: address already in use");
             1

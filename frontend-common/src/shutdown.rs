@@ -1,12 +1,18 @@
 //! SIGINT/SIGTERM: stop accepting, let in-flight requests finish, exit.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 type Waker = Box<dyn Fn() + Send>;
 
 struct Inner {
     fired: AtomicBool,
+    /// The signal that fired it (0: fired by hand).
+    signal: AtomicI32,
+    /// Exchanges in flight when it fired, and those cut when the grace
+    /// period ran out (touched only while stopping).
+    in_flight: AtomicU64,
+    cut: AtomicU64,
     wakers: Mutex<Vec<Waker>>,
 }
 
@@ -22,6 +28,9 @@ impl Shutdown {
         Shutdown {
             inner: Arc::new(Inner {
                 fired: AtomicBool::new(false),
+                signal: AtomicI32::new(0),
+                in_flight: AtomicU64::new(0),
+                cut: AtomicU64::new(0),
                 wakers: Mutex::new(Vec::new()),
             }),
         }
@@ -36,7 +45,8 @@ impl Shutdown {
         std::thread::Builder::new()
             .name("weir-signals".into())
             .spawn(move || {
-                if signals.forever().next().is_some() {
+                if let Some(signal) = signals.forever().next() {
+                    fire.inner.signal.store(signal, Ordering::SeqCst);
                     fire.trigger();
                 }
             })?;
@@ -56,6 +66,32 @@ impl Shutdown {
     /// True once fired.
     pub fn is_fired(&self) -> bool {
         self.inner.fired.load(Ordering::SeqCst)
+    }
+
+    /// Notes one exchange that was in flight when the stop began.
+    pub fn note_in_flight(&self) {
+        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes one exchange cut when the grace period ran out.
+    pub fn note_cut(&self) {
+        self.inner.cut.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The one line said on stderr once a stop is complete, e.g.
+    /// `stopped on SIGTERM: 3 in-flight requests finished, 1 cut`.
+    pub fn report(&self) -> String {
+        let signal = match self.inner.signal.load(Ordering::SeqCst) {
+            signal_hook::consts::SIGINT => "on SIGINT",
+            signal_hook::consts::SIGTERM => "on SIGTERM",
+            _ => "",
+        };
+        let in_flight = self.inner.in_flight.load(Ordering::SeqCst);
+        let cut = self.inner.cut.load(Ordering::SeqCst).min(in_flight);
+        let finished = in_flight - cut;
+        let s = if finished == 1 { "" } else { "s" };
+        format!("stopped {signal}: {finished} in-flight request{s} finished, {cut} cut")
+            .replace("stopped :", "stopped:")
     }
 
     /// Registers a function that wakes one worker (called on trigger;

@@ -215,7 +215,11 @@ impl Worker {
                 if self.stop_at.is_none() {
                     self.begin_shutdown(now);
                 }
-                if self.conns.is_empty() || self.stop_at.is_some_and(|t| t <= now) {
+                if self.stop_at.is_some_and(|t| t <= now) {
+                    self.cut_all(now);
+                    return Ok(());
+                }
+                if self.conns.is_empty() {
                     return Ok(());
                 }
             }
@@ -235,10 +239,27 @@ impl Worker {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for ck in keys {
             if let Some(c) = self.conns.get_mut(ck) {
-                c.core.shutdown();
+                if c.core.shutdown() {
+                    self.shutdown.note_in_flight();
+                }
             }
             self.service(ck, now);
         }
+    }
+
+    /// The grace period is over: every exchange still in flight is cut
+    /// (and logged), and what the core says last is written out.
+    fn cut_all(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for ck in keys {
+            if let Some(c) = self.conns.get_mut(ck) {
+                if c.core.cut(&mut self.gw, now) {
+                    self.shutdown.note_cut();
+                }
+            }
+            self.service(ck, now);
+        }
+        self.log.flush();
     }
 
     fn accept(&mut self, now: Instant) {

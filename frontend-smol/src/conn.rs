@@ -60,7 +60,18 @@ enum Event {
     Io,
     Tick,
     Stop,
+    Cut,
     Connected(usize, std::io::Result<Async<TcpStream>>),
+}
+
+/// How a connection learns that the gateway stops.
+pub struct Ending {
+    /// Closed when the stop begins: finish the exchange in flight.
+    pub stop: Receiver<()>,
+    /// Closed when the grace period is over: cut it.
+    pub cut: Receiver<()>,
+    /// Where the stop's counts go, if anywhere.
+    pub stopping: Option<weir_frontend::Shutdown>,
 }
 
 /// Runs one client connection to its end.
@@ -69,8 +80,13 @@ pub async fn run(
     stream: Async<TcpStream>,
     addr: SocketAddr,
     quiet: bool,
-    stop: Receiver<()>,
+    ending: Ending,
 ) {
+    let Ending {
+        stop,
+        cut,
+        stopping: counts,
+    } = ending;
     let mut core = Connection::new(&shard.gateway(), addr, Instant::now());
     let mut client = Some(Side::fresh(stream));
     let mut ups: Vec<Up> = Vec::new();
@@ -82,6 +98,7 @@ pub async fn run(
     // The buffers were given back during this idle period.
     let mut released = false;
     let mut stop_signal = pin!(stop.recv());
+    let mut cut_signal = pin!(cut.recv());
     loop {
         // Take every output of the core.
         loop {
@@ -228,6 +245,9 @@ pub async fn run(
             if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Stop);
             }
+            if stopping && cut_signal.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Cut);
+            }
             if armed.is_some() && Pin::new(&mut timer).poll(cx).is_ready() {
                 armed = None;
                 return Poll::Ready(Event::Tick);
@@ -258,8 +278,19 @@ pub async fn run(
             Event::Tick => inputs.push(Input::Tick),
             Event::Stop => {
                 stopping = true;
-                core.shutdown();
+                if core.shutdown() {
+                    if let Some(c) = &counts {
+                        c.note_in_flight();
+                    }
+                }
                 inputs.push(Input::Tick);
+            }
+            Event::Cut => {
+                if core.cut(&mut shard.gateway(), Instant::now()) {
+                    if let Some(c) = &counts {
+                        c.note_cut();
+                    }
+                }
             }
             Event::Connected(i, result) => {
                 let u = &mut ups[i];

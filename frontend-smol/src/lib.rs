@@ -91,10 +91,7 @@ pub async fn serve(
             ))
         })
         .collect();
-    let shared = Shared {
-        permits: Arc::new(Semaphore::new(config.limits.max_connections)),
-        live: Arc::new(AtomicUsize::new(0)),
-    };
+    let shared = Shared::new(&config, None);
     let spawn = |task: Task| ex.spawn(task).detach();
     accept_loop(&spawn, &config, shards, listener, &settings, &shared, stop).await;
     Ok(())
@@ -110,6 +107,21 @@ struct Shared {
     permits: Arc<Semaphore>,
     /// Connection tasks alive (all workers): shutdown waits for zero.
     live: Arc<AtomicUsize>,
+    /// Closed when the grace period is over: tasks cut what is in flight.
+    cut: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
+    /// Where a stop's counts go (the binary's; none when embedded).
+    stopping: Option<Shutdown>,
+}
+
+impl Shared {
+    fn new(config: &Config, stopping: Option<Shutdown>) -> Shared {
+        Shared {
+            permits: Arc::new(Semaphore::new(config.limits.max_connections)),
+            live: Arc::new(AtomicUsize::new(0)),
+            cut: smol::channel::bounded(1),
+            stopping,
+        }
+    }
 }
 
 /// Waits `every`; false instead once `stop` closes (periodic tasks).
@@ -185,9 +197,14 @@ async fn accept_loop(
                 let stop = stop_rx.clone();
                 let quiet = settings.quiet;
                 let live = shared.live.clone();
+                let ending = conn::Ending {
+                    stop,
+                    cut: shared.cut.1.clone(),
+                    stopping: shared.stopping.clone(),
+                };
                 live.fetch_add(1, Ordering::SeqCst);
                 spawn(Box::pin(async move {
-                    conn::run(shard, stream, addr, quiet, stop).await;
+                    conn::run(shard, stream, addr, quiet, ending).await;
                     live.fetch_sub(1, Ordering::SeqCst);
                     drop(permit);
                 }));
@@ -208,6 +225,12 @@ async fn accept_loop(
     let deadline = Instant::now() + settings.grace;
     while shared.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         Timer::after(Duration::from_millis(20)).await;
+    }
+    // Grace over: what is still in flight is cut, and logged, by its task.
+    shared.cut.0.close();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while shared.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        Timer::after(Duration::from_millis(5)).await;
     }
 }
 
@@ -234,10 +257,7 @@ pub fn serve_blocking(
         grace: Duration::from_secs(opts.grace),
         shards: 1,
     };
-    let shared = Shared {
-        permits: Arc::new(Semaphore::new(config.limits.max_connections)),
-        live: Arc::new(AtomicUsize::new(0)),
-    };
+    let shared = Shared::new(&config, Some(shutdown.clone()));
     let mut threads = Vec::new();
     for i in 0..workers {
         let listener = Async::new(std_listener.try_clone()?)?;

@@ -329,14 +329,34 @@ impl Connection {
 
     /// Graceful shutdown: closes the client now if it is between requests,
     /// else after the current response (sent with `Connection: close`).
-    pub fn shutdown(&mut self) {
+    /// True when an exchange is in flight (it is left to finish).
+    pub fn shutdown(&mut self) -> bool {
         if self.client_closed {
-            return;
+            return false;
         }
         self.draining = true;
         if self.ex.is_none() && matches!(self.req_side, ReqSide::Head) {
             self.close_client();
         }
+        self.ex.is_some()
+    }
+
+    /// The grace period after [`Connection::shutdown`] is over: an exchange
+    /// still in flight is cut (its upstream and the client closed, its
+    /// access record emitted with the note `cut: grace period over`, status
+    /// 0 if nothing was answered yet). True when one was cut.
+    pub fn cut(&mut self, gw: &mut Gateway, now: Instant) -> bool {
+        if self.client_closed {
+            return false;
+        }
+        let in_flight = self.ex.is_some();
+        if in_flight {
+            self.abort(gw, now, "cut: grace period over");
+        }
+        if !self.client_closed {
+            self.close_client();
+        }
+        in_flight
     }
 
     /// Bytes the connection holds in its own buffers (unparsed client and
