@@ -91,3 +91,42 @@ impl Drop for LogSink {
         self.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// The line format the README documents, field by field.
+    #[test]
+    fn a_record_is_one_line_in_the_documented_format() {
+        let start = Instant::now();
+        let mut r = AccessRecord::new("10.0.0.7:40000".parse().unwrap(), start);
+        r.method = "GET".into();
+        r.target = "/a?b=\"1\"\n".into();
+        r.status = 200;
+        r.upstream = Some("127.0.0.1:9001".parse().unwrap());
+        r.bytes_in = 57;
+        r.bytes_out = 131;
+        r.end = start + Duration::from_micros(412);
+        r.tries = 1;
+        let mut sink = LogSink::new(false);
+        sink.record(&r);
+        r.note = "upstream timeout";
+        r.upstream = None;
+        sink.record(&r);
+        let text = String::from_utf8(std::mem::take(&mut sink.buf)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let (time, rest) = lines[0].split_once(' ').unwrap();
+        let (secs, millis) = time.split_once('.').unwrap();
+        assert!(secs.parse::<u64>().unwrap() > 1_700_000_000 && millis.len() == 3);
+        // Quotes and control characters in the target cannot break the line.
+        assert_eq!(
+            rest,
+            "10.0.0.7:40000 \"GET /a?b=?1??\" 200 127.0.0.1:9001 57 131 0.412ms tries=1 -"
+        );
+        assert!(lines[1].ends_with("\" 200 - 57 131 0.412ms tries=1 upstream timeout"));
+        assert!(LogSink::new(true).buf.capacity() == 0);
+    }
+}
