@@ -43,28 +43,7 @@ impl LogSink {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let clean = |b: &[u8]| -> String {
-            String::from_utf8_lossy(b)
-                .chars()
-                .map(|c| if c == '"' || c.is_control() { '?' } else { c })
-                .collect()
-        };
-        let _ = writeln!(
-            self.buf,
-            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms tries={} {}",
-            now.as_secs(),
-            now.subsec_millis(),
-            r.client,
-            clean(&r.method),
-            clean(&r.target),
-            r.status,
-            r.upstream.map_or("-".to_string(), |a| a.to_string()),
-            r.bytes_in,
-            r.bytes_out,
-            r.duration().as_secs_f64() * 1000.0,
-            r.tries,
-            if r.note.is_empty() { "-" } else { r.note },
-        );
+        r.write_line(&mut self.buf, now);
         if self.buf.len() > 64 * 1024 {
             self.flush();
         }

@@ -54,4 +54,35 @@ impl AccessRecord {
     pub fn duration(&self) -> Duration {
         self.end.saturating_duration_since(self.start)
     }
+
+    /// Writes the record as one access-log line (the format README.md
+    /// documents), `wall` being the time of day to print as Unix seconds
+    /// (the frontend's clock, or virtual time in replays: the core reads
+    /// none). Quotes and control characters in the method and target are
+    /// written as `?`, so a line is always one line.
+    pub fn write_line(&self, out: &mut Vec<u8>, wall: Duration) {
+        use std::io::Write;
+        let clean = |b: &[u8]| -> String {
+            String::from_utf8_lossy(b)
+                .chars()
+                .map(|c| if c == '"' || c.is_control() { '?' } else { c })
+                .collect()
+        };
+        let _ = writeln!(
+            out,
+            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms tries={} {}",
+            wall.as_secs(),
+            wall.subsec_millis(),
+            self.client,
+            clean(&self.method),
+            clean(&self.target),
+            self.status,
+            self.upstream.map_or("-".to_string(), |a| a.to_string()),
+            self.bytes_in,
+            self.bytes_out,
+            self.duration().as_secs_f64() * 1000.0,
+            self.tries,
+            if self.note.is_empty() { "-" } else { self.note },
+        );
+    }
 }

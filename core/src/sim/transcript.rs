@@ -91,21 +91,13 @@ pub fn render(sim: &Sim) -> String {
     let _ = writeln!(out, "== weir -> client ({} bytes)", sim.client_out.len());
     out.push_str(&escape(&sim.client_out, LIMIT));
     let _ = writeln!(out, "== access log");
+    // The live access log's own lines; the time is virtual: seconds since
+    // the replay began.
+    let mut line = Vec::new();
     for r in &sim.logs {
-        let _ = writeln!(
-            out,
-            "{} {:?} {:?} {} {} in={} out={} tries={} {}ms {}",
-            r.client,
-            String::from_utf8_lossy(&r.method),
-            String::from_utf8_lossy(&r.target),
-            r.status,
-            r.upstream.map_or("-".into(), |a| a.to_string()),
-            r.bytes_in,
-            r.bytes_out,
-            r.tries,
-            r.duration().as_millis(),
-            if r.note.is_empty() { "-" } else { r.note },
-        );
+        line.clear();
+        r.write_line(&mut line, r.end.saturating_duration_since(sim.epoch));
+        out.push_str(&String::from_utf8_lossy(&line));
     }
     let _ = writeln!(
         out,
