@@ -36,18 +36,38 @@ impl Shutdown {
         }
     }
 
-    /// A flag fired by SIGINT or SIGTERM (a thread waits for them).
+    /// A flag fired by SIGINT or SIGTERM (a thread waits for them). The
+    /// signals an operator's tools send for other reasons (SIGHUP from
+    /// `systemctl reload` or logrotate, SIGUSR1, SIGUSR2) are caught too,
+    /// so that none kills the process by surprise: until reload exists,
+    /// each is said once on stderr and otherwise ignored. (SIGPIPE is
+    /// ignored by the Rust runtime: a closed peer is a write error.)
     pub fn install() -> std::io::Result<Shutdown> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
         let s = Shutdown::manual();
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
         let fire = s.clone();
         std::thread::Builder::new()
             .name("weir-signals".into())
             .spawn(move || {
-                if let Some(signal) = signals.forever().next() {
-                    fire.inner.signal.store(signal, Ordering::SeqCst);
-                    fire.trigger();
+                let mut said = [false; 3];
+                for signal in signals.forever() {
+                    let (i, text) = match signal {
+                        SIGHUP => (0, "SIGHUP: reloading the config is not implemented yet; ignored (stop and start to change it)"),
+                        SIGUSR1 => (1, "SIGUSR1: the access log goes to stdout, there is no log file to reopen; ignored"),
+                        SIGUSR2 => (2, "SIGUSR2: ignored"),
+                        _ => {
+                            if !fire.is_fired() {
+                                fire.inner.signal.store(signal, Ordering::SeqCst);
+                                fire.trigger();
+                            }
+                            continue;
+                        }
+                    };
+                    if !std::mem::replace(&mut said[i], true) {
+                        eprintln!("weir: {text}");
+                    }
                 }
             })?;
         Ok(s)
