@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use crate::balancer::group::GroupSpec;
 use crate::balancer::{HashKey, Strategy};
+use crate::http1::path::{EncodedSlash, PathRules};
 
 /// One problem in a config, with the line it is on (1-based) when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,6 +150,8 @@ pub struct Config {
     pub routes: Vec<RouteSpec>,
     /// Middleware layers, outermost first.
     pub middleware: Vec<LayerSpec>,
+    /// How request paths are normalised before routing (`[http]`).
+    pub paths: PathRules,
     /// A deliberate break, for proving the fuzz oracle (tests only).
     #[cfg(feature = "test-mutants")]
     pub mutant: crate::mutant::Mutant,
@@ -163,6 +166,8 @@ struct RawConfig {
     timeouts: RawTimeouts,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    http: RawHttp,
     #[serde(default)]
     upstream: Vec<RawUpstream>,
     #[serde(default)]
@@ -182,6 +187,38 @@ struct RawTimeouts {
     upstream_idle: Option<u64>,
     pool_idle: Option<u64>,
     tunnel_idle: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    merge_slashes: Option<bool>,
+    encoded_slash: Option<Spanned<String>>,
+}
+
+/// `[http]`: how paths are normalised before routing.
+fn path_rules(raw: &RawHttp, errs: &mut Errors<'_>) -> PathRules {
+    let d = PathRules::default();
+    let encoded_slash = match &raw.encoded_slash {
+        None => d.encoded_slash,
+        Some(v) => match v.get_ref().as_str() {
+            "keep" => EncodedSlash::Keep,
+            "decode" => EncodedSlash::Decode,
+            "reject" => EncodedSlash::Reject,
+            other => {
+                errs.at(
+                    v.span(),
+                    "http.encoded_slash".into(),
+                    format!("unknown value {other:?} (expected: keep, decode, reject)"),
+                );
+                d.encoded_slash
+            }
+        },
+    };
+    PathRules {
+        merge_slashes: raw.merge_slashes.unwrap_or(d.merge_slashes),
+        encoded_slash,
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -366,6 +403,8 @@ impl Config {
             max_request_body: raw.limits.max_request_body.unwrap_or(dl.max_request_body),
             window: sized(&raw.limits.window, "window", 1024, dl.window),
         };
+
+        let paths = path_rules(&raw.http, &mut errs);
 
         let mut upstreams = Vec::new();
         for (i, u) in raw.upstream.iter().enumerate() {
@@ -596,6 +635,7 @@ impl Config {
             upstreams,
             routes,
             middleware,
+            paths,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         })
@@ -629,6 +669,7 @@ impl Config {
                 host_rewrite: None,
             }],
             middleware: vec![],
+            paths: PathRules::default(),
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         }
@@ -702,6 +743,33 @@ response_remove = ["Server"]
             .iter()
             .map(|e| e.to_string())
             .collect()
+    }
+
+    #[test]
+    fn http_path_rules_parse_and_bad_values_name_their_line() {
+        let c = Config::from_toml(
+            "listen = \"127.0.0.1:1\"\n[http]\nmerge_slashes = false\nencoded_slash = \"reject\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.paths,
+            PathRules {
+                merge_slashes: false,
+                encoded_slash: EncodedSlash::Reject
+            }
+        );
+        let d = Config::from_toml(
+            "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(d.paths, PathRules::default());
+        let e = errors(
+            "listen = \"127.0.0.1:1\"\n[http]\nencoded_slash = \"drop\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n",
+        );
+        assert_eq!(
+            e,
+            ["line 3: http.encoded_slash: unknown value \"drop\" (expected: keep, decode, reject)"]
+        );
     }
 
     #[test]

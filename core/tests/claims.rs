@@ -237,3 +237,52 @@ fn a_cut_exchange_is_logged_with_status_0_and_a_note() {
     let now = s.now;
     assert!(!s.conn.cut(&mut s.gw, now));
 }
+
+/// Routing decides on the normalised path, and the upstream receives that
+/// same path: `/public/../admin` cannot reach another route's upstream.
+#[test]
+fn routing_and_the_upstream_see_the_normalised_path() {
+    let toml = "listen = \"127.0.0.1:8080\"
+[[upstream]]
+name = \"public\"
+servers = [{ addr = \"127.0.0.1:9001\" }]
+[[upstream]]
+name = \"admin\"
+servers = [{ addr = \"127.0.0.1:9002\" }]
+[[route]]
+path_prefix = \"/admin/\"
+upstream = \"admin\"
+[[route]]
+upstream = \"public\"
+";
+    for (target, port, path) in [
+        ("/public/../admin/x?a=..", 9002, "/admin/x?a=.."),
+        ("//admin//x", 9002, "/admin/x"),
+        ("/%61dmin/x", 9002, "/admin/x"),
+        ("/admin%2Fx", 9001, "/admin%2Fx"),
+        ("/a/./b/../c", 9001, "/a/c"),
+    ] {
+        let mut s = Sim::from_toml(toml, Instant::now()).unwrap();
+        s.script(9001, &[OK]);
+        s.script(9002, &[OK]);
+        s.client(format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+        assert_eq!(s.logs[0].upstream, Some(addr(port)), "{target}");
+        assert!(
+            s.upstream_text()
+                .starts_with(&format!("GET {path} HTTP/1.1\r\n")),
+            "{target}: {}",
+            s.upstream_text()
+        );
+        // The access log keeps what the client sent.
+        assert_eq!(&s.logs[0].target[..], target.as_bytes());
+    }
+    for refused in ["/..", "/a/../../b", "/%zz", "/%2e%2e/etc/passwd"] {
+        let mut s = Sim::from_toml(toml, Instant::now()).unwrap();
+        s.client(format!("GET {refused} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+        assert!(
+            s.client_text().starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{refused}"
+        );
+        assert!(s.socks.is_empty());
+    }
+}

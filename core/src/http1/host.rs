@@ -12,65 +12,71 @@ pub fn is_valid_host(v: &[u8]) -> bool {
     if v.is_empty() {
         return true;
     }
-    let (host, port) = if v[0] == b'[' {
-        let Some(close) = v.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let inside = &v[1..close];
-        let literal = !inside.is_empty()
-            && inside.contains(&b':')
-            && inside
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        if !literal {
-            return false;
-        }
-        match &v[close + 1..] {
-            [] => (&v[..0], None),
-            [b':', port @ ..] => (&v[..0], Some(port)),
-            _ => return false,
-        }
-    } else {
-        match v.iter().position(|&b| b == b':') {
-            Some(i) => (&v[..i], Some(&v[i + 1..])),
-            None => (v, None),
-        }
-    };
-    if !host.is_empty() && !is_reg_name(host) {
-        return false;
+    if v[0] == b'[' {
+        return is_ip_literal_and_port(v);
     }
-    if v[0] != b'[' && host.is_empty() {
-        return false;
-    }
-    port.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 5
-            && p.iter().all(u8::is_ascii_digit)
-            && p.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')) <= 65535
-    })
-}
-
-/// `*( unreserved / pct-encoded / sub-delims )`, without the comma (a
-/// list of hosts is refused whatever RFC 3986 allows in a name).
-fn is_reg_name(s: &[u8]) -> bool {
+    // One pass over a reg-name or IPv4 address, then the port if any.
     let mut i = 0;
-    while i < s.len() {
-        let b = s[i];
-        if b == b'%' {
-            let hex = s.get(i + 1..i + 3);
-            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                return false;
-            }
+    while i < v.len() {
+        let b = v[i];
+        if REG_NAME[b as usize] {
+            i += 1;
+        } else if b == b'%'
+            && v.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
             i += 3;
-            continue;
-        }
-        if !(b.is_ascii_alphanumeric() || b"-._~!$&'()*+;=".contains(&b)) {
+        } else if b == b':' {
+            return i > 0 && is_port(&v[i + 1..]);
+        } else {
             return false;
         }
-        i += 1;
     }
     true
 }
+
+/// `"[" ( IPv6address / IPv4-mapped ) "]" [ ":" port ]`, loosely: hex
+/// digits, colons and dots inside, at least one colon.
+fn is_ip_literal_and_port(v: &[u8]) -> bool {
+    let Some(close) = v.iter().position(|&b| b == b']') else {
+        return false;
+    };
+    let inside = &v[1..close];
+    let literal = inside.contains(&b':')
+        && inside
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    literal
+        && match &v[close + 1..] {
+            [] => true,
+            [b':', port @ ..] => is_port(port),
+            _ => false,
+        }
+}
+
+/// 1 to 5 digits, at most 65535.
+fn is_port(p: &[u8]) -> bool {
+    !p.is_empty()
+        && p.len() <= 5
+        && p.iter().all(u8::is_ascii_digit)
+        && p.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')) <= 65535
+}
+
+/// Bytes allowed as they are in a reg-name: unreserved and sub-delims
+/// without the comma (a list of hosts is refused whatever RFC 3986
+/// allows in a name). A table: this runs on every request.
+const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'')
+            || matches!(c, b'(' | b')' | b'*' | b'+' | b';' | b'=');
+        b += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ pub mod framing;
 pub mod head;
 pub mod host;
 pub mod parse;
+pub mod path;
 
 pub use body::BodyReader;
 pub use chunked::{ChunkError, ChunkedReader, Piece};

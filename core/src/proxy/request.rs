@@ -14,6 +14,7 @@ use super::timer::Timer;
 use super::{Gateway, Output, Peer, UpstreamId};
 use crate::balancer::Pick;
 use crate::http1::parse::{begins_head_request, could_start_request};
+use crate::http1::path::normalise;
 use crate::http1::{
     parse::HeadError, parse_request_into, request_framing, BodyReader, Framing, HeadScanner,
     Version,
@@ -110,6 +111,15 @@ impl Connection {
         if &req.method[..] == b"CONNECT" {
             self.reject(now, Fault::MethodNotAllowed, record, is_head);
             return true;
+        }
+        // Routing and the upstream see the same, normalised path.
+        match normalise(&req.target, &self.config.paths) {
+            Ok(None) => {}
+            Ok(Some(t)) => req.target = t,
+            Err(e) => {
+                self.reject(now, Fault::BadRequest(e.reason()), record, is_head);
+                return true;
+            }
         }
         let max_body = self.config.limits.max_request_body;
         if let Framing::Length(n) = framing {
