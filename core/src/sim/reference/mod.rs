@@ -218,15 +218,29 @@ pub fn request(buf: &[u8]) -> Read {
 }
 
 /// Reads one response from the front of `buf` (RFC 9112 §4, §6.3).
+/// Empty lines before the status line are skipped, as the gateway does
+/// (RFC 9112 §2.2 asks it of servers; clients in use do it too).
 pub fn response(buf: &[u8], to_head: bool, eof: bool) -> Read {
-    let mut c = Cursor::new(buf, 0);
+    let mut skip = 0;
+    while buf[skip..].starts_with(b"\r\n") {
+        skip += 2;
+    }
+    let mut c = Cursor::new(buf, skip);
     let version = try_read!(c.version(b" "));
-    let status = try_read!(c.run(b' ', |b| b.is_ascii_digit()));
-    if status.len() != 3 {
+    // `status-code SP [ reason-phrase ]`; like the clients in use, a line
+    // that ends right after the code (no SP) is read too.
+    let line = try_read!(c.run(b'\r', |b| b == b'\t' || b == b' ' || is_vchar_or_obs(b)));
+    try_read!(c.expect(b"\n"));
+    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
         return Read::Invalid("status code is not three digits");
     }
-    let reason = try_read!(c.run(b'\r', |b| b == b'\t' || b == b' ' || is_vchar_or_obs(b)));
-    try_read!(c.expect(b"\n"));
+    let (status, rest) = line.split_at(3);
+    let reason = match rest {
+        [] => Vec::new(),
+        [b' ', reason @ ..] => reason.to_vec(),
+        _ => return Read::Invalid("status code is not three digits"),
+    };
+    let status = status.to_vec();
     let fields = try_read!(c.fields());
     let code: u16 = (status[0] - b'0') as u16 * 100
         + (status[1] - b'0') as u16 * 10

@@ -132,6 +132,10 @@ fn reads_responses_by_their_framing() {
     assert_eq!(s.rest, Rest::Partial(0));
     assert!(matches!(
         response(b"HTTP/1.1 200\r\n\r\n", false, true),
+        Read::Whole(_)
+    ));
+    assert!(matches!(
+        response(b"HTTP/1.1 2000 OK\r\n\r\n", false, true),
         Read::Invalid(_)
     ));
 }
