@@ -126,6 +126,7 @@ mod tests {
             b":80",
             b"a%2",
             b"a%zz",
+            b"ab%41@",
         ] {
             assert!(!is_valid_host(bad), "{:?}", String::from_utf8_lossy(bad));
         }

@@ -231,5 +231,12 @@ mod tests {
         for t in ["/%", "/%4", "/%zz", "/a%g1"] {
             assert_eq!(norm(t, d), Err(PathError::BadPercent), "{t}");
         }
+        // What the access log says.
+        assert_eq!(PathError::AboveRoot.reason(), "path climbs above the root");
+        assert_eq!(PathError::EncodedSlash.reason(), "encoded slash in path");
+        assert_eq!(
+            PathError::BadPercent.reason(),
+            "malformed percent-encoding in path"
+        );
     }
 }
