@@ -379,14 +379,18 @@ fn a_grace_period_that_runs_out_cuts_and_says_so(bin: &str) {
 fn check_reports_a_broken_config(bin: &str) {
     let dir = support::scratch_dir("check");
     let path = dir.join("bad.toml");
-    std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nservers = [{ addr = \"nope\" }]\n").unwrap();
-    let out = Command::new(support::binary(bin))
-        .args(["--check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let check = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(support::binary(bin))
+            .args(["--check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err)
+    };
+    let (code, err) = check("listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nservers = [{ addr = \"nope\" }]\n");
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("bad.toml:4: upstream[0].balancer: unknown balancer \"fastest\""),
         "{err}"
@@ -396,25 +400,14 @@ fn check_reports_a_broken_config(bin: &str) {
         "{err}"
     );
     // A key the schema does not know stops the reading at its line.
-    std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nbogus = 1\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap();
-    let out = Command::new(support::binary(bin))
-        .args(["--check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = check("listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nbogus = 1\nservers = [{ addr = \"127.0.0.1:2\" }]\n");
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("bad.toml:5: unknown field `bogus`") && err.lines().count() == 1,
         "{err}"
     );
-    std::fs::write(&path, "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap();
-    let out = Command::new(support::binary(bin))
-        .args(["--check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let (code, _) = check("listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n");
+    assert_eq!(code, Some(0));
     let out = Command::new(support::binary(bin))
         .arg("--bogus")
         .output()
