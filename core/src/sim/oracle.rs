@@ -87,7 +87,10 @@ fn check_upstreams(sent: &reference::Stream, sim: &Sim, expect: &Expect) -> Vec<
         if let Some(&last) = matched.last() {
             let c = &sent.messages[last];
             let retry = c.body.is_empty()
-                && matches!(c.method(), b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE")
+                && matches!(
+                    c.method(),
+                    b"GET" | b"HEAD" | b"OPTIONS" | b"PUT" | b"DELETE" | b"TRACE"
+                )
                 && forwards(c, &up, expect).is_ok();
             if retry {
                 matched.push(last);
