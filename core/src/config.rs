@@ -179,14 +179,14 @@ struct RawConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
-    client_header: Option<u64>,
-    client_body: Option<u64>,
-    client_idle: Option<u64>,
-    upstream_connect: Option<u64>,
-    upstream_response: Option<u64>,
-    upstream_idle: Option<u64>,
-    pool_idle: Option<u64>,
-    tunnel_idle: Option<u64>,
+    client_header: Option<Spanned<u64>>,
+    client_body: Option<Spanned<u64>>,
+    client_idle: Option<Spanned<u64>>,
+    upstream_connect: Option<Spanned<u64>>,
+    upstream_response: Option<Spanned<u64>>,
+    upstream_idle: Option<Spanned<u64>>,
+    pool_idle: Option<Spanned<u64>>,
+    tunnel_idle: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -358,16 +358,32 @@ impl Config {
         }
         let d = Timeouts::default();
         let t = &raw.timeouts;
-        let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
+        // A zero timeout would fire at once (a 408 before any byte): refused.
+        let mut ms = |v: &Option<Spanned<u64>>, name: &str, def: Duration| match v {
+            Some(v) if *v.get_ref() == 0 => {
+                errs.at(
+                    v.span(),
+                    format!("timeouts.{name}"),
+                    "must be at least 1 (milliseconds)".into(),
+                );
+                def
+            }
+            Some(v) => Duration::from_millis(*v.get_ref()),
+            None => def,
+        };
         let timeouts = Timeouts {
-            client_header: ms(t.client_header, d.client_header),
-            client_body: ms(t.client_body, d.client_body),
-            client_idle: ms(t.client_idle, d.client_idle),
-            upstream_connect: ms(t.upstream_connect, d.upstream_connect),
-            upstream_response: ms(t.upstream_response, d.upstream_response),
-            upstream_idle: ms(t.upstream_idle, d.upstream_idle),
-            pool_idle: ms(t.pool_idle, d.pool_idle),
-            tunnel_idle: ms(t.tunnel_idle, d.tunnel_idle),
+            client_header: ms(&t.client_header, "client_header", d.client_header),
+            client_body: ms(&t.client_body, "client_body", d.client_body),
+            client_idle: ms(&t.client_idle, "client_idle", d.client_idle),
+            upstream_connect: ms(&t.upstream_connect, "upstream_connect", d.upstream_connect),
+            upstream_response: ms(
+                &t.upstream_response,
+                "upstream_response",
+                d.upstream_response,
+            ),
+            upstream_idle: ms(&t.upstream_idle, "upstream_idle", d.upstream_idle),
+            pool_idle: ms(&t.pool_idle, "pool_idle", d.pool_idle),
+            tunnel_idle: ms(&t.tunnel_idle, "tunnel_idle", d.tunnel_idle),
         };
         let dl = Limits::default();
         let mut sized = |v: &Option<Spanned<usize>>, key: &str, min: usize, def: usize| match v {
@@ -482,6 +498,14 @@ impl Config {
                     Some(w) => *w.get_ref(),
                     None => 1,
                 };
+                if servers.iter().any(|(a, _)| *a == addr) {
+                    errs.at(
+                        s.addr.span(),
+                        key(&format!("servers[{j}].addr")),
+                        format!("{addr} is listed twice (give it a weight instead)"),
+                    );
+                    continue;
+                }
                 servers.push((addr, weight));
             }
             upstreams.push(GroupSpec {
@@ -544,6 +568,21 @@ impl Config {
                         "not a valid Host value".into(),
                     );
                 }
+            }
+            if let Some(k) = routes
+                .iter()
+                .position(|o: &RouteSpec| o.host == host && o.path_prefix == path_prefix)
+            {
+                let span = r
+                    .path_prefix
+                    .as_ref()
+                    .or(r.host.as_ref())
+                    .map_or(r.upstream.span(), |s| s.span());
+                errs.at(
+                    span,
+                    key("path_prefix"),
+                    format!("route[{k}] has the same host and path_prefix: this one could never be chosen"),
+                );
             }
             routes.push(RouteSpec {
                 host,
@@ -769,6 +808,33 @@ response_remove = ["Server"]
         assert_eq!(
             e,
             ["line 3: http.encoded_slash: unknown value \"drop\" (expected: keep, decode, reject)"]
+        );
+    }
+
+    #[test]
+    fn zero_timeouts_twice_listed_servers_and_indistinguishable_routes_are_errors() {
+        let e = errors(
+            "listen = \"127.0.0.1:1\"
+[timeouts]
+upstream_response = 0
+[[upstream]]
+name = \"a\"
+servers = [{ addr = \"127.0.0.1:2\" }, { addr = \"127.0.0.1:2\", weight = 3 }]
+[[route]]
+path_prefix = \"/x/\"
+upstream = \"a\"
+[[route]]
+path_prefix = \"/x/\"
+upstream = \"a\"
+",
+        );
+        assert_eq!(
+            e,
+            [
+                "line 3: timeouts.upstream_response: must be at least 1 (milliseconds)",
+                "line 6: upstream[0].servers[1].addr: 127.0.0.1:2 is listed twice (give it a weight instead)",
+                "line 11: route[1].path_prefix: route[0] has the same host and path_prefix: this one could never be chosen",
+            ]
         );
     }
 
