@@ -416,7 +416,12 @@ fn bytes_that_cannot_start_a_request_get_400_at_once() {
         );
         assert!(r.client_closed && r.socks.is_empty());
         assert_eq!(r.logs[0].note, "not an HTTP request");
+        // The log shows what arrived.
+        assert_eq!(r.logs[0].bytes_in, garbage.len() as u64);
+        assert!(!r.logs[0].target.is_empty());
     }
+    let r = run(&config(1, ""), b"\x16\x03\x01", &[OK], usize::MAX);
+    assert_eq!(&r.logs[0].target[..], br"\x16\x03\x01");
     // A method arriving a byte at a time is not mistaken for garbage.
     let r = run(&config(1, ""), GET, &[OK], 1);
     assert_eq!(r.client_text(), OK_OUT);

@@ -629,6 +629,14 @@ impl Connection {
         mut record: AccessRecord,
         head_request: bool,
     ) {
+        // No head was parsed: the log shows what arrived instead.
+        if record.method.is_empty() && record.target.is_empty() {
+            if let Some(b) = &self.bufs {
+                let bytes = b.cin.bytes();
+                record.bytes_in = record.bytes_in.max(bytes.len() as u64);
+                record.target = super::log::arrived(bytes);
+            }
+        }
         let mut head = fault.head();
         let body = fault.body();
         head.headers.append(

@@ -86,3 +86,38 @@ impl AccessRecord {
         );
     }
 }
+
+/// What arrived of a request that could not be parsed, for its log line:
+/// at most 64 bytes, printable ASCII as it is, anything else (and `"`,
+/// `\\`) as `\\xNN`, `...` when there was more.
+pub fn arrived(bytes: &[u8]) -> Bytes {
+    const SHOWN: usize = 64;
+    let mut out = Vec::with_capacity(SHOWN + 3);
+    for &b in &bytes[..bytes.len().min(SHOWN)] {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    if bytes.len() > SHOWN {
+        out.extend_from_slice(b"...");
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arrived;
+
+    #[test]
+    fn what_arrived_is_shown_escaped_and_capped() {
+        assert_eq!(
+            &arrived(b"\x16\x03\x01ab\"\\\r\n")[..],
+            br#"\x16\x03\x01ab\x22\x5c\x0d\x0a"#
+        );
+        let long = arrived(&[b'a'; 100]);
+        assert_eq!(long.len(), 64 + 3);
+        assert!(long.ends_with(b"a..."));
+    }
+}

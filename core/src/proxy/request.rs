@@ -95,6 +95,7 @@ impl Connection {
         let mut req = match parse_request_into(&head, spare) {
             Ok(r) => r,
             Err(e) => {
+                record.target = super::log::arrived(&head);
                 self.reject(now, e.into(), record, is_head);
                 return true;
             }
