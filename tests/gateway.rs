@@ -169,6 +169,38 @@ fn strict_request_rules_hold_end_to_end(bin: &str) {
     // line, then was closed: the origin answered nothing.
     let r = get(w.addr, "/name");
     assert_eq!((r.status, r.text().as_str()), (200, "a"));
+    // Not HTTP at all (a TLS ClientHello's first bytes): 400 at once, not
+    // after the header timeout (10 s by default).
+    let t = Instant::now();
+    let mut c = Client::connect(w.addr);
+    c.send(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03");
+    assert_eq!(c.read().status, 400);
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+/// Routing decides on the normalised path, and the upstream gets it.
+fn paths_are_normalised_before_routing(bin: &str) {
+    let (a, b) = (Origin::start("a"), Origin::start("b"));
+    let w = Weir::start(
+        bin,
+        &format!(
+            "workers = 1\n[[upstream]]\nname = \"a\"\nservers = [{{ addr = \"{}\" }}]\n\
+             [[upstream]]\nname = \"b\"\nservers = [{{ addr = \"{}\" }}]\n\
+             [[route]]\npath_prefix = \"/b/\"\nupstream = \"b\"\nstrip_prefix = true\n\
+             [[route]]\nupstream = \"a\"\n",
+            a.addr, b.addr
+        ),
+    );
+    for (path, name) in [
+        ("/x/../b/name", "b"),
+        ("//b//name", "b"),
+        ("/%62/name", "b"),
+        ("/name", "a"),
+    ] {
+        let r = get(w.addr, path);
+        assert_eq!((r.status, r.text().as_str()), (200, name), "{path}");
+    }
+    assert_eq!(get(w.addr, "/b/../../name").status, 400);
 }
 
 fn slow_head_gives_408(bin: &str) {
@@ -661,6 +693,7 @@ each_frontend!(
     slow_upstream_gives_504,
     slow_head_gives_408,
     strict_request_rules_hold_end_to_end,
+    paths_are_normalised_before_routing,
     pooled_connection_closes_after_pool_idle,
     early_answer_survives_an_unread_body,
     round_robin_and_smooth_weighted,
