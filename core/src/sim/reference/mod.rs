@@ -294,14 +294,13 @@ fn transfer_coding(fields: &[Field]) -> Result<Option<bool>, &'static str> {
     let mut codings = Vec::new();
     for (n, v) in fields {
         if n.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Empty list elements (and empty fields) are ignored, RFC
+            // 9110 §5.6.1.2; a field with no coding at all is refused below.
             for t in v.split(|&b| b == b',') {
                 let t = trim(t);
                 if !t.is_empty() {
                     codings.push(t);
                 }
-            }
-            if codings.is_empty() {
-                return Err("empty Transfer-Encoding");
             }
         }
     }
