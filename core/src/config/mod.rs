@@ -12,7 +12,10 @@ use toml::Spanned;
 
 use crate::balancer::group::GroupSpec;
 use crate::balancer::{HashKey, Strategy};
-use crate::http1::path::{EncodedSlash, PathRules};
+use crate::http1::path::PathRules;
+
+mod http;
+use http::{path_rules, RawHttp};
 
 /// One problem in a config, with the line it is on (1-based) when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,38 +190,6 @@ struct RawTimeouts {
     upstream_idle: Option<Spanned<u64>>,
     pool_idle: Option<Spanned<u64>>,
     tunnel_idle: Option<Spanned<u64>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    merge_slashes: Option<bool>,
-    encoded_slash: Option<Spanned<String>>,
-}
-
-/// `[http]`: how paths are normalised before routing.
-fn path_rules(raw: &RawHttp, errs: &mut Errors<'_>) -> PathRules {
-    let d = PathRules::default();
-    let encoded_slash = match &raw.encoded_slash {
-        None => d.encoded_slash,
-        Some(v) => match v.get_ref().as_str() {
-            "keep" => EncodedSlash::Keep,
-            "decode" => EncodedSlash::Decode,
-            "reject" => EncodedSlash::Reject,
-            other => {
-                errs.at(
-                    v.span(),
-                    "http.encoded_slash".into(),
-                    format!("unknown value {other:?} (expected: keep, decode, reject)"),
-                );
-                d.encoded_slash
-            }
-        },
-    };
-    PathRules {
-        merge_slashes: raw.merge_slashes.unwrap_or(d.merge_slashes),
-        encoded_slash,
-    }
 }
 
 #[derive(Deserialize, Default)]
@@ -716,170 +687,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const FULL: &str = r#"
-listen = "127.0.0.1:8080"
-workers = 2
-
-[timeouts]
-client_header = 5000
-
-[limits]
-max_request_body = 1024
-
-[[upstream]]
-name = "app"
-balancer = "weighted-round-robin"
-servers = [
-  { addr = "127.0.0.1:9001", weight = 5 },
-  { addr = "127.0.0.1:9002" },
-]
-
-[[upstream]]
-name = "users"
-balancer = "consistent-hash"
-hash_key = "header:X-User"
-servers = [{ addr = "127.0.0.1:9003" }]
-
-[[route]]
-host = "*.Example.com"
-path_prefix = "/api/"
-upstream = "users"
-strip_prefix = true
-
-[[route]]
-upstream = "app"
-
-[[middleware]]
-kind = "headers"
-request_set = { "X-Env" = "prod" }
-response_remove = ["Server"]
-"#;
-
-    #[test]
-    fn parses_the_full_schema() {
-        let c = Config::from_toml(FULL).unwrap();
-        assert_eq!(c.workers, Some(2));
-        assert_eq!(c.timeouts.client_header, Duration::from_millis(5000));
-        assert_eq!(c.timeouts.client_body, Duration::from_millis(30_000));
-        assert_eq!(c.limits.max_request_body, 1024);
-        assert_eq!(c.upstreams[0].servers[0].1, 5);
-        assert_eq!(
-            c.upstreams[1].hash_key,
-            Some(HashKey::Header("X-User".into()))
-        );
-        assert_eq!(c.routes[0].host.as_deref(), Some("*.example.com"));
-        assert_eq!(c.routes[0].upstream, 1);
-        assert_eq!(c.routes[1].path_prefix, "/");
-        assert_eq!(c.middleware.len(), 1);
-    }
-
-    fn errors(text: &str) -> Vec<String> {
-        Config::from_toml(text)
-            .unwrap_err()
-            .iter()
-            .map(|e| e.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn http_path_rules_parse_and_bad_values_name_their_line() {
-        let c = Config::from_toml(
-            "listen = \"127.0.0.1:1\"\n[http]\nmerge_slashes = false\nencoded_slash = \"reject\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n",
-        )
-        .unwrap();
-        assert_eq!(
-            c.paths,
-            PathRules {
-                merge_slashes: false,
-                encoded_slash: EncodedSlash::Reject
-            }
-        );
-        let d = Config::from_toml(
-            "listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n",
-        )
-        .unwrap();
-        assert_eq!(d.paths, PathRules::default());
-        let e = errors(
-            "listen = \"127.0.0.1:1\"\n[http]\nencoded_slash = \"drop\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n",
-        );
-        assert_eq!(
-            e,
-            ["line 3: http.encoded_slash: unknown value \"drop\" (expected: keep, decode, reject)"]
-        );
-    }
-
-    #[test]
-    fn zero_timeouts_twice_listed_servers_and_indistinguishable_routes_are_errors() {
-        let e = errors(
-            "listen = \"127.0.0.1:1\"
-[timeouts]
-upstream_response = 0
-[[upstream]]
-name = \"a\"
-servers = [{ addr = \"127.0.0.1:2\" }, { addr = \"127.0.0.1:2\", weight = 3 }]
-[[route]]
-path_prefix = \"/x/\"
-upstream = \"a\"
-[[route]]
-path_prefix = \"/x/\"
-upstream = \"a\"
-",
-        );
-        assert_eq!(
-            e,
-            [
-                "line 3: timeouts.upstream_response: must be at least 1 (milliseconds)",
-                "line 6: upstream[0].servers[1].addr: 127.0.0.1:2 is listed twice (give it a weight instead)",
-                "line 11: route[1].path_prefix: route[0] has the same host and path_prefix: this one could never be chosen",
-            ]
-        );
-    }
-
-    #[test]
-    fn unknown_keys_name_their_line() {
-        let e = errors("listen = \"127.0.0.1:1\"\n[limits]\nmax_head = 1\n");
-        assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("line 3: "), "{e:?}");
-        assert!(e[0].contains("max_head"), "{e:?}");
-    }
-
-    #[test]
-    fn every_semantic_error_is_reported_with_its_line() {
-        let text = r#"listen = "localhost"
-[[upstream]]
-name = "app"
-balancer = "fastest"
-servers = [{ addr = "300.0.0.1:80" }, { addr = "127.0.0.1:81", weight = 0 }]
-[[route]]
-upstream = "nope"
-"#;
-        let e = errors(text);
-        assert_eq!(e.len(), 5, "{e:?}");
-        assert!(e[0].starts_with("line 1: listen"), "{e:?}");
-        assert!(
-            e[1].starts_with("line 4: upstream[0].balancer: unknown balancer"),
-            "{e:?}"
-        );
-        assert!(
-            e[2].starts_with("line 5: upstream[0].servers[0].addr"),
-            "{e:?}"
-        );
-        assert!(
-            e[3].starts_with("line 5: upstream[0].servers[1].weight"),
-            "{e:?}"
-        );
-        assert!(
-            e[4].starts_with("line 7: route[0].upstream: no upstream named \"nope\""),
-            "{e:?}"
-        );
-    }
-
-    #[test]
-    fn syntax_errors_name_their_line() {
-        let e = errors("listen = \"127.0.0.1:1\"\n\n[[upstream]\n");
-        assert!(e[0].starts_with("line 3"), "{e:?}");
-    }
-}
+mod tests;
