@@ -39,6 +39,7 @@
 //! | [`middleware`] | the onion chain and its layers |
 //! | [`proxy`] | the connection state machine |
 //! | [`config`] | the validated config model |
+//! | [`plan`] | a config compiled for serving, shared by the workers |
 //! | [`rng`] | the seeded PRNG and the fixed hash |
 //! | [`sim`] | the in-memory simulator: scripted peers, virtual clock, replay, fuzz harnesses |
 
@@ -51,9 +52,11 @@ pub mod http1;
 pub mod middleware;
 #[cfg(feature = "test-mutants")]
 pub mod mutant;
+pub mod plan;
 pub mod proxy;
 pub mod rng;
 pub mod sim;
 
 pub use config::{Config, ConfigError};
+pub use plan::Plan;
 pub use proxy::{AccessRecord, Connection, Fault, Gateway, Input, Output, Peer, UpstreamId};

@@ -16,7 +16,7 @@ mod onion {
     }
 
     impl Layer for Trace {
-        fn on_request(&mut self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+        fn on_request(&self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
             self.seen.lock().unwrap().push(format!("in:{}", self.name));
             if self.answer {
                 Flow::Answer(Answer {
@@ -27,7 +27,7 @@ mod onion {
                 Flow::Next
             }
         }
-        fn on_response(&mut self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {
+        fn on_response(&self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {
             self.seen.lock().unwrap().push(format!("out:{}", self.name));
         }
     }
@@ -35,14 +35,14 @@ mod onion {
     #[test]
     fn the_onion_unwinds_in_reverse_through_passed_layers_only() {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let layer = |name, answer| -> Box<dyn Layer> {
-            Box::new(Trace {
+        let layer = |name, answer| -> Arc<dyn Layer> {
+            Arc::new(Trace {
                 name,
                 seen: seen.clone(),
                 answer,
             })
         };
-        let mut chain = Chain::new(vec![layer("a", false), layer("b", true), layer("c", false)]);
+        let chain = Chain::new(vec![layer("a", false), layer("b", true), layer("c", false)]);
         let mut req = weir_core::http1::parse_request(&Bytes::from_static(
             b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         ))

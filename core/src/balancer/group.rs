@@ -27,6 +27,8 @@ impl Pick {
 pub struct Group {
     /// The group's name in the config.
     pub name: String,
+    /// What it was built from.
+    pub spec: GroupSpec,
     addrs: Vec<SocketAddr>,
     balancer: Box<dyn Balancer>,
     health: Health,
@@ -35,7 +37,7 @@ pub struct Group {
 }
 
 /// How a group is built (the validated `[[upstream]]` section).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupSpec {
     /// Group name.
     pub name: String,
@@ -51,6 +53,92 @@ pub struct GroupSpec {
     pub fail_timeout: Duration,
     /// When every server is down, try the least recently failed one.
     pub fail_open: bool,
+    /// This group's upstream timeouts (`[timeouts]` unless overridden).
+    pub timeouts: UpstreamTimeouts,
+    /// How many more servers a failed request may go to.
+    pub retries: u8,
+    /// Which failures send a request to the next server.
+    pub retry_on: RetryOn,
+}
+
+/// The timeouts of talking to one group's servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamTimeouts {
+    /// Connecting; then the next server, else 502.
+    pub connect: Duration,
+    /// The response head must arrive within this (504).
+    pub response: Duration,
+    /// Longest gap between response body bytes (close).
+    pub idle: Duration,
+}
+
+/// Failures after which a request goes to the next server (a set).
+/// Whatever the set, a request that cannot be sent again (a body, or a
+/// method that is not idempotent) is never retried once bytes were sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryOn(u8);
+
+impl RetryOn {
+    /// No failure is retried.
+    pub const NEVER: RetryOn = RetryOn(0);
+    /// Refused, reset or timed out while connecting (nothing was sent).
+    pub const CONNECT: RetryOn = RetryOn(1);
+    /// Closed or reset after the request was sent, before any response byte.
+    pub const RESET: RetryOn = RetryOn(2);
+    /// No response head within the response timeout.
+    pub const TIMEOUT: RetryOn = RetryOn(4);
+    /// The config names of the causes.
+    pub const NAMES: [&'static str; 3] = ["connect", "reset", "timeout"];
+
+    /// The cause called `name` in config.
+    pub fn named(name: &str) -> Option<RetryOn> {
+        match name {
+            "connect" => Some(RetryOn::CONNECT),
+            "reset" => Some(RetryOn::RESET),
+            "timeout" => Some(RetryOn::TIMEOUT),
+            _ => None,
+        }
+    }
+
+    /// This set and `other`.
+    pub fn with(self, other: RetryOn) -> RetryOn {
+        RetryOn(self.0 | other.0)
+    }
+
+    /// True when `cause` is in the set.
+    pub fn has(self, cause: RetryOn) -> bool {
+        self.0 & cause.0 == cause.0
+    }
+}
+
+impl GroupSpec {
+    /// A group with the defaults: passive health 3 failures in 10 s, fail
+    /// open, `defaults`' upstream timeouts, two retries on connect
+    /// failures and resets.
+    pub fn new(
+        name: &str,
+        servers: Vec<(SocketAddr, u32)>,
+        strategy: Strategy,
+        hash_key: Option<HashKey>,
+        defaults: &crate::config::Timeouts,
+    ) -> GroupSpec {
+        GroupSpec {
+            name: name.to_owned(),
+            servers,
+            strategy,
+            hash_key,
+            max_fails: 3,
+            fail_timeout: Duration::from_millis(10_000),
+            fail_open: true,
+            timeouts: UpstreamTimeouts {
+                connect: defaults.upstream_connect,
+                response: defaults.upstream_response,
+                idle: defaults.upstream_idle,
+            },
+            retries: 2,
+            retry_on: RetryOn::CONNECT.with(RetryOn::RESET),
+        }
+    }
 }
 
 impl Group {
@@ -64,12 +152,37 @@ impl Group {
             .collect();
         Group {
             name: spec.name.clone(),
+            spec: spec.clone(),
             addrs: spec.servers.iter().map(|(a, _)| *a).collect(),
             balancer: build(spec.strategy, &servers, seed),
             health: Health::new(spec.servers.len(), spec.max_fails, spec.fail_timeout),
             hash_key: spec.hash_key.clone(),
             fail_open: spec.fail_open,
         }
+    }
+
+    /// Takes over the passive health of the servers `old` shares with this
+    /// group (by address): what a reload that changed the group keeps.
+    pub fn carry_health(&mut self, old: &Group) {
+        for (i, addr) in self.addrs.iter().enumerate() {
+            if let Some(j) = old.addrs.iter().position(|a| a == addr) {
+                self.health
+                    .carry(ServerId(i as u16), &old.health, ServerId(j as u16));
+            }
+        }
+    }
+
+    /// The index of the server at `addr`, if it is one of this group's.
+    pub fn server_at(&self, addr: SocketAddr) -> Option<ServerId> {
+        self.addrs
+            .iter()
+            .position(|a| *a == addr)
+            .map(|i| ServerId(i as u16))
+    }
+
+    /// The addresses of the servers, in config order.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// The key source of `consistent-hash`, if this group hashes.

@@ -81,6 +81,19 @@ impl Health {
         }
     }
 
+    /// Takes over what `old` knew of its server `from` for our server `to`
+    /// (a reload that changed the group but kept that server).
+    pub fn carry(&mut self, to: ServerId, old: &Health, from: ServerId) {
+        let (Some(h), Some(o)) = (
+            self.servers.get_mut(to.index()),
+            old.servers.get(from.index()),
+        ) else {
+            return;
+        };
+        *h = *o;
+        self.any_down_until = self.any_down_until.max(o.down_until);
+    }
+
     /// The server (among `candidates`) whose last failure is the oldest,
     /// for failing open when every server is down.
     pub fn least_recently_failed(

@@ -1,7 +1,6 @@
 //! The config model: parsed from TOML text, validated, every error with its
 //! line. See DESIGN.md and the README's config reference for the schema.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -15,7 +14,12 @@ use crate::balancer::{HashKey, Strategy};
 use crate::http1::path::PathRules;
 
 mod http;
+pub mod middleware;
+pub mod route;
+pub mod upstream;
 use http::{path_rules, RawHttp};
+pub use middleware::LayerConfig;
+pub use route::{PathMatch, RouteSpec, ValueMatch};
 
 /// One problem in a config, with the line it is on (1-based) when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,37 +109,6 @@ impl Default for Limits {
     }
 }
 
-/// One `[[route]]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteSpec {
-    /// Exact host, or `*.suffix`; `None` matches every host.
-    pub host: Option<String>,
-    /// Path prefix; the longest match wins.
-    pub path_prefix: String,
-    /// Index of the upstream group.
-    pub upstream: usize,
-    /// Remove the prefix before forwarding (keeping a leading `/`).
-    pub strip_prefix: bool,
-    /// Replace `Host` with this value upstream.
-    pub host_rewrite: Option<String>,
-}
-
-/// One `[[middleware]]` layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LayerSpec {
-    /// `kind = "headers"`: set and remove request and response headers.
-    Headers {
-        /// Headers set on the request (replacing any of the same name).
-        request_set: Vec<(String, String)>,
-        /// Headers removed from the request.
-        request_remove: Vec<String>,
-        /// Headers set on the response.
-        response_set: Vec<(String, String)>,
-        /// Headers removed from the response.
-        response_remove: Vec<String>,
-    },
-}
-
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -151,8 +124,9 @@ pub struct Config {
     pub upstreams: Vec<GroupSpec>,
     /// Routes, in config order.
     pub routes: Vec<RouteSpec>,
-    /// Middleware layers, outermost first.
-    pub middleware: Vec<LayerSpec>,
+    /// Every `[[middleware]]`, in file order: the unnamed ones form the
+    /// global chain, the named ones run where a route lists them.
+    pub middleware: Vec<LayerConfig>,
     /// How request paths are normalised before routing (`[http]`).
     pub paths: PathRules,
     /// A deliberate break, for proving the fuzz oracle (tests only).
@@ -172,11 +146,11 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     #[serde(default)]
-    upstream: Vec<RawUpstream>,
+    upstream: Vec<upstream::RawUpstream>,
     #[serde(default)]
-    route: Vec<RawRoute>,
+    route: Vec<route::RawRoute>,
     #[serde(default)]
-    middleware: Vec<RawLayer>,
+    middleware: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,50 +176,6 @@ struct RawLimits {
     window: Option<Spanned<usize>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUpstream {
-    name: Spanned<String>,
-    balancer: Option<Spanned<String>>,
-    hash_key: Option<Spanned<String>>,
-    servers: Spanned<Vec<RawServer>>,
-    max_fails: Option<u32>,
-    fail_timeout: Option<u64>,
-    fail_open: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    addr: Spanned<String>,
-    weight: Option<Spanned<u32>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRoute {
-    host: Option<Spanned<String>>,
-    path_prefix: Option<Spanned<String>>,
-    upstream: Spanned<String>,
-    #[serde(default)]
-    strip_prefix: bool,
-    host_rewrite: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLayer {
-    kind: Spanned<String>,
-    #[serde(default)]
-    request_set: BTreeMap<String, String>,
-    #[serde(default)]
-    request_remove: Vec<String>,
-    #[serde(default)]
-    response_set: BTreeMap<String, String>,
-    #[serde(default)]
-    response_remove: Vec<String>,
-}
-
 /// Turns byte offsets into line numbers and collects errors.
 struct Errors<'a> {
     text: &'a str,
@@ -262,6 +192,7 @@ impl Errors<'_> {
             + 1
     }
 
+    /// Records a problem at the line where `span` starts.
     fn at(&mut self, span: Range<usize>, key: String, message: String) {
         let line = Some(self.line(span));
         self.list.push(ConfigError { line, key, message });
@@ -269,7 +200,7 @@ impl Errors<'_> {
 }
 
 /// Headers the core owns: a layer may not set or remove them.
-const FRAMING: &[&str] = &[
+pub(crate) const FRAMING: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "connection",
@@ -280,13 +211,15 @@ const FRAMING: &[&str] = &[
     "upgrade",
 ];
 
-fn is_header_name(s: &str) -> bool {
+/// A field name: a token (RFC 9110 5.1).
+pub(crate) fn is_header_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn is_header_value(s: &str) -> bool {
+/// A field value without CR, LF, NUL or other controls but HTAB.
+pub(crate) fn is_header_value(s: &str) -> bool {
     s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
@@ -392,187 +325,10 @@ impl Config {
         };
 
         let paths = path_rules(&raw.http, &mut errs);
+        let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
+        let middleware = middleware::layers(&raw.middleware, &mut errs);
+        let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
 
-        let mut upstreams = Vec::new();
-        for (i, u) in raw.upstream.iter().enumerate() {
-            let key = |k: &str| format!("upstream[{i}].{k}");
-            if upstreams
-                .iter()
-                .any(|g: &GroupSpec| &g.name == u.name.get_ref())
-            {
-                errs.at(
-                    u.name.span(),
-                    key("name"),
-                    format!("duplicate upstream {:?}", u.name.get_ref()),
-                );
-            }
-            let strategy = match &u.balancer {
-                None => Strategy::RoundRobin,
-                Some(b) => b.get_ref().parse().unwrap_or_else(|m| {
-                    errs.at(b.span(), key("balancer"), m);
-                    Strategy::RoundRobin
-                }),
-            };
-            let hash_key = match &u.hash_key {
-                None => None,
-                Some(k) => match k.get_ref().parse::<HashKey>() {
-                    Ok(h) => Some(h),
-                    Err(m) => {
-                        errs.at(k.span(), key("hash_key"), m);
-                        None
-                    }
-                },
-            };
-            if strategy == Strategy::ConsistentHash && u.hash_key.is_none() {
-                errs.at(
-                    u.name.span(),
-                    key("hash_key"),
-                    "consistent-hash needs a hash_key".into(),
-                );
-            }
-            if u.servers.get_ref().is_empty() {
-                errs.at(
-                    u.servers.span(),
-                    key("servers"),
-                    "an upstream needs at least one server".into(),
-                );
-            }
-            if u.servers.get_ref().len() > 1000 {
-                errs.at(
-                    u.servers.span(),
-                    key("servers"),
-                    "at most 1000 servers".into(),
-                );
-            }
-            let mut servers = Vec::new();
-            for (j, s) in u.servers.get_ref().iter().enumerate() {
-                let addr = match s.addr.get_ref().parse::<SocketAddr>() {
-                    Ok(a) => a,
-                    Err(_) => {
-                        errs.at(
-                            s.addr.span(),
-                            key(&format!("servers[{j}].addr")),
-                            format!("invalid address {:?} (expected IP:PORT)", s.addr.get_ref()),
-                        );
-                        continue;
-                    }
-                };
-                let weight = match &s.weight {
-                    Some(w) if *w.get_ref() == 0 || *w.get_ref() > 1000 => {
-                        errs.at(
-                            w.span(),
-                            key(&format!("servers[{j}].weight")),
-                            "must be between 1 and 1000".into(),
-                        );
-                        1
-                    }
-                    Some(w) => *w.get_ref(),
-                    None => 1,
-                };
-                if servers.iter().any(|(a, _)| *a == addr) {
-                    errs.at(
-                        s.addr.span(),
-                        key(&format!("servers[{j}].addr")),
-                        format!("{addr} is listed twice (give it a weight instead)"),
-                    );
-                    continue;
-                }
-                servers.push((addr, weight));
-            }
-            upstreams.push(GroupSpec {
-                name: u.name.get_ref().clone(),
-                servers,
-                strategy,
-                hash_key,
-                max_fails: u.max_fails.unwrap_or(3),
-                fail_timeout: Duration::from_millis(u.fail_timeout.unwrap_or(10_000)),
-                fail_open: u.fail_open.unwrap_or(true),
-            });
-        }
-
-        let mut routes = Vec::new();
-        for (i, r) in raw.route.iter().enumerate() {
-            let key = |k: &str| format!("route[{i}].{k}");
-            let upstream = match upstreams
-                .iter()
-                .position(|g| &g.name == r.upstream.get_ref())
-            {
-                Some(u) => u,
-                None => {
-                    errs.at(
-                        r.upstream.span(),
-                        key("upstream"),
-                        format!("no upstream named {:?}", r.upstream.get_ref()),
-                    );
-                    0
-                }
-            };
-            let path_prefix = match &r.path_prefix {
-                Some(p) if !p.get_ref().starts_with('/') => {
-                    errs.at(p.span(), key("path_prefix"), "must start with \"/\"".into());
-                    "/".to_owned()
-                }
-                Some(p) => p.get_ref().clone(),
-                None => "/".to_owned(),
-            };
-            let host = r.host.as_ref().map(|h| {
-                let v = h.get_ref().to_ascii_lowercase();
-                let bare = v.strip_prefix("*.").unwrap_or(&v);
-                if bare.is_empty()
-                    || bare.contains('*')
-                    || !is_header_value(bare)
-                    || bare.contains(' ')
-                {
-                    errs.at(
-                        h.span(),
-                        key("host"),
-                        "expected a host name or \"*.suffix\"".into(),
-                    );
-                }
-                v
-            });
-            if let Some(h) = &r.host_rewrite {
-                if h.is_empty() || !is_header_value(h) {
-                    errs.at(
-                        r.upstream.span(),
-                        key("host_rewrite"),
-                        "not a valid Host value".into(),
-                    );
-                }
-            }
-            if let Some(k) = routes
-                .iter()
-                .position(|o: &RouteSpec| o.host == host && o.path_prefix == path_prefix)
-            {
-                let span = r
-                    .path_prefix
-                    .as_ref()
-                    .or(r.host.as_ref())
-                    .map_or(r.upstream.span(), |s| s.span());
-                errs.at(
-                    span,
-                    key("path_prefix"),
-                    format!("route[{k}] has the same host and path_prefix: this one could never be chosen"),
-                );
-            }
-            routes.push(RouteSpec {
-                host,
-                path_prefix,
-                upstream,
-                strip_prefix: r.strip_prefix,
-                host_rewrite: r.host_rewrite.clone(),
-            });
-        }
-        if routes.is_empty() && !upstreams.is_empty() {
-            // No route at all: everything goes to the first upstream.
-            routes.push(RouteSpec {
-                host: None,
-                path_prefix: "/".into(),
-                upstream: 0,
-                strip_prefix: false,
-                host_rewrite: None,
-            });
-        }
         if upstreams.is_empty() {
             errs.list.push(ConfigError {
                 line: None,
@@ -580,60 +336,6 @@ impl Config {
                 message: "at least one [[upstream]] is needed".into(),
             });
         }
-
-        let mut middleware = Vec::new();
-        for (i, l) in raw.middleware.iter().enumerate() {
-            match l.kind.get_ref().as_str() {
-                "headers" => {
-                    let names = l
-                        .request_set
-                        .iter()
-                        .chain(&l.response_set)
-                        .map(|(k, _)| k)
-                        .chain(&l.request_remove)
-                        .chain(&l.response_remove);
-                    for n in names {
-                        if !is_header_name(n) {
-                            errs.at(
-                                l.kind.span(),
-                                format!("middleware[{i}]"),
-                                format!("invalid header name {n:?}"),
-                            );
-                        } else if FRAMING.iter().any(|f| f.eq_ignore_ascii_case(n)) {
-                            errs.at(
-                                l.kind.span(),
-                                format!("middleware[{i}]"),
-                                format!("{n:?} is a framing or hop-by-hop header that only the core sets"),
-                            );
-                        }
-                    }
-                    for v in l.request_set.values().chain(l.response_set.values()) {
-                        if !is_header_value(v) {
-                            errs.at(
-                                l.kind.span(),
-                                format!("middleware[{i}]"),
-                                format!("invalid header value {v:?}"),
-                            );
-                        }
-                    }
-                    let pairs = |m: &BTreeMap<String, String>| {
-                        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-                    };
-                    middleware.push(LayerSpec::Headers {
-                        request_set: pairs(&l.request_set),
-                        request_remove: l.request_remove.clone(),
-                        response_set: pairs(&l.response_set),
-                        response_remove: l.response_remove.clone(),
-                    });
-                }
-                other => errs.at(
-                    l.kind.span(),
-                    format!("middleware[{i}].kind"),
-                    format!("unknown middleware kind {other:?} (expected: headers)"),
-                ),
-            }
-        }
-
         if !errs.list.is_empty() {
             return Err(errs.list);
         }
@@ -658,26 +360,14 @@ impl Config {
             workers: None,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
-            upstreams: vec![GroupSpec {
-                name: "default".into(),
-                servers: servers.iter().map(|&a| (a, 1)).collect(),
+            upstreams: vec![GroupSpec::new(
+                "default",
+                servers.iter().map(|&a| (a, 1)).collect(),
                 strategy,
-                hash_key: if strategy == Strategy::ConsistentHash {
-                    Some(HashKey::ClientIp)
-                } else {
-                    None
-                },
-                max_fails: 3,
-                fail_timeout: Duration::from_millis(10_000),
-                fail_open: true,
-            }],
-            routes: vec![RouteSpec {
-                host: None,
-                path_prefix: "/".into(),
-                upstream: 0,
-                strip_prefix: false,
-                host_rewrite: None,
-            }],
+                (strategy == Strategy::ConsistentHash).then_some(HashKey::ClientIp),
+                &Timeouts::default(),
+            )],
+            routes: vec![RouteSpec::catch_all(0)],
             middleware: vec![],
             paths: PathRules::default(),
             #[cfg(feature = "test-mutants")]

@@ -56,7 +56,7 @@ fn parses_the_full_schema() {
     );
     assert_eq!(c.routes[0].host.as_deref(), Some("*.example.com"));
     assert_eq!(c.routes[0].upstream, 1);
-    assert_eq!(c.routes[1].path_prefix, "/");
+    assert_eq!(c.routes[1].path, PathMatch::Prefix("/".into()));
     assert_eq!(c.middleware.len(), 1);
 }
 
@@ -117,7 +117,7 @@ upstream = \"a\"
         [
             "line 3: timeouts.upstream_response: must be at least 1 (milliseconds)",
             "line 6: upstream[0].servers[1].addr: 127.0.0.1:2 is listed twice (give it a weight instead)",
-            "line 11: route[1].path_prefix: route[0] has the same host and path_prefix: this one could never be chosen",
+            "line 11: route[1]: route[0] matches exactly the same requests: this one could never be chosen",
         ]
     );
 }

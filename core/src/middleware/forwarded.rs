@@ -10,7 +10,7 @@ use crate::http1::RequestHead;
 pub struct Forwarded;
 
 impl Layer for Forwarded {
-    fn on_request(&mut self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
+    fn on_request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
         let xff = if req.headers.contains("x-forwarded-for") {
             let mut xff = BytesMut::new();
             for v in req.headers.get_all("x-forwarded-for") {

@@ -14,20 +14,42 @@
 //! errors raised before a head exists (400, 408, 431) skip it.
 //!
 //! Layers never see bodies: bodies stream past, zero-copy. State that a
-//! layer needs across requests (token buckets, counters) lives in the
-//! layer, one copy per worker (`Gateway`).
+//! layer needs across requests (token buckets, counters) lives outside
+//! it, reached through the context: the layers themselves are settings,
+//! shared by every worker through the plan.
+//!
+//! The global chain (the built-in forwarded-headers layer, then every
+//! unnamed `[[middleware]]`) runs before routing; the chosen route's own
+//! layers run after it, so an exchange's depth counts both.
 
 pub mod forwarded;
 pub mod headers;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::config::LayerSpec;
 use crate::http1::{RequestHead, ResponseHead};
 use crate::rng::Rng;
+
+/// What is wrong with a layer's table: `(key, message)` pairs, the key
+/// relative to the entry.
+pub type Problems = Vec<(String, String)>;
+
+/// A layer kind: its `kind` name in config and how its table becomes a
+/// layer (`Err`: every problem as `(key, message)`, the key relative to
+/// the entry).
+pub struct Kind {
+    /// The `kind = "..."` value.
+    pub name: &'static str,
+    /// Validates the entry's table (without `name` and `kind`).
+    pub build: fn(&toml::Table) -> Result<Arc<dyn Layer>, Problems>,
+}
+
+/// Every layer kind: a new kind is one file and one line here.
+pub const KINDS: &[Kind] = &[headers::KIND];
 
 /// What a layer may know besides the heads.
 pub struct Cx<'a> {
@@ -58,44 +80,44 @@ pub enum Flow {
     Answer(Answer),
 }
 
-/// One layer of the onion.
-pub trait Layer: Send {
+/// One layer of the onion. `&self` holds the layer's settings, shared by
+/// every worker through the plan; what changes per request goes through
+/// the context.
+pub trait Layer: Send + Sync {
     /// On the way in, outermost first. May rewrite the request or answer it.
-    fn on_request(&mut self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+    fn on_request(&self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
         Flow::Next
     }
     /// On the way out, innermost first; `req` is the request as forwarded.
-    fn on_response(&mut self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {}
+    fn on_response(&self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {}
 }
 
-/// The layers of one gateway, outermost first.
-#[derive(Default)]
+/// A sequence of layers, outermost first.
+#[derive(Clone, Default)]
 pub struct Chain {
-    layers: Vec<Box<dyn Layer>>,
+    layers: Vec<Arc<dyn Layer>>,
 }
 
 impl Chain {
-    /// The chain for a config: the built-in forwarded-headers layer first,
-    /// then the configured layers in order.
-    pub fn from_specs(specs: &[LayerSpec]) -> Chain {
-        let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(forwarded::Forwarded)];
-        for spec in specs {
-            layers.push(match spec {
-                LayerSpec::Headers { .. } => Box::new(headers::HeaderRules::new(spec)),
-            });
-        }
+    /// A chain of exactly these layers.
+    pub fn new(layers: Vec<Arc<dyn Layer>>) -> Chain {
         Chain { layers }
     }
 
-    /// A chain of exactly these layers (tests, embedding).
-    pub fn new(layers: Vec<Box<dyn Layer>>) -> Chain {
-        Chain { layers }
+    /// How many layers it has.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// True when it has none.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
     }
 
     /// Runs the request inward until a layer answers. Returns how many
     /// layers saw the request (the depth its response unwinds through).
-    pub fn request(&mut self, req: &mut RequestHead, cx: &mut Cx<'_>) -> (usize, Flow) {
-        for (i, layer) in self.layers.iter_mut().enumerate() {
+    pub fn request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> (usize, Flow) {
+        for (i, layer) in self.layers.iter().enumerate() {
             if let Flow::Answer(a) = layer.on_request(req, cx) {
                 return (i, Flow::Answer(a));
             }
@@ -105,14 +127,14 @@ impl Chain {
 
     /// Runs a response outward through the first `depth` layers, innermost first.
     pub fn response(
-        &mut self,
+        &self,
         depth: usize,
         req: &RequestHead,
         resp: &mut ResponseHead,
         cx: &mut Cx<'_>,
     ) {
         let depth = depth.min(self.layers.len());
-        for layer in self.layers[..depth].iter_mut().rev() {
+        for layer in self.layers[..depth].iter().rev() {
             layer.on_response(req, resp, cx);
         }
     }

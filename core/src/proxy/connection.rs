@@ -18,10 +18,11 @@ use super::fault::{Fault, Origin};
 use super::log::AccessRecord;
 use super::timer::{Timer, Timers};
 use super::{Gateway, Input, Output, Peer, UpstreamId};
+use crate::balancer::group::{RetryOn, UpstreamTimeouts};
 use crate::balancer::{Outcome, ServerId};
-use crate::config::Config;
 use crate::http1::{BodyReader, HeadScanner, Headers, RequestHead, ResponseHead, Version};
 use crate::middleware::Cx;
+use crate::plan::Plan;
 use std::sync::Arc;
 
 /// Where the client's current request stands.
@@ -76,6 +77,9 @@ pub(super) struct Exchange {
     pub client_version: Version,
     pub client_persistent: bool,
     pub websocket: bool,
+    /// The route taken (its index in the plan), once routed.
+    pub route: Option<usize>,
+    /// The upstream group (its index in the plan).
     pub group: usize,
     pub key: Option<u64>,
     pub tried: Tried,
@@ -103,11 +107,21 @@ impl Exchange {
     }
 }
 
+/// Runs a response out through the layers `ex`'s request passed: the
+/// route's, then the global chain, innermost first.
+pub(super) fn unwind(plan: &Plan, ex: &Exchange, resp: &mut ResponseHead, cx: &mut Cx<'_>) {
+    let global = plan.global.len();
+    if let Some(chain) = ex.route.and_then(|r| plan.chains.get(r)) {
+        chain.response(ex.depth.saturating_sub(global), &ex.req, resp, cx);
+    }
+    plan.global.response(ex.depth, &ex.req, resp, cx);
+}
+
 /// How long a connection stays idle before it gives back its buffers.
 const COMPACT_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Most servers tried for one request.
-pub(super) const MAX_TRIES: usize = 3;
+pub(super) const MAX_TRIES: usize = crate::config::upstream::MAX_TRIES as usize;
 
 /// The servers already tried for one request (no allocation).
 #[derive(Clone, Copy, Debug, Default)]
@@ -136,7 +150,9 @@ impl Tried {
 /// One client connection and the upstream exchange it drives.
 pub struct Connection {
     pub(super) client: SocketAddr,
-    pub(super) config: Arc<Config>,
+    /// The plan of the current exchange (or the last one); a new request
+    /// adopts the gateway's plan in force.
+    pub(super) plan: Arc<Plan>,
     /// Buffers of a busy connection; `None` once an idle one compacted.
     pub(super) bufs: Option<Box<Buffers>>,
     pub(super) head_start: Instant,
@@ -155,13 +171,43 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The current exchange's upstream timeouts (the first group's when
+    /// there is none).
+    pub(super) fn upstream_timeouts(&self) -> UpstreamTimeouts {
+        let group = self.ex.as_ref().map_or(0, |ex| ex.group);
+        match self.plan.config.upstreams.get(group) {
+            Some(g) => g.timeouts,
+            None => {
+                let t = &self.plan.config.timeouts;
+                UpstreamTimeouts {
+                    connect: t.upstream_connect,
+                    response: t.upstream_response,
+                    idle: t.upstream_idle,
+                }
+            }
+        }
+    }
+
+    /// True when the current exchange's group retries on `cause` and has
+    /// a try left.
+    pub(super) fn retries_on(&self, cause: RetryOn) -> bool {
+        let Some(ex) = &self.ex else { return false };
+        let Some(spec) = self.plan.config.upstreams.get(ex.group) else {
+            return false;
+        };
+        spec.retry_on.has(cause) && ex.tried.len() <= usize::from(spec.retries)
+    }
+
     /// A new client connection accepted at `now`.
     pub fn new(gw: &Gateway, client: SocketAddr, now: Instant) -> Connection {
         let mut timers = Timers::default();
-        timers.set(Timer::ClientHead, now + gw.config.timeouts.client_header);
+        timers.set(
+            Timer::ClientHead,
+            now + gw.plan.config.timeouts.client_header,
+        );
         Connection {
             client,
-            config: gw.config.clone(),
+            plan: gw.plan.clone(),
             bufs: None,
             head_start: now,
             req_side: ReqSide::Head,
@@ -294,14 +340,15 @@ impl Connection {
         if self.client_closed {
             return 0;
         }
-        let window = self.config.limits.window;
+        let window = self.plan.config.limits.window;
         match peer {
             Peer::Client => match &self.req_side {
                 ReqSide::Stopped => 0,
                 ReqSide::Head => {
-                    (self.config.limits.max_request_head + 1).saturating_sub(self.cin_len())
+                    (self.plan.config.limits.max_request_head + 1).saturating_sub(self.cin_len())
                 }
                 ReqSide::Complete => self
+                    .plan
                     .config
                     .limits
                     .max_request_head
@@ -315,7 +362,7 @@ impl Connection {
                 let Some(ex) = &self.ex else { return 0 };
                 match &ex.up {
                     Some(l) if l.id == id && l.connected => match ex.resp {
-                        RespSide::Waiting => (self.config.limits.max_response_head + 1)
+                        RespSide::Waiting => (self.plan.config.limits.max_response_head + 1)
                             .saturating_sub(l.head_buf.len()),
                         RespSide::Body(_) | RespSide::Tunnel => {
                             window.saturating_sub(self.client_unflushed)
@@ -462,7 +509,9 @@ impl Connection {
                 },
                 o => o,
             };
-            gw.groups[ex.group].report(l.server, outcome, now);
+            if let Some(g) = gw.group_of(&self.plan, ex.group) {
+                g.report(l.server, outcome, now);
+            }
         }
     }
 
@@ -529,11 +578,13 @@ impl Connection {
             // Idle: first a short wait, then the buffers are released
             // (`compact`), then the rest of `client_idle`.
             self.compacted = false;
-            let first = COMPACT_AFTER.min(self.config.timeouts.client_idle);
+            let first = COMPACT_AFTER.min(self.plan.config.timeouts.client_idle);
             self.timers.set(Timer::ClientIdle, now + first);
         } else {
-            self.timers
-                .set(Timer::ClientHead, now + self.config.timeouts.client_header);
+            self.timers.set(
+                Timer::ClientHead,
+                now + self.plan.config.timeouts.client_header,
+            );
         }
     }
 
@@ -558,7 +609,7 @@ impl Connection {
             now,
             rng: &mut gw.rng,
         };
-        gw.chain.response(ex.depth, &ex.req, &mut head, &mut cx);
+        unwind(&self.plan, ex, &mut head, &mut cx);
         if close {
             head.headers.append(
                 Bytes::from_static(b"Connection"),
@@ -718,6 +769,7 @@ impl Connection {
                 Timer::ClientIdle if !self.compacted && self.is_idle() => {
                     self.compact(gw);
                     let rest = self
+                        .plan
                         .config
                         .timeouts
                         .client_idle
@@ -732,7 +784,11 @@ impl Connection {
                 }
                 Timer::UpstreamResponse => {
                     self.report(gw, now, Outcome::Failure);
-                    self.fail(gw, now, Fault::UpstreamTimeout);
+                    if self.retries_on(RetryOn::TIMEOUT) {
+                        self.retry(gw, now, Fault::UpstreamTimeout);
+                    } else {
+                        self.fail(gw, now, Fault::UpstreamTimeout);
+                    }
                 }
                 Timer::UpstreamIdle => {
                     self.report(gw, now, Outcome::Failure);

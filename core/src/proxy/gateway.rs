@@ -1,44 +1,110 @@
-//! The per-worker shared state every connection is driven against.
+//! The per-worker state every connection is driven against.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::route::Router;
 use crate::balancer::Group;
 use crate::config::Config;
-use crate::middleware::Chain;
+use crate::plan::Plan;
 use crate::rng::Rng;
 
-/// Routes, upstream groups (balancer + health), the middleware chain and a
-/// seeded RNG. One per worker; passed as `&mut` to every `Connection` call.
+/// One worker's state: the plan in force, the upstream groups (balancer
+/// and passive health, aligned with the plan's upstreams) and a seeded
+/// RNG. Passed as `&mut` to every `Connection` call.
 pub struct Gateway {
-    /// The validated config this gateway was built from.
-    pub config: Arc<Config>,
-    pub(crate) router: Router,
+    pub(crate) plan: Arc<Plan>,
     pub(crate) groups: Vec<Group>,
-    pub(crate) chain: Chain,
     pub(crate) rng: Rng,
     pub(crate) access_log: bool,
     pub(super) stock: super::buffers::Stock,
 }
 
 impl Gateway {
-    /// Builds a gateway; `seed` makes every random choice reproducible.
+    /// Builds a gateway for a config (its plan is generation 1); `seed`
+    /// makes every random choice reproducible.
     pub fn new(config: Arc<Config>, seed: u64) -> Gateway {
+        Gateway::with_plan(Arc::new(Plan::compile(config, 1)), seed)
+    }
+
+    /// Builds a gateway for a compiled plan (shared by every worker).
+    pub fn with_plan(plan: Arc<Plan>, seed: u64) -> Gateway {
         let mut rng = Rng::new(seed);
-        let groups = config
+        let groups = plan
+            .config
             .upstreams
             .iter()
             .map(|spec| Group::new(spec, rng.next_u64()))
             .collect();
         Gateway {
-            router: Router::new(config.routes.clone()),
-            chain: Chain::from_specs(&config.middleware),
+            plan,
             groups,
             rng,
-            config,
             access_log: true,
             stock: Default::default(),
         }
+    }
+
+    /// Puts a new plan in force (a reload). New exchanges use it; those in
+    /// flight finish on the plan they started with. A group whose settings
+    /// are unchanged keeps its whole state (the balancer's sequence, passive
+    /// health); a changed group keeps the health of the servers it still
+    /// has. Returns the servers no group has any more (the frontend closes
+    /// their pooled connections).
+    pub fn install(&mut self, plan: Arc<Plan>) -> Vec<SocketAddr> {
+        let mut old: Vec<Option<Group>> = std::mem::take(&mut self.groups)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut groups = Vec::with_capacity(plan.config.upstreams.len());
+        for spec in &plan.config.upstreams {
+            let same_name = old
+                .iter()
+                .position(|g| g.as_ref().is_some_and(|g| g.name == spec.name));
+            let group = match same_name {
+                Some(i) if old[i].as_ref().is_some_and(|g| g.spec == *spec) => old[i].take(),
+                Some(i) => {
+                    let mut g = Group::new(spec, self.rng.next_u64());
+                    if let Some(o) = &old[i] {
+                        g.carry_health(o);
+                    }
+                    Some(g)
+                }
+                None => None,
+            };
+            groups.push(group.unwrap_or_else(|| Group::new(spec, self.rng.next_u64())));
+        }
+        let gone = old
+            .iter()
+            .flatten()
+            .flat_map(|g| g.addrs().iter().copied())
+            .filter(|a| !groups.iter().any(|g| g.server_at(*a).is_some()))
+            .collect();
+        self.groups = groups;
+        self.plan = plan;
+        gone
+    }
+
+    /// The group an exchange that started on `plan` talks to, as group
+    /// `index` of that plan: the same group when the plan is still in
+    /// force or the group is unchanged by the reload since (same name,
+    /// same settings, so the same server indices); `None` when a reload
+    /// changed or removed it.
+    pub(crate) fn group_of(&mut self, plan: &Arc<Plan>, index: usize) -> Option<&mut Group> {
+        if Arc::ptr_eq(plan, &self.plan) {
+            return self.groups.get_mut(index);
+        }
+        let spec = plan.config.upstreams.get(index)?;
+        self.groups.iter_mut().find(|g| g.spec == *spec)
+    }
+
+    /// The plan in force.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// The config of the plan in force.
+    pub fn config(&self) -> &Config {
+        &self.plan.config
     }
 
     /// Turns `Output::Log` records on or off (off: `--quiet`, where the
@@ -47,12 +113,7 @@ impl Gateway {
         self.access_log = on;
     }
 
-    /// Replaces the middleware chain (embedding, tests).
-    pub fn set_chain(&mut self, chain: Chain) {
-        self.chain = chain;
-    }
-
-    /// The upstream groups, in config order.
+    /// The upstream groups, in the order of the plan's upstreams.
     pub fn groups(&self) -> &[Group] {
         &self.groups
     }

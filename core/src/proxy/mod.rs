@@ -3,8 +3,9 @@
 //! A [`Connection`] is one client connection and the upstream exchange it
 //! drives. The frontend feeds it [`Input`]s with the current time and
 //! drains [`Output`]s until [`Output::Wait`], which also names the next
-//! deadline. Shared per-worker state (routes, balancers, middleware) is
-//! the [`Gateway`], passed in explicitly on every call.
+//! deadline. Per-worker state (the plan in force, balancers, health) is
+//! the [`Gateway`], passed in explicitly on every call; each exchange
+//! pins the [`crate::Plan`] it started with.
 //!
 //! Lifecycle of one exchange (client side × upstream side):
 //!
@@ -33,7 +34,7 @@ pub use connection::Connection;
 pub use fault::{Fault, Origin};
 pub use gateway::Gateway;
 pub use log::AccessRecord;
-pub use route::Router;
+pub use route::{Found, Router};
 
 use std::net::SocketAddr;
 

@@ -10,16 +10,19 @@ use super::connection::{Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES
 use super::fault::Fault;
 use super::log::AccessRecord;
 use super::rewrite::{strip_hop_by_hop, strip_prefix, upstream_head};
+use super::route::Found;
 use super::timer::Timer;
 use super::{Gateway, Output, Peer, UpstreamId};
+use crate::balancer::group::RetryOn;
 use crate::balancer::Pick;
+use crate::config::PathMatch;
 use crate::http1::parse::{begins_head_request, could_start_request};
 use crate::http1::path::normalise;
 use crate::http1::{
     parse::HeadError, parse_request_into, request_framing, BodyReader, Framing, HeadScanner,
     Version,
 };
-use crate::middleware::{Cx, Flow};
+use crate::middleware::{Answer, Cx, Flow};
 
 impl Connection {
     pub(super) fn on_client_bytes(&mut self, gw: &mut Gateway, now: Instant, b: Bytes) {
@@ -27,8 +30,10 @@ impl Connection {
             ReqSide::Stopped => {}
             ReqSide::Tunnel => {
                 if let Some(id) = self.link().map(|l| l.id) {
-                    self.timers
-                        .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
+                    self.timers.set(
+                        Timer::TunnelIdle,
+                        now + self.plan.config.timeouts.tunnel_idle,
+                    );
                     if let Some(ex) = &mut self.ex {
                         ex.record.bytes_in += b.len() as u64;
                     }
@@ -36,8 +41,10 @@ impl Connection {
                 }
             }
             ReqSide::Body(_) => {
-                self.timers
-                    .set(Timer::ClientBody, now + self.config.timeouts.client_body);
+                self.timers.set(
+                    Timer::ClientBody,
+                    now + self.plan.config.timeouts.client_body,
+                );
                 if self.cin_len() == 0 && self.link().is_some_and(|l| l.connected) {
                     self.forward_client_body(gw, now, b);
                 } else {
@@ -47,8 +54,10 @@ impl Connection {
             ReqSide::Head => {
                 if self.cin_len() == 0 && self.timers.is_set(Timer::ClientIdle) {
                     self.timers.clear(Timer::ClientIdle);
-                    self.timers
-                        .set(Timer::ClientHead, now + self.config.timeouts.client_header);
+                    self.timers.set(
+                        Timer::ClientHead,
+                        now + self.plan.config.timeouts.client_header,
+                    );
                     self.head_start = now;
                 }
                 self.b().cin.push(b);
@@ -60,7 +69,11 @@ impl Connection {
     /// Tries to turn the buffered bytes into an exchange. Returns true
     /// when something happened (an exchange started or a fault answered).
     pub(super) fn start_request(&mut self, gw: &mut Gateway, now: Instant) -> bool {
-        let limit = self.config.limits.max_request_head;
+        if !std::sync::Arc::ptr_eq(&self.plan, &gw.plan) {
+            // A reload since the last exchange: this one takes the new plan.
+            self.plan = gw.plan.clone();
+        }
+        let limit = self.plan.config.limits.max_request_head;
         let b = self.b();
         let scanned = b.scan.scan(b.cin.bytes(), limit);
         // Bytes that cannot begin a request are refused as soon as they
@@ -114,7 +127,7 @@ impl Connection {
             return true;
         }
         // Routing and the upstream see the same, normalised path.
-        match normalise(&req.target, &self.config.paths) {
+        match normalise(&req.target, &self.plan.config.paths) {
             Ok(None) => {}
             Ok(Some(t)) => req.target = t,
             Err(e) => {
@@ -122,7 +135,7 @@ impl Connection {
                 return true;
             }
         }
-        let max_body = self.config.limits.max_request_body;
+        let max_body = self.plan.config.limits.max_request_body;
         if let Framing::Length(n) = framing {
             if max_body > 0 && n > max_body {
                 self.reject(now, Fault::BodyTooLarge, record, is_head);
@@ -142,8 +155,10 @@ impl Connection {
         let has_body = !matches!(framing, Framing::None | Framing::Length(0));
         let websocket = opts.websocket && req.version == Version::Http11 && !has_body;
         self.req_side = if has_body {
-            self.timers
-                .set(Timer::ClientBody, now + self.config.timeouts.client_body);
+            self.timers.set(
+                Timer::ClientBody,
+                now + self.plan.config.timeouts.client_body,
+            );
             ReqSide::Body(BodyReader::new(framing, false))
         } else {
             ReqSide::Complete
@@ -155,7 +170,7 @@ impl Connection {
             now,
             rng: &mut gw.rng,
         };
-        let (depth, flow) = gw.chain.request(&mut req, &mut cx);
+        let (depth, flow) = self.plan.global.request(&mut req, &mut cx);
         let mut ex = Exchange {
             record,
             head_bytes: Bytes::new(),
@@ -164,6 +179,7 @@ impl Connection {
             client_version: req.version,
             client_persistent: opts.persistent(req.version),
             websocket,
+            route: None,
             group: 0,
             key: None,
             tried: Default::default(),
@@ -176,45 +192,68 @@ impl Connection {
             req,
         };
         if let Flow::Answer(a) = flow {
-            let close = has_body || !ex.client_persistent;
-            if close {
-                self.stop_reading();
+            self.answer_early(gw, now, ex, a, has_body);
+            return true;
+        }
+        let route = match self.plan.router.find(&ex.req) {
+            Found::Route(r) => r,
+            Found::WrongMethod(allow) => {
+                let mut head = Fault::MethodNotAllowed.head();
+                head.headers.set(Bytes::from_static(b"Allow"), allow);
+                let body = Fault::MethodNotAllowed.body();
+                ex.record.note = "method not allowed by the route";
+                self.answer_early(gw, now, ex, Answer { head, body }, has_body);
+                return true;
             }
-            self.ex = Some(self.boxed(ex));
-            self.answer(gw, now, a.head, a.body, close);
-            return true;
-        }
-        let Some(route) = gw.router.find(ex.req.headers.get("host"), ex.req.path()) else {
-            self.ex = Some(self.boxed(ex));
-            self.fail(gw, now, Fault::NoRoute);
-            return true;
+            Found::Nothing => {
+                self.ex = Some(self.boxed(ex));
+                self.fail(gw, now, Fault::NoRoute);
+                return true;
+            }
         };
-        if route.strip_prefix {
-            ex.req.target = strip_prefix(&ex.req.target, &route.path_prefix);
+        ex.route = Some(route);
+        let mut cx = Cx {
+            client: self.client,
+            client_ip: client_ip(&self.bufs),
+            now,
+            rng: &mut gw.rng,
+        };
+        let (more, flow) = self.plan.chains[route].request(&mut ex.req, &mut cx);
+        ex.depth += more;
+        if let Flow::Answer(a) = flow {
+            self.answer_early(gw, now, ex, a, has_body);
+            return true;
         }
-        if let Some(h) = &route.host_rewrite {
+        let spec = &self.plan.router.routes()[route];
+        if spec.strip_prefix {
+            if let PathMatch::Prefix(p) = &spec.path {
+                ex.req.target = strip_prefix(&ex.req.target, p);
+            }
+        }
+        if let Some(h) = &spec.host_rewrite {
             ex.req
                 .headers
                 .set(Bytes::from_static(b"Host"), Bytes::from(h.clone()));
         }
-        ex.group = route.upstream;
+        ex.group = spec.upstream;
         if !ex.req.headers.contains("host") {
             // An HTTP/1.0 request may lack Host; HTTP/1.1 upstream needs
             // one: name the group's first server (as nginx names its
             // upstream by default).
-            let first = gw.groups[ex.group].addr(crate::balancer::ServerId(0));
-            ex.req
-                .headers
-                .append(Bytes::from_static(b"Host"), Bytes::from(first.to_string()));
+            if let Some(first) = self.plan.config.upstreams[ex.group].servers.first() {
+                ex.req.headers.append(
+                    Bytes::from_static(b"Host"),
+                    Bytes::from(first.0.to_string()),
+                );
+            }
         }
-        ex.key = gw.groups[ex.group]
-            .hash_key()
-            .and_then(|k| k.of(&ex.req, self.client));
-        if ex.key.is_none() && gw.groups[ex.group].hash_key().is_some() {
+        let hash_key = self.plan.config.upstreams[ex.group].hash_key.as_ref();
+        ex.key = hash_key.and_then(|k| k.of(&ex.req, self.client));
+        if ex.key.is_none() && hash_key.is_some() {
             ex.record.note = "no hash key: round-robin";
         }
         #[cfg(feature = "test-mutants")]
-        let framing = match (self.config.mutant, framing) {
+        let framing = match (self.plan.config.mutant, framing) {
             (crate::mutant::Mutant::DropContentLength, Framing::Length(_)) => Framing::None,
             _ => framing,
         };
@@ -228,6 +267,25 @@ impl Connection {
         true
     }
 
+    /// Answers for the gateway (a layer, a route's 405) without an
+    /// upstream. A request with a body closes the connection after the
+    /// answer (its body is not read).
+    fn answer_early(
+        &mut self,
+        gw: &mut Gateway,
+        now: Instant,
+        ex: Exchange,
+        a: Answer,
+        has_body: bool,
+    ) {
+        let close = has_body || !ex.client_persistent;
+        if close {
+            self.stop_reading();
+        }
+        self.ex = Some(self.boxed(ex));
+        self.answer(gw, now, a.head, a.body, close);
+    }
+
     /// Picks the next untried server and asks for a connection to it, or
     /// answers `fallback` when there is none left.
     pub(super) fn connect_next(
@@ -238,13 +296,22 @@ impl Connection {
         pooled_ok: bool,
     ) {
         let Some(ex) = &mut self.ex else { return };
-        let group = &mut gw.groups[ex.group];
-        let pick = if ex.tried.len() < MAX_TRIES {
-            group.pick(ex.key, ex.tried.as_slice(), now)
-        } else {
-            None
+        let tries = self
+            .plan
+            .config
+            .upstreams
+            .get(ex.group)
+            .map_or(1, |g| usize::from(g.retries) + 1);
+        // A reload that changed this exchange's group since it started
+        // leaves no group to retry in: the fallback answer.
+        let group = gw.group_of(&self.plan, ex.group);
+        let pick = match group {
+            Some(g) if ex.tried.len() < tries.min(MAX_TRIES) => g
+                .pick(ex.key, ex.tried.as_slice(), now)
+                .map(|p| (p, g.addr(p.server()))),
+            _ => None,
         };
-        let Some(pick) = pick else {
+        let Some((pick, addr)) = pick else {
             self.fail(gw, now, fallback);
             return;
         };
@@ -252,7 +319,6 @@ impl Connection {
             ex.record.note = "fail-open: every server down";
         }
         let server = pick.server();
-        let addr = group.addr(server);
         ex.tried.push(server);
         ex.record.tries += 1;
         ex.record.upstream = Some(addr);
@@ -291,7 +357,7 @@ impl Connection {
         });
         self.timers.set(
             Timer::UpstreamConnect,
-            now + self.config.timeouts.upstream_connect,
+            now + self.upstream_timeouts().connect,
         );
     }
 
@@ -300,7 +366,17 @@ impl Connection {
     pub(super) fn retry(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
         let Some(ex) = &self.ex else { return };
         let sent = ex.up.as_ref().is_some_and(|l| l.connected);
-        if sent && !ex.replayable {
+        let cause = if sent {
+            RetryOn::RESET
+        } else {
+            RetryOn::CONNECT
+        };
+        let cause = if fault == Fault::UpstreamTimeout {
+            RetryOn::TIMEOUT
+        } else {
+            cause
+        };
+        if (sent && !ex.replayable) || !self.retries_on(cause) {
             self.fail(gw, now, fault);
             return;
         }
@@ -320,7 +396,7 @@ impl Connection {
         if matches!(self.req_side, ReqSide::Complete) {
             self.timers.set(
                 Timer::UpstreamResponse,
-                now + self.config.timeouts.upstream_response,
+                now + self.upstream_timeouts().response,
             );
         }
     }
@@ -347,7 +423,7 @@ impl Connection {
             if let Some(ex) = &mut self.ex {
                 ex.body_seen += piece.len() as u64;
                 ex.record.bytes_in += piece.len() as u64;
-                let max = self.config.limits.max_request_body;
+                let max = self.plan.config.limits.max_request_body;
                 if max > 0 && ex.body_seen > max {
                     self.fail(gw, now, Fault::BodyTooLarge);
                     return;
@@ -364,7 +440,7 @@ impl Connection {
                 {
                     self.timers.set(
                         Timer::UpstreamResponse,
-                        now + self.config.timeouts.upstream_response,
+                        now + self.upstream_timeouts().response,
                     );
                 }
             }
@@ -378,7 +454,7 @@ impl Connection {
     /// `Connection`, to put back after hop-by-hop removal.
     #[cfg(feature = "test-mutants")]
     fn mutant_kept_fields(&self, req: &crate::http1::RequestHead) -> Vec<(Bytes, Bytes)> {
-        if self.config.mutant != crate::mutant::Mutant::KeepConnectionListed {
+        if self.plan.config.mutant != crate::mutant::Mutant::KeepConnectionListed {
             return Vec::new();
         }
         let listed: Vec<Vec<u8>> = req

@@ -29,8 +29,10 @@ impl Connection {
             }
             RespSide::Body(_) => self.forward_response_body(gw, now, b),
             RespSide::Tunnel => {
-                self.timers
-                    .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
+                self.timers.set(
+                    Timer::TunnelIdle,
+                    now + self.plan.config.timeouts.tunnel_idle,
+                );
                 self.send(Peer::Client, b);
             }
         }
@@ -40,7 +42,7 @@ impl Connection {
     /// forwarded and skipped, the final head starts the body.
     fn read_response_heads(&mut self, gw: &mut Gateway, now: Instant) {
         loop {
-            let limit = self.config.limits.max_response_head;
+            let limit = self.plan.config.limits.max_response_head;
             let Some(l) = self.link_mut() else { return };
             let span = match l.scan.scan(l.head_buf.bytes(), limit) {
                 Ok(Some(span)) => span,
@@ -172,7 +174,7 @@ impl Connection {
             now,
             rng: &mut gw.rng,
         };
-        gw.chain.response(ex.depth, &ex.req, resp, &mut cx);
+        super::connection::unwind(&self.plan, ex, resp, &mut cx);
         if close {
             resp.headers.append(
                 Bytes::from_static(b"Connection"),
@@ -195,10 +197,8 @@ impl Connection {
         if done {
             self.finish_response(gw, now);
         } else {
-            self.timers.set(
-                Timer::UpstreamIdle,
-                now + self.config.timeouts.upstream_idle,
-            );
+            self.timers
+                .set(Timer::UpstreamIdle, now + self.upstream_timeouts().idle);
         }
         true
     }
@@ -220,7 +220,7 @@ impl Connection {
             now,
             rng: &mut gw.rng,
         };
-        gw.chain.response(ex.depth, &ex.req, resp, &mut cx);
+        super::connection::unwind(&self.plan, ex, resp, &mut cx);
         resp.headers.append(
             Bytes::from_static(b"Connection"),
             Bytes::from_static(b"Upgrade"),
@@ -233,8 +233,10 @@ impl Connection {
         ex.resp = RespSide::Tunnel;
         self.req_side = ReqSide::Tunnel;
         self.timers.clear_all();
-        self.timers
-            .set(Timer::TunnelIdle, now + self.config.timeouts.tunnel_idle);
+        self.timers.set(
+            Timer::TunnelIdle,
+            now + self.plan.config.timeouts.tunnel_idle,
+        );
         let mut out = BytesMut::new();
         resp.write_to(&mut out);
         out.put_slice(b"\r\n");
@@ -275,10 +277,8 @@ impl Connection {
                 return;
             }
         }
-        self.timers.set(
-            Timer::UpstreamIdle,
-            now + self.config.timeouts.upstream_idle,
-        );
+        self.timers
+            .set(Timer::UpstreamIdle, now + self.upstream_timeouts().idle);
     }
 
     /// The response was forwarded completely.

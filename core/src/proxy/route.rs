@@ -1,14 +1,49 @@
-//! Routing: host (exact or `*.suffix`) and longest `path_prefix`.
+//! Routing: which route a request takes.
+//!
+//! Precedence among the routes that match, decided once at load (the
+//! routes are kept sorted, so the first match wins):
+//!
+//! 1. the higher `priority` (default 0);
+//! 2. the path condition: `path` (exact) before `path_prefix` (the longer
+//!    prefix first) before `path_regex`;
+//! 3. more conditions (a `host`, `methods`, each `headers` and `query`
+//!    entry counts one);
+//! 4. the more specific host: exact, then `*.suffix`, then none;
+//! 5. file order.
+//!
+//! When no route matches but some route with `method_not_allowed = true`
+//! would if not for its `methods`, the answer is 405 with those methods
+//! in `Allow`; otherwise 404.
 
-use crate::config::RouteSpec;
+use std::cmp::Reverse;
 
-/// The routes of a config, ready to match requests.
+use bytes::Bytes;
+
+use crate::config::{PathMatch, RouteSpec, ValueMatch};
+use crate::http1::RequestHead;
+
+/// The routes of a config, in precedence order, ready to match requests.
 #[derive(Clone, Debug)]
 pub struct Router {
+    /// Route indices (config order), best first.
+    order: Vec<usize>,
     routes: Vec<RouteSpec>,
+    any_405: bool,
 }
 
-/// How specifically a route's host matched (higher wins on equal prefixes).
+/// What [`Router::find`] decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// This route (its index in config order).
+    Route(usize),
+    /// Only the method kept a `method_not_allowed` route from matching:
+    /// 405, with this `Allow` value.
+    WrongMethod(Bytes),
+    /// Nothing matches: 404.
+    Nothing,
+}
+
+/// How specifically a route's host matched (higher is more specific).
 fn host_rank(pattern: Option<&str>, host: Option<&[u8]>) -> Option<u8> {
     let Some(pattern) = pattern else {
         return Some(0);
@@ -30,67 +65,116 @@ fn host_rank(pattern: Option<&str>, host: Option<&[u8]>) -> Option<u8> {
     }
 }
 
+/// The precedence key of a route: greater wins (ties: file order).
+fn rank(r: &RouteSpec) -> (i32, u8, usize, usize, u8) {
+    let (kind, len) = match &r.path {
+        PathMatch::Exact(p) => (3, p.len()),
+        PathMatch::Prefix(p) => (2, p.len()),
+        PathMatch::Regex(_) => (1, 0),
+    };
+    let conditions = usize::from(r.host.is_some())
+        + usize::from(!r.methods.is_empty())
+        + r.headers.len()
+        + r.query.len();
+    let host = match r.host.as_deref() {
+        None => 0,
+        Some(h) if h.starts_with("*.") => 1,
+        Some(_) => 2,
+    };
+    (r.priority, kind, len, conditions, host)
+}
+
+fn value_ok(m: &ValueMatch, value: Option<&[u8]>) -> bool {
+    match (m, value) {
+        (ValueMatch::Absent, v) => v.is_none(),
+        (_, None) => false,
+        (ValueMatch::Present, Some(_)) => true,
+        (ValueMatch::Exact(x), Some(v)) => x.as_bytes() == v,
+        (ValueMatch::Regex(re), Some(v)) => std::str::from_utf8(v).is_ok_and(|v| re.0.is_match(v)),
+    }
+}
+
+/// The raw value of query parameter `name` (`a` in `?a` is present, empty).
+fn query_param<'a>(query: Option<&'a [u8]>, name: &str) -> Option<&'a [u8]> {
+    query?.split(|&b| b == b'&').find_map(|pair| {
+        let (n, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        (n == name.as_bytes()).then_some(v)
+    })
+}
+
+/// Everything but the method.
+fn matches_but_method(r: &RouteSpec, req: &RequestHead, host: Option<&[u8]>, path: &[u8]) -> bool {
+    let path_ok = match &r.path {
+        PathMatch::Prefix(p) => path.starts_with(p.as_bytes()),
+        PathMatch::Exact(p) => path == p.as_bytes(),
+        PathMatch::Regex(re) => std::str::from_utf8(path).is_ok_and(|p| re.0.is_match(p)),
+    };
+    path_ok
+        && host_rank(r.host.as_deref(), host).is_some()
+        && r.headers
+            .iter()
+            .all(|(n, m)| value_ok(m, req.headers.get(n)))
+        && r.query
+            .iter()
+            .all(|(n, m)| value_ok(m, query_param(req.query(), n)))
+}
+
+fn method_ok(r: &RouteSpec, method: &[u8]) -> bool {
+    r.methods.is_empty() || r.methods.iter().any(|m| m.as_bytes() == method)
+}
+
 impl Router {
-    /// A router over these routes.
+    /// A router over these routes (in config order).
     pub fn new(routes: Vec<RouteSpec>) -> Router {
-        Router { routes }
+        let mut order: Vec<usize> = (0..routes.len()).collect();
+        order.sort_by_key(|&i| (Reverse(rank(&routes[i])), i));
+        Router {
+            any_405: routes.iter().any(|r| r.method_not_allowed),
+            order,
+            routes,
+        }
     }
 
-    /// The best route for a host and path: the longest matching prefix,
-    /// then the most specific host, then config order.
-    pub fn find(&self, host: Option<&[u8]>, path: &[u8]) -> Option<&RouteSpec> {
-        let mut best: Option<(&RouteSpec, (usize, u8))> = None;
-        for r in &self.routes {
-            if !path.starts_with(r.path_prefix.as_bytes()) {
-                continue;
-            }
-            let Some(rank) = host_rank(r.host.as_deref(), host) else {
-                continue;
-            };
-            let score = (r.path_prefix.len(), rank);
-            if best.is_none_or(|(_, s)| score > s) {
-                best = Some((r, score));
+    /// The routes, in config order.
+    pub fn routes(&self) -> &[RouteSpec] {
+        &self.routes
+    }
+
+    /// The route `req` takes (by its `Host` and normalised path).
+    pub fn find(&self, req: &RequestHead) -> Found {
+        let host = req.headers.get("host");
+        let path = req.path();
+        for &i in &self.order {
+            let r = &self.routes[i];
+            if method_ok(r, &req.method) && matches_but_method(r, req, host, path) {
+                return Found::Route(i);
             }
         }
-        best.map(|(r, _)| r)
+        if self.any_405 {
+            let mut allow: Vec<&str> = Vec::new();
+            for &i in &self.order {
+                let r = &self.routes[i];
+                if r.method_not_allowed && matches_but_method(r, req, host, path) {
+                    allow.extend(r.methods.iter().map(String::as_str));
+                }
+            }
+            if !allow.is_empty() {
+                let mut seen = Vec::new();
+                allow.retain(|m| {
+                    !seen.contains(m) && {
+                        seen.push(*m);
+                        true
+                    }
+                });
+                return Found::WrongMethod(Bytes::from(allow.join(", ")));
+            }
+        }
+        Found::Nothing
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(host: Option<&str>, prefix: &str, upstream: usize) -> RouteSpec {
-        RouteSpec {
-            host: host.map(str::to_owned),
-            path_prefix: prefix.into(),
-            upstream,
-            strip_prefix: false,
-            host_rewrite: None,
-        }
-    }
-
-    #[test]
-    fn longest_prefix_then_most_specific_host() {
-        let r = Router::new(vec![
-            route(None, "/", 0),
-            route(None, "/api/", 1),
-            route(Some("*.example.com"), "/api/", 2),
-            route(Some("api.example.com"), "/api/", 3),
-            route(Some("static.test"), "/", 4),
-        ]);
-        let up = |h: Option<&str>, p: &str| {
-            r.find(h.map(str::as_bytes), p.as_bytes())
-                .map(|r| r.upstream)
-        };
-        assert_eq!(up(Some("x"), "/index"), Some(0));
-        assert_eq!(up(Some("x"), "/api/v1"), Some(1));
-        assert_eq!(up(Some("a.example.com"), "/api/v1"), Some(2));
-        assert_eq!(up(Some("API.example.com:8080"), "/api/v1"), Some(3));
-        assert_eq!(up(Some("example.com"), "/api/v1"), Some(1));
-        assert_eq!(up(Some("static.test"), "/x"), Some(4));
-        assert_eq!(up(None, "/api"), Some(0));
-        let only_host = Router::new(vec![route(Some("a.test"), "/", 0)]);
-        assert!(only_host.find(Some(b"b.test"), b"/").is_none());
-    }
-}
+mod tests;

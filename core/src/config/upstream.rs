@@ -1,0 +1,207 @@
+//! `[[upstream]]`: a named group of servers, its balancer, its passive
+//! health, and its own timeouts and retry policy.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Errors, Timeouts};
+use crate::balancer::group::{GroupSpec, RetryOn};
+use crate::balancer::{HashKey, Strategy};
+
+/// Most servers one request may be sent to (the first try and retries).
+pub const MAX_TRIES: u8 = 6;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    name: Spanned<String>,
+    balancer: Option<Spanned<String>>,
+    hash_key: Option<Spanned<String>>,
+    servers: Spanned<Vec<RawServer>>,
+    max_fails: Option<u32>,
+    fail_timeout: Option<u64>,
+    fail_open: Option<bool>,
+    timeouts: Option<Spanned<RawUpstreamTimeouts>>,
+    retries: Option<Spanned<u8>>,
+    retry_on: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    addr: Spanned<String>,
+    weight: Option<Spanned<u32>>,
+}
+
+/// `timeouts = { connect = .., response = .., idle = .. }` of one upstream:
+/// the `[timeouts]` keys `upstream_connect`, `upstream_response` and
+/// `upstream_idle`, for this group only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstreamTimeouts {
+    connect: Option<u64>,
+    response: Option<u64>,
+    idle: Option<u64>,
+}
+
+/// Validates every `[[upstream]]`; `defaults` gives the timeouts a group
+/// does not override.
+pub(super) fn groups(
+    raw: &[RawUpstream],
+    defaults: &Timeouts,
+    errs: &mut Errors<'_>,
+) -> Vec<GroupSpec> {
+    let mut groups: Vec<GroupSpec> = Vec::new();
+    for (i, u) in raw.iter().enumerate() {
+        let key = |k: &str| format!("upstream[{i}].{k}");
+        if groups.iter().any(|g| &g.name == u.name.get_ref()) {
+            errs.at(
+                u.name.span(),
+                key("name"),
+                format!("duplicate upstream {:?}", u.name.get_ref()),
+            );
+        }
+        let strategy = match &u.balancer {
+            None => Strategy::RoundRobin,
+            Some(b) => b.get_ref().parse().unwrap_or_else(|m| {
+                errs.at(b.span(), key("balancer"), m);
+                Strategy::RoundRobin
+            }),
+        };
+        let hash_key = match &u.hash_key {
+            None => None,
+            Some(k) => match k.get_ref().parse::<HashKey>() {
+                Ok(h) => Some(h),
+                Err(m) => {
+                    errs.at(k.span(), key("hash_key"), m);
+                    None
+                }
+            },
+        };
+        if strategy == Strategy::ConsistentHash && u.hash_key.is_none() {
+            errs.at(
+                u.name.span(),
+                key("hash_key"),
+                "consistent-hash needs a hash_key".into(),
+            );
+        }
+        let mut spec = GroupSpec::new(
+            u.name.get_ref(),
+            servers(u, i, errs),
+            strategy,
+            hash_key,
+            defaults,
+        );
+        spec.max_fails = u.max_fails.unwrap_or(spec.max_fails);
+        if let Some(ms) = u.fail_timeout {
+            spec.fail_timeout = Duration::from_millis(ms);
+        }
+        spec.fail_open = u.fail_open.unwrap_or(spec.fail_open);
+        if let Some(t) = &u.timeouts {
+            let mut set = |v: Option<u64>, name: &str, slot: &mut Duration| match v {
+                Some(0) => errs.at(
+                    t.span(),
+                    key(&format!("timeouts.{name}")),
+                    "must be at least 1 (milliseconds)".into(),
+                ),
+                Some(ms) => *slot = Duration::from_millis(ms),
+                None => {}
+            };
+            let r = t.get_ref();
+            set(r.connect, "connect", &mut spec.timeouts.connect);
+            set(r.response, "response", &mut spec.timeouts.response);
+            set(r.idle, "idle", &mut spec.timeouts.idle);
+        }
+        if let Some(n) = &u.retries {
+            if *n.get_ref() >= MAX_TRIES {
+                errs.at(
+                    n.span(),
+                    key("retries"),
+                    format!(
+                        "at most {} (a request goes to at most {MAX_TRIES} servers)",
+                        MAX_TRIES - 1
+                    ),
+                );
+            } else {
+                spec.retries = *n.get_ref();
+            }
+        }
+        if let Some(list) = &u.retry_on {
+            let mut on = RetryOn::NEVER;
+            for cause in list.get_ref() {
+                match RetryOn::named(cause) {
+                    Some(c) => on = on.with(c),
+                    None => errs.at(
+                        list.span(),
+                        key("retry_on"),
+                        format!(
+                            "unknown cause {cause:?} (expected: {})",
+                            RetryOn::NAMES.join(", ")
+                        ),
+                    ),
+                }
+            }
+            spec.retry_on = on;
+        }
+        groups.push(spec);
+    }
+    groups
+}
+
+/// The servers of one upstream, each address once, weights in range.
+fn servers(u: &RawUpstream, i: usize, errs: &mut Errors<'_>) -> Vec<(SocketAddr, u32)> {
+    let key = |k: &str| format!("upstream[{i}].{k}");
+    if u.servers.get_ref().is_empty() {
+        errs.at(
+            u.servers.span(),
+            key("servers"),
+            "an upstream needs at least one server".into(),
+        );
+    }
+    if u.servers.get_ref().len() > 1000 {
+        errs.at(
+            u.servers.span(),
+            key("servers"),
+            "at most 1000 servers".into(),
+        );
+    }
+    let mut servers: Vec<(SocketAddr, u32)> = Vec::new();
+    for (j, s) in u.servers.get_ref().iter().enumerate() {
+        let addr = match s.addr.get_ref().parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                errs.at(
+                    s.addr.span(),
+                    key(&format!("servers[{j}].addr")),
+                    format!("invalid address {:?} (expected IP:PORT)", s.addr.get_ref()),
+                );
+                continue;
+            }
+        };
+        let weight = match &s.weight {
+            Some(w) if *w.get_ref() == 0 || *w.get_ref() > 1000 => {
+                errs.at(
+                    w.span(),
+                    key(&format!("servers[{j}].weight")),
+                    "must be between 1 and 1000".into(),
+                );
+                1
+            }
+            Some(w) => *w.get_ref(),
+            None => 1,
+        };
+        if servers.iter().any(|(a, _)| *a == addr) {
+            errs.at(
+                s.addr.span(),
+                key(&format!("servers[{j}].addr")),
+                format!("{addr} is listed twice (give it a weight instead)"),
+            );
+            continue;
+        }
+        servers.push((addr, weight));
+    }
+    servers
+}

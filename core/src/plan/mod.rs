@@ -1,0 +1,69 @@
+//! The plan: a validated config compiled for serving, immutable and
+//! shared by every worker (`Arc<Plan>`). What changes while serving
+//! (balancer and health state, pools, counters) lives in each worker's
+//! [`crate::Gateway`], keyed by identity so that it carries across a
+//! reload; every exchange pins the plan it started with.
+
+mod changes;
+
+use std::sync::Arc;
+
+pub use changes::Changes;
+
+use crate::config::Config;
+use crate::middleware::{forwarded::Forwarded, Chain, Layer};
+use crate::proxy::Router;
+
+/// A config compiled for serving.
+pub struct Plan {
+    /// 1 for the config the process started with, +1 per reload.
+    pub generation: u64,
+    /// The validated config it was compiled from.
+    pub config: Arc<Config>,
+    /// The routes, in precedence order.
+    pub router: Router,
+    /// Runs for every request, before routing: the built-in
+    /// forwarded-headers layer, then every unnamed `[[middleware]]`.
+    pub global: Chain,
+    /// Each route's own layers (config order of routes), after routing.
+    pub chains: Vec<Chain>,
+}
+
+impl Plan {
+    /// Compiles a validated config.
+    pub fn compile(config: Arc<Config>, generation: u64) -> Plan {
+        let mut global: Vec<Arc<dyn Layer>> = vec![Arc::new(Forwarded)];
+        global.extend(
+            config
+                .middleware
+                .iter()
+                .filter(|l| l.name.is_none())
+                .map(|l| l.layer.clone()),
+        );
+        let chains = config
+            .routes
+            .iter()
+            .map(|r| {
+                Chain::new(
+                    r.middleware
+                        .iter()
+                        .map(|&i| config.middleware[i].layer.clone())
+                        .collect(),
+                )
+            })
+            .collect();
+        Plan {
+            generation,
+            router: Router::new(config.routes.clone()),
+            global: Chain::new(global),
+            chains,
+            config,
+        }
+    }
+
+    /// The same plan with another global chain (tests, embedding).
+    pub fn with_global(mut self, global: Chain) -> Plan {
+        self.global = global;
+        self
+    }
+}
