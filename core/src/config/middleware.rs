@@ -51,7 +51,7 @@ pub(super) fn layers(raw: &[Spanned<toml::Table>], errs: &mut Errors<'_>) -> Vec
             Some(toml::Value::String(n)) if is_name(&n) => Some(n),
             Some(_) => {
                 errs.at(
-                    span.clone(),
+                    errs.key_span(span.clone(), "name"),
                     format!("middleware[{i}].name"),
                     "expected a name of at most 64 letters, digits, '-', '_' and '.'".into(),
                 );
@@ -61,7 +61,7 @@ pub(super) fn layers(raw: &[Spanned<toml::Table>], errs: &mut Errors<'_>) -> Vec
         if let Some(n) = &name {
             if out.iter().any(|l| l.name.as_ref() == Some(n)) {
                 errs.at(
-                    span.clone(),
+                    errs.key_span(span.clone(), "name"),
                     format!("middleware[{i}].name"),
                     format!("duplicate middleware name {n:?}"),
                 );
@@ -81,7 +81,7 @@ pub(super) fn layers(raw: &[Spanned<toml::Table>], errs: &mut Errors<'_>) -> Vec
         };
         let Some(k) = KINDS.iter().find(|k| k.name == kind) else {
             errs.at(
-                span.clone(),
+                errs.key_span(span.clone(), "kind"),
                 format!("middleware[{i}].kind"),
                 format!(
                     "unknown middleware kind {kind:?} (the kinds are: {})",
@@ -99,12 +99,15 @@ pub(super) fn layers(raw: &[Spanned<toml::Table>], errs: &mut Errors<'_>) -> Vec
             }),
             Err(problems) => {
                 for (key, message) in problems {
-                    let key = if key.is_empty() {
-                        format!("middleware[{i}]")
+                    let (at, key) = if key.is_empty() {
+                        (span.clone(), format!("middleware[{i}]"))
                     } else {
-                        format!("middleware[{i}].{key}")
+                        (
+                            errs.key_span(span.clone(), &key),
+                            format!("middleware[{i}].{key}"),
+                        )
                     };
-                    errs.at(span.clone(), key, message);
+                    errs.at(at, key, message);
                 }
             }
         }

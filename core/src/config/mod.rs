@@ -192,6 +192,25 @@ impl Errors<'_> {
             + 1
     }
 
+    /// Where `key = ...` begins a line inside `span` (a table's), else
+    /// `span` itself: the line to name for that key of the table.
+    fn key_span(&self, span: Range<usize>, key: &str) -> Range<usize> {
+        let text = self.text.get(span.clone()).unwrap_or("");
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let rest = line.trim_start();
+            if rest
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+            {
+                let start = span.start + at + (line.len() - rest.len());
+                return start..start + key.len();
+            }
+            at += line.len();
+        }
+        span
+    }
+
     /// Records a problem at the line where `span` starts.
     fn at(&mut self, span: Range<usize>, key: String, message: String) {
         let line = Some(self.line(span));

@@ -166,3 +166,93 @@ fn syntax_errors_name_their_line() {
     let e = errors("listen = \"127.0.0.1:1\"\n\n[[upstream]\n");
     assert!(e[0].starts_with("line 3"), "{e:?}");
 }
+
+#[test]
+fn gateway_model_errors_name_their_line_and_say_what_exists() {
+    let e = errors(
+        r#"listen = "127.0.0.1:1"
+[[upstream]]
+name = "a"
+servers = [{ addr = "127.0.0.1:2" }]
+retries = 9
+retry_on = ["connect", "5xx"]
+timeouts = { response = 0 }
+[[middleware]]
+name = "tag"
+kind = "headerz"
+[[middleware]]
+name = "auth"
+kind = "headers"
+request_set = { "Transfer-Encoding" = "x" }
+[[route]]
+path = "/a"
+path_prefix = "/b"
+upstream = "a"
+middleware = ["nope"]
+[[route]]
+path_regex = "^/x"
+strip_prefix = true
+headers = { "X-A" = { regex = "(unclosed" } }
+upstream = "a"
+"#,
+    );
+    assert_eq!(
+        e,
+        [
+            "line 7: upstream[0].timeouts.response: must be at least 1 (milliseconds)",
+            "line 5: upstream[0].retries: at most 5 (a request goes to at most 6 servers)",
+            "line 6: upstream[0].retry_on: unknown cause \"5xx\" (expected: connect, reset, timeout)",
+            "line 10: middleware[0].kind: unknown middleware kind \"headerz\" (the kinds are: headers)",
+            "line 14: middleware[1].request_set: \"Transfer-Encoding\" is a framing or hop-by-hop header that only the core sets",
+            "line 17: route[0].path_prefix: a route has one of path, path_prefix, path_regex (this one also has path)",
+            "line 19: route[0].middleware: no middleware named \"nope\" (named ones: none)",
+            "line 24: route[1].strip_prefix: goes with path_prefix only",
+            "line 23: route[1].headers.X-A: invalid regex: error: unclosed group",
+        ]
+    );
+}
+
+#[test]
+fn named_layers_and_route_conditions_parse() {
+    let c = Config::from_toml(
+        r#"listen = "127.0.0.1:1"
+[[upstream]]
+name = "api"
+servers = [{ addr = "127.0.0.1:9001" }]
+timeouts = { response = 5000 }
+retries = 1
+[[middleware]]
+kind = "headers"
+response_set = { "X-Served-By" = "weir" }
+[[middleware]]
+name = "tag"
+kind = "headers"
+request_set = { "X-Route" = "api" }
+[[route]]
+name = "api-write"
+host = "api.example.com"
+path_regex = "^/v[0-9]+/orders"
+methods = ["POST", "PUT"]
+headers = { "X-Canary" = "1" }
+priority = 10
+upstream = "api"
+middleware = ["tag"]
+"#,
+    )
+    .unwrap();
+    let r = &c.routes[0];
+    assert_eq!(r.name, "api-write");
+    assert_eq!(r.priority, 10);
+    assert_eq!(r.middleware, [1]);
+    assert_eq!(
+        r.headers,
+        [("x-canary".to_owned(), ValueMatch::Exact("1".into()))]
+    );
+    assert!(matches!(&r.path, PathMatch::Regex(p) if p.0.as_str() == "^/v[0-9]+/orders"));
+    assert_eq!(c.middleware[0].name, None);
+    assert_eq!(c.middleware[1].name.as_deref(), Some("tag"));
+    let g = &c.upstreams[0];
+    assert_eq!(g.timeouts.response, Duration::from_millis(5000));
+    assert_eq!(g.timeouts.connect, Duration::from_millis(2000));
+    assert_eq!(g.retries, 1);
+}

@@ -61,6 +61,13 @@ impl Plan {
         }
     }
 
+    /// The plan that follows this one for `config` (a reload), and what
+    /// changes between them.
+    pub fn successor(&self, config: Arc<Config>) -> (Plan, Changes) {
+        let changes = Changes::between(&self.config, &config);
+        (Plan::compile(config, self.generation + 1), changes)
+    }
+
     /// The same plan with another global chain (tests, embedding).
     pub fn with_global(mut self, global: Chain) -> Plan {
         self.global = global;

@@ -220,6 +220,21 @@ impl Sim {
         }
     }
 
+    /// Reloads: compiles `toml` as the next generation and installs it in
+    /// the gateway, as a frontend does on SIGHUP; pooled connections to
+    /// servers no group has any more are closed. Returns what changed.
+    pub fn reload(&mut self, toml: &str) -> Result<crate::plan::Changes, Vec<ConfigError>> {
+        let config = Config::from_toml(toml)?;
+        let (plan, changes) = self.gw.plan().successor(Arc::new(config));
+        for gone in self.gw.install(Arc::new(plan)) {
+            for i in self.pool.remove(&gone).unwrap_or_default() {
+                self.socks[i].closed = true;
+                self.socks[i].pooled = false;
+            }
+        }
+        Ok(changes)
+    }
+
     /// Scripts the responses of the server on `127.0.0.1:port`.
     pub fn script(&mut self, port: u16, responses: &[&[u8]]) {
         self.script_addr(addr(port), responses.iter().map(|r| r.to_vec()));
