@@ -334,35 +334,6 @@ fn graceful_shutdown_completes_in_flight(bin: &str) {
 /// The signals an operator's tools send for other reasons never kill:
 /// SIGHUP (logrotate, `systemctl reload`), SIGUSR1, SIGUSR2, each said
 /// once on stderr; the gateway goes on serving.
-fn hup_usr1_usr2_never_kill(bin: &str) {
-    let o = Origin::start("a");
-    let mut w = one(bin, &o, "");
-    for sig in ["HUP", "USR1", "USR2", "HUP"] {
-        let sent = Command::new("kill")
-            .args([&format!("-{sig}"), &w.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-    w.wait_stderr("SIGUSR2: ignored", Duration::from_secs(5));
-    w.wait_stderr(
-        "SIGHUP: reloading the config is not implemented yet",
-        Duration::from_secs(5),
-    );
-    assert!(w.child.try_wait().unwrap().is_none(), "a signal killed it");
-    assert_eq!(get(w.addr, "/name").text(), "a");
-    let hups = w
-        .stderr
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("SIGHUP"))
-        .count();
-    assert_eq!(hups, 1, "said once");
-    w.terminate();
-    assert!(w.wait_exit(Duration::from_secs(5)).success());
-}
-
 /// When the grace period runs out, what is still in flight is cut: the
 /// client's connection closes, the request still gets its access-log line
 /// (status 0, a note), and the stop line counts it.
@@ -702,7 +673,6 @@ each_frontend!(
     websocket_upgrade_tunnels,
     graceful_shutdown_completes_in_flight,
     a_grace_period_that_runs_out_cuts_and_says_so,
-    hup_usr1_usr2_never_kill,
     check_reports_a_broken_config,
     address_in_use_is_one_clear_line,
     version_and_help_name_the_binary,

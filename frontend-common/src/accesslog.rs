@@ -1,4 +1,5 @@
-//! The access log: one line per request on stdout, in a stable format.
+//! The access log: one line per request, in a stable format, on stdout or
+//! in the file of `[log] path` (reopened on SIGUSR1, for logrotate).
 //!
 //! ```text
 //! 1764153600.123 10.0.0.7:40000 "GET /a?b=1" 200 127.0.0.1:9001 57 131 0.412ms tries=1 -
@@ -9,8 +10,11 @@
 //! sent); upstream address or `-`; bytes received from the client; bytes
 //! sent to the client; duration; servers tried; a note or `-`.
 
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Set once a write of the access log failed: the failure is reported on
@@ -18,6 +22,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
 
 use weir_core::AccessRecord;
+
+/// The log file, when `[log] path` names one: its path and the open file
+/// (appended to). One per process; workers take the lock once per batch
+/// of lines, as they would stdout's.
+static FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
+
+/// Sends the access log to `path` (created if need be, appended to).
+pub fn open(path: &Path) -> std::io::Result<()> {
+    let f = OpenOptions::new().create(true).append(true).open(path)?;
+    *FILE.lock().unwrap_or_else(|p| p.into_inner()) = Some((path.to_owned(), f));
+    Ok(())
+}
+
+/// Opens the log file's path again (after logrotate moved the file):
+/// lines from now on go to the new file. Returns the path, if any.
+pub fn reopen() -> std::io::Result<Option<PathBuf>> {
+    let mut guard = FILE.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((path, file)) = guard.as_mut() else {
+        return Ok(None);
+    };
+    *file = OpenOptions::new().create(true).append(true).open(&*path)?;
+    Ok(Some(path.clone()))
+}
 
 /// A buffered access-log writer, one per worker; flushed when the worker
 /// goes idle, so a busy worker writes many lines per system call.
@@ -49,16 +76,27 @@ impl LogSink {
         }
     }
 
-    /// Writes buffered lines to stdout.
+    /// Writes buffered lines to the log file, else stdout.
     pub fn flush(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        let mut out = std::io::stdout().lock();
-        let written = out.write_all(&self.buf).and_then(|()| out.flush());
-        if let Err(e) = written {
+        let mut file = FILE.lock().unwrap_or_else(|p| p.into_inner());
+        let written = match file.as_mut() {
+            Some((path, f)) => f
+                .write_all(&self.buf)
+                .map_err(|e| (e, path.display().to_string())),
+            None => {
+                drop(file);
+                let mut out = std::io::stdout().lock();
+                out.write_all(&self.buf)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| (e, "stdout".to_owned()))
+            }
+        };
+        if let Err((e, to)) = written {
             if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
-                eprintln!("weir: access log: cannot write to stdout ({e}); lines that cannot be written are dropped");
+                eprintln!("weir: access log: cannot write to {to} ({e}); lines that cannot be written are dropped");
             }
         }
         self.buf.clear();

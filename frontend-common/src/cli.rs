@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use weir_core::balancer::Strategy;
 use weir_core::Config;
 
-use crate::shutdown::Shutdown;
+use crate::reload::{Plans, Reloader};
+use crate::shutdown::{Handlers, Shutdown};
 use crate::{demo, Serve};
 
 /// weir: an HTTP/1.1 reverse proxy and API gateway.
@@ -209,9 +210,36 @@ pub fn run(name: &'static str, serve: Serve) -> i32 {
     start(name, Arc::new(config), &opts, serve)
 }
 
-/// Runs `serve` with signal handling; turns an error into one line.
-pub fn start(name: &str, config: Arc<Config>, opts: &Options, serve: Serve) -> i32 {
-    let shutdown = match Shutdown::install() {
+/// Runs `serve` with signal handling (SIGHUP reloads the config file,
+/// SIGUSR1 reopens the log file); turns an error into one line.
+pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Serve) -> i32 {
+    if let Some(path) = &config.log_path {
+        if let Err(e) = crate::accesslog::open(path) {
+            eprintln!("{name}: log.path: cannot open {}: {e}", path.display());
+            return 1;
+        }
+    }
+    let plans = Plans::new(config.clone());
+    let mut on = Handlers::default();
+    if let Some(path) = &opts.config {
+        let reloader = Reloader {
+            name,
+            path: path.clone(),
+            workers: opts.workers,
+            plans: plans.clone(),
+        };
+        on.reload = Some(Box::new(move || reloader.reload_and_say()));
+    }
+    if config.log_path.is_some() {
+        on.reopen = Some(Box::new(move || match crate::accesslog::reopen() {
+            Ok(Some(path)) => eprintln!("{name}: SIGUSR1: reopened {}", path.display()),
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "{name}: SIGUSR1: cannot reopen the access log: {e}; lines go to the old file"
+            ),
+        }));
+    }
+    let shutdown = match Shutdown::install(on) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{name}: cannot install signal handlers: {e}");
@@ -220,7 +248,7 @@ pub fn start(name: &str, config: Arc<Config>, opts: &Options, serve: Serve) -> i
     };
     let listen = config.listen;
     let stopping = shutdown.clone();
-    match serve(config, opts, shutdown) {
+    match serve(&plans, opts, shutdown) {
         Ok(()) => {
             if stopping.is_fired() {
                 eprintln!("{name}: {}", stopping.report());

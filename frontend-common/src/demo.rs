@@ -76,7 +76,7 @@ fn serve_demo(stream: TcpStream, body: &str) {
 
 /// Runs the demo: upstreams `a` (weight 2) and `b` (weight 1) behind
 /// `weighted-round-robin` on 127.0.0.1:8080.
-pub fn run(name: &str, opts: &Options, serve: Serve) -> i32 {
+pub fn run(name: &'static str, opts: &Options, serve: Serve) -> i32 {
     let (a, b) = match (spawn_upstream("a"), spawn_upstream("b")) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {

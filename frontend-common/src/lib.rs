@@ -1,6 +1,6 @@
 //! What both weir frontends share, written once: the command line, config
-//! loading and `--check`, the access log format, signal handling and the
-//! demo upstreams, and giving freed heap back to the OS. A frontend
+//! loading and `--check`, hot reload, the access log format and file,
+//! signal handling and the demo upstreams, and giving freed heap back to the OS. A frontend
 //! supplies only a [`Serve`] function that runs the gateway over its own
 //! I/O.
 
@@ -13,17 +13,17 @@ pub mod cli;
 pub mod demo;
 pub mod io;
 pub mod memory;
+pub mod reload;
 pub mod shutdown;
-
-use std::sync::Arc;
 
 pub use accesslog::LogSink;
 pub use cli::Options;
+pub use reload::Plans;
 pub use shutdown::Shutdown;
-use weir_core::Config;
 
-/// Runs the gateway until `shutdown` fires and the grace period ends.
-pub type Serve = fn(Arc<Config>, &Options, Shutdown) -> std::io::Result<()>;
+/// Runs the gateway until `shutdown` fires and the grace period ends,
+/// installing every plan `plans` publishes (reloads) as it comes.
+pub type Serve = fn(&Plans, &Options, Shutdown) -> std::io::Result<()>;
 
 /// The whole program of a frontend binary: parses the command line and
 /// runs the chosen command; returns the process exit code.

@@ -1,9 +1,19 @@
-//! SIGINT/SIGTERM: stop accepting, let in-flight requests finish, exit.
+//! Signals: SIGINT/SIGTERM stop accepting, let in-flight requests finish
+//! and exit; SIGHUP and SIGUSR1 run the handlers they are given.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 type Waker = Box<dyn Fn() + Send>;
+
+/// What SIGHUP and SIGUSR1 do (`None`: said once, then ignored).
+#[derive(Default)]
+pub struct Handlers {
+    /// SIGHUP: reload the config file.
+    pub reload: Option<Box<dyn Fn() + Send>>,
+    /// SIGUSR1: reopen the access-log file.
+    pub reopen: Option<Box<dyn Fn() + Send>>,
+}
 
 struct Inner {
     fired: AtomicBool,
@@ -37,12 +47,13 @@ impl Shutdown {
     }
 
     /// A flag fired by SIGINT or SIGTERM (a thread waits for them). The
-    /// signals an operator's tools send for other reasons (SIGHUP from
-    /// `systemctl reload` or logrotate, SIGUSR1, SIGUSR2) are caught too,
-    /// so that none kills the process by surprise: until reload exists,
-    /// each is said once on stderr and otherwise ignored. (SIGPIPE is
-    /// ignored by the Rust runtime: a closed peer is a write error.)
-    pub fn install() -> std::io::Result<Shutdown> {
+    /// signals an operator's tools send for other reasons are caught too,
+    /// so that none kills the process by surprise: SIGHUP (`systemctl
+    /// reload`) runs `on.reload`, SIGUSR1 (logrotate) runs `on.reopen`;
+    /// without one, and for SIGUSR2, it is said once on stderr and
+    /// otherwise ignored. (SIGPIPE is ignored by the Rust runtime: a
+    /// closed peer is a write error.)
+    pub fn install(on: Handlers) -> std::io::Result<Shutdown> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
         let s = Shutdown::manual();
         let mut signals =
@@ -53,10 +64,10 @@ impl Shutdown {
             .spawn(move || {
                 let mut said = [false; 3];
                 for signal in signals.forever() {
-                    let (i, text) = match signal {
-                        SIGHUP => (0, "SIGHUP: reloading the config is not implemented yet; ignored (stop and start to change it)"),
-                        SIGUSR1 => (1, "SIGUSR1: the access log goes to stdout, there is no log file to reopen; ignored"),
-                        SIGUSR2 => (2, "SIGUSR2: ignored"),
+                    let (i, handler, text) = match signal {
+                        SIGHUP => (0, &on.reload, "SIGHUP: no config file to reload (quick mode or demo); ignored"),
+                        SIGUSR1 => (1, &on.reopen, "SIGUSR1: the access log goes to stdout, there is no log file to reopen; ignored"),
+                        SIGUSR2 => (2, &None, "SIGUSR2: ignored"),
                         _ => {
                             if !fire.is_fired() {
                                 fire.inner.signal.store(signal, Ordering::SeqCst);
@@ -65,8 +76,10 @@ impl Shutdown {
                             continue;
                         }
                     };
-                    if !std::mem::replace(&mut said[i], true) {
-                        eprintln!("weir: {text}");
+                    match handler {
+                        Some(run) => run(),
+                        None if !std::mem::replace(&mut said[i], true) => eprintln!("weir: {text}"),
+                        None => {}
                     }
                 }
             })?;

@@ -20,19 +20,19 @@ mod timers;
 mod worker;
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
-use weir_core::Config;
-use weir_frontend::{Options, Shutdown};
+use weir_frontend::{Options, Plans, Shutdown};
 
 /// Runs the gateway until `shutdown` fires and in-flight requests finish
-/// (or the grace period ends).
-pub fn serve(config: Arc<Config>, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
+/// (or the grace period ends); every worker installs each plan `plans`
+/// publishes.
+pub fn serve(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
+    let config = plans.current().config.clone();
     if std::env::var_os("WEIR_ACCEPT").is_some_and(|v| v == "shared") {
         // The measured alternative: one listening socket shared by all workers.
         let listener = weir_frontend::io::bind(config.listen)?;
         weir_frontend::io::announce(listener.local_addr()?);
-        return serve_on(config, listener, opts, shutdown);
+        return serve_on(plans, listener, opts, shutdown);
     }
     // A plain bind first, released at once: it fails with "address
     // already in use" when anything (another weir included) listens there,
@@ -44,37 +44,38 @@ pub fn serve(config: Arc<Config>, opts: &Options, shutdown: Shutdown) -> std::io
         .map(|_| weir_frontend::io::bind_reuseport(addr))
         .collect::<std::io::Result<Vec<_>>>()?;
     weir_frontend::io::announce(addr);
-    run_workers(config, listeners, opts, shutdown)
+    run_workers(plans, listeners, opts, shutdown)
 }
 
 /// Runs the gateway on an already bound listener.
 pub fn serve_on(
-    config: Arc<Config>,
+    plans: &Plans,
     listener: TcpListener,
     opts: &Options,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let n = weir_frontend::cli::workers(&config);
+    let n = weir_frontend::cli::workers(&plans.current().config);
     let listeners = (0..n)
         .map(|_| listener.try_clone())
         .collect::<std::io::Result<Vec<_>>>()?;
-    run_workers(config, listeners, opts, shutdown)
+    run_workers(plans, listeners, opts, shutdown)
 }
 
 /// One worker thread per listener handle.
 fn run_workers(
-    config: Arc<Config>,
+    plans: &Plans,
     listeners: Vec<TcpListener>,
     opts: &Options,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let n = listeners.len();
     let grace = std::time::Duration::from_secs(opts.grace);
-    let per_worker_limit = config.limits.max_connections.div_ceil(n).max(1);
+    let max = plans.current().config.limits.max_connections;
+    let per_worker_limit = max.div_ceil(n).max(1);
     let mut handles = Vec::new();
     for (i, l) in listeners.into_iter().enumerate() {
         let w = worker::Worker::new(
-            config.clone(),
+            plans,
             l,
             i as u64,
             opts.quiet,

@@ -16,9 +16,9 @@ use fxhash::FxHashMap;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use weir_core::{Config, Connection, Gateway, Input, Output, Peer, UpstreamId};
+use weir_core::{Connection, Gateway, Input, Output, Peer, UpstreamId};
 use weir_frontend::memory::HeapTrim;
-use weir_frontend::{LogSink, Shutdown};
+use weir_frontend::{LogSink, Plans, Shutdown};
 
 use weir_frontend::io::{is_out_of_resources, AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
 
@@ -53,7 +53,8 @@ pub struct Worker {
     listener: TcpListener,
     listening: bool,
     gw: Gateway,
-    config: Arc<Config>,
+    /// The process's plans; a wake-up looks for a newer one.
+    plans: Plans,
     conns: Slab<Conn>,
     socks: Slab<Sock>,
     /// Upstream servers by address, numbered in order of first use.
@@ -75,7 +76,7 @@ pub struct Worker {
 impl Worker {
     /// A worker over its own handle of the listening socket.
     pub fn new(
-        config: Arc<Config>,
+        plans: &Plans,
         listener: std::net::TcpListener,
         index: u64,
         quiet: bool,
@@ -88,17 +89,21 @@ impl Worker {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let wake = waker.clone();
         shutdown.on_trigger(move || {
+            let _ = wake.wake();
+        });
+        plans.on_publish(move |_| {
             let _ = waker.wake();
         });
-        let mut gw = Gateway::new(config.clone(), 0x5745_4952 ^ index);
+        let mut gw = Gateway::with_plan(plans.current(), 0x5745_4952 ^ index);
         gw.set_access_log(!quiet);
         Ok(Worker {
             poll,
             listener,
             listening: true,
             gw,
-            config,
+            plans: plans.clone(),
             conns: Slab::new(),
             socks: Slab::new(),
             servers: FxHashMap::default(),
@@ -144,7 +149,7 @@ impl Worker {
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept(now),
-                    WAKER => {}
+                    WAKER => self.install_newer_plan(),
                     Token(k) => {
                         let Some(s) = self.socks.get_mut(k) else {
                             continue;
@@ -199,7 +204,7 @@ impl Worker {
                     Due::Pooled(k) => {
                         if self
                             .pooled_since(k)
-                            .is_some_and(|t| t + self.config.timeouts.pool_idle <= now)
+                            .is_some_and(|t| t + self.gw.config().timeouts.pool_idle <= now)
                         {
                             self.close_sock(k);
                         }
@@ -222,6 +227,24 @@ impl Worker {
                 if self.conns.is_empty() {
                     return Ok(());
                 }
+            }
+        }
+    }
+
+    /// A reload published a newer plan: install it; pooled connections to
+    /// servers that no group has any more are closed.
+    fn install_newer_plan(&mut self) {
+        let plan = self.plans.current();
+        if plan.generation == self.gw.plan().generation {
+            return;
+        }
+        for addr in self.gw.install(plan) {
+            let Some(&n) = self.servers.get(&addr) else {
+                continue;
+            };
+            let pooled: Vec<usize> = self.pool[n as usize].iter().map(|(k, _)| *k).collect();
+            for k in pooled {
+                self.close_sock(k);
             }
         }
     }
@@ -585,7 +608,7 @@ impl Worker {
         s.after_flush = AfterFlush::Keep;
         list.push((k, now));
         self.timers
-            .push(now + self.config.timeouts.pool_idle, Due::Pooled(k));
+            .push(now + self.gw.config().timeouts.pool_idle, Due::Pooled(k));
     }
 
     /// The pool-table number of upstream server `addr` (added on first use).

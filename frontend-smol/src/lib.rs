@@ -8,6 +8,7 @@
 //! use std::sync::Arc;
 //! use async_io::Async;
 //! use weir_core::Config;
+//! use weir_frontend::Plans;
 //!
 //! let config = Arc::new(Config::from_toml(r#"
 //!     listen = "127.0.0.1:8080"
@@ -15,10 +16,11 @@
 //!     name = "app"
 //!     servers = [{ addr = "127.0.0.1:9001" }]
 //! "#).unwrap());
+//! let plans = Plans::new(config); // plans.publish(...) reloads
 //! let ex = smol::Executor::new();
 //! let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 8080)).unwrap();
 //! let stop = std::future::pending::<()>(); // or a shutdown signal of your own
-//! smol::block_on(ex.run(weir_smol::serve(&ex, config, listener, weir_smol::Settings::default(), stop)))
+//! smol::block_on(ex.run(weir_smol::serve(&ex, &plans, listener, weir_smol::Settings::default(), stop)))
 //!     .unwrap();
 //! ```
 
@@ -42,7 +44,7 @@ use smol::lock::Semaphore;
 use smol::Executor;
 use weir_core::Config;
 use weir_frontend::memory::HeapTrim;
-use weir_frontend::{Options, Shutdown};
+use weir_frontend::{Options, Plans, Shutdown};
 
 /// How often a worker looks at what its connections released.
 const TRIM_EVERY: Duration = Duration::from_millis(100);
@@ -74,27 +76,42 @@ impl Default for Settings {
 
 /// Runs the gateway on `listener`, spawning one task per connection on
 /// `ex`, until `stop` completes and in-flight requests finish (or the
-/// grace period ends).
+/// grace period ends). Each plan published on `plans` is put in force at
+/// once (a reload: `plans.publish(...)`).
 pub async fn serve(
     ex: &Executor<'_>,
-    config: Arc<Config>,
+    plans: &Plans,
     listener: Async<TcpListener>,
     settings: Settings,
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let config = plans.current().config.clone();
     let shards: Vec<Arc<Shard>> = (0..settings.shards.max(1))
         .map(|i| {
-            Arc::new(Shard::new(
-                config.clone(),
+            let shard = Arc::new(Shard::new(
+                plans.current(),
                 0x5745_4952 ^ i as u64,
                 !settings.quiet,
-            ))
+            ));
+            follow(plans, &shard);
+            shard
         })
         .collect();
     let shared = Shared::new(&config, None);
     let spawn = |task: Task| ex.spawn(task).detach();
     accept_loop(&spawn, &config, shards, listener, &settings, &shared, stop).await;
     Ok(())
+}
+
+/// Installs every plan `plans` publishes into `shard` (on the publishing
+/// thread: a short lock of the shard's gateway and pool).
+fn follow(plans: &Plans, shard: &Arc<Shard>) {
+    let weak = Arc::downgrade(shard);
+    plans.on_publish(move |plan| {
+        if let Some(shard) = weak.upgrade() {
+            shard.install(plan.clone());
+        }
+    });
 }
 
 /// A connection task, boxed so one accept loop serves both executors.
@@ -240,11 +257,8 @@ async fn accept_loop(
 /// task never leaves the thread that accepted it, so no lock is contended
 /// and no task is woken across threads (with one worker, one thread does
 /// everything).
-pub fn serve_blocking(
-    config: Arc<Config>,
-    opts: &Options,
-    shutdown: Shutdown,
-) -> std::io::Result<()> {
+pub fn serve_blocking(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
+    let config = plans.current().config.clone();
     let std_listener = weir_frontend::io::bind(config.listen)?;
     weir_frontend::io::announce(std_listener.local_addr()?);
     let workers = weir_frontend::cli::workers(&config);
@@ -261,6 +275,12 @@ pub fn serve_blocking(
     let mut threads = Vec::new();
     for i in 0..workers {
         let listener = Async::new(std_listener.try_clone()?)?;
+        let shard = Arc::new(Shard::new(
+            plans.current(),
+            0x5745_4952 ^ i as u64,
+            !settings.quiet,
+        ));
+        follow(plans, &shard);
         let (config, settings, shared, stop_rx) = (
             config.clone(),
             settings.clone(),
@@ -272,11 +292,6 @@ pub fn serve_blocking(
                 .name(format!("weir-smol-{i}"))
                 .spawn(move || {
                     let ex = smol::LocalExecutor::new();
-                    let shard = Arc::new(Shard::new(
-                        config.clone(),
-                        0x5745_4952 ^ i as u64,
-                        !settings.quiet,
-                    ));
                     let spawn = |task: Task| ex.spawn(task).detach();
                     let stop = async move {
                         let _ = stop_rx.recv().await;

@@ -10,13 +10,13 @@
 //! are exactly those of weir-mio with one worker.
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_io::Async;
 use fxhash::FxHashMap;
-use weir_core::{Config, Gateway};
+use weir_core::{Gateway, Plan};
 
 /// Idle pooled connections kept per server.
 const POOL_PER_SERVER: usize = 256;
@@ -28,7 +28,8 @@ type Pool = FxHashMap<SocketAddr, Vec<(Async<TcpStream>, Instant)>>;
 pub struct Shard {
     gateway: Mutex<Gateway>,
     pool: Mutex<Pool>,
-    pool_idle: Duration,
+    /// How long a pooled connection may stay idle (the plan's `pool_idle`).
+    pool_idle: AtomicU64,
     /// Connections that gave back their buffers or ended since the
     /// trimming task last looked.
     released: AtomicU32,
@@ -36,11 +37,12 @@ pub struct Shard {
 
 impl Shard {
     /// A shard whose random choices follow `seed`.
-    pub fn new(config: Arc<Config>, seed: u64, access_log: bool) -> Shard {
-        let mut gateway = Gateway::new(config.clone(), seed);
+    pub fn new(plan: Arc<Plan>, seed: u64, access_log: bool) -> Shard {
+        let pool_idle = plan.config.timeouts.pool_idle;
+        let mut gateway = Gateway::with_plan(plan, seed);
         gateway.set_access_log(access_log);
         Shard {
-            pool_idle: config.timeouts.pool_idle,
+            pool_idle: AtomicU64::new(pool_idle.as_nanos() as u64),
             gateway: Mutex::new(gateway),
             pool: Mutex::new(FxHashMap::default()),
             released: AtomicU32::new(0),
@@ -57,6 +59,22 @@ impl Shard {
         self.released.swap(0, Ordering::Relaxed)
     }
 
+    /// Puts a reloaded plan in force; pooled connections to servers that
+    /// no group has any more are closed.
+    pub fn install(&self, plan: Arc<Plan>) {
+        let idle = plan.config.timeouts.pool_idle.as_nanos() as u64;
+        self.pool_idle.store(idle, Ordering::Relaxed);
+        let gone = self.gateway().install(plan);
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        for addr in gone {
+            pool.remove(&addr);
+        }
+    }
+
+    fn pool_idle(&self) -> Duration {
+        Duration::from_nanos(self.pool_idle.load(Ordering::Relaxed))
+    }
+
     /// The gateway, locked.
     pub fn gateway(&self) -> MutexGuard<'_, Gateway> {
         self.gateway.lock().unwrap_or_else(|p| p.into_inner())
@@ -64,10 +82,11 @@ impl Shard {
 
     /// The most recently pooled live connection to `addr` (LIFO).
     pub fn take(&self, addr: SocketAddr, now: Instant) -> Option<Async<TcpStream>> {
+        let idle = self.pool_idle();
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         let list = pool.get_mut(&addr)?;
         while let Some((s, since)) = list.pop() {
-            if since + self.pool_idle > now && is_quiet(&s) {
+            if since + idle > now && is_quiet(&s) {
                 return Some(s);
             }
         }
@@ -86,9 +105,10 @@ impl Shard {
     /// Closes pooled connections idle for longer than `pool_idle`, or
     /// closed (or written to) by their server.
     pub fn prune(&self, now: Instant) {
+        let idle = self.pool_idle();
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         for list in pool.values_mut() {
-            list.retain(|(s, since)| *since + self.pool_idle > now && is_quiet(s));
+            list.retain(|(s, since)| *since + idle > now && is_quiet(s));
         }
     }
 

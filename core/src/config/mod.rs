@@ -129,6 +129,9 @@ pub struct Config {
     pub middleware: Vec<LayerConfig>,
     /// How request paths are normalised before routing (`[http]`).
     pub paths: PathRules,
+    /// `[log] path`: the access-log file (the frontend writes it; stdout
+    /// when `None`).
+    pub log_path: Option<std::path::PathBuf>,
     /// A deliberate break, for proving the fuzz oracle (tests only).
     #[cfg(feature = "test-mutants")]
     pub mutant: crate::mutant::Mutant,
@@ -145,6 +148,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    log: RawLog,
     #[serde(default)]
     upstream: Vec<upstream::RawUpstream>,
     #[serde(default)]
@@ -164,6 +169,12 @@ struct RawTimeouts {
     upstream_idle: Option<Spanned<u64>>,
     pool_idle: Option<Spanned<u64>>,
     tunnel_idle: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    path: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -344,6 +355,12 @@ impl Config {
         };
 
         let paths = path_rules(&raw.http, &mut errs);
+        let log_path = raw.log.path.as_ref().map(|p| {
+            if p.get_ref().is_empty() {
+                errs.at(p.span(), "log.path".into(), "empty path".into());
+            }
+            std::path::PathBuf::from(p.get_ref())
+        });
         let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
         let middleware = middleware::layers(&raw.middleware, &mut errs);
         let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
@@ -367,6 +384,7 @@ impl Config {
             routes,
             middleware,
             paths,
+            log_path,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         })
@@ -389,6 +407,7 @@ impl Config {
             routes: vec![RouteSpec::catch_all(0)],
             middleware: vec![],
             paths: PathRules::default(),
+            log_path: None,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         }

@@ -1,0 +1,149 @@
+//! Hot reload: the plan in force for the whole process, how workers hear
+//! of a new one, and SIGHUP's reading of the config file.
+//!
+//! The file is read, validated and compiled on the signal thread, never
+//! on a worker. A valid file becomes the next generation of the plan and
+//! is published: every worker installs it into its own `Gateway` (new
+//! connections and the next request on each keep-alive connection use it;
+//! exchanges in flight finish on theirs). An invalid one changes nothing.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use weir_core::{Config, Plan};
+
+type Listener = Box<dyn Fn(&Arc<Plan>) + Send>;
+
+struct Inner {
+    current: Mutex<Arc<Plan>>,
+    listeners: Mutex<Vec<Listener>>,
+}
+
+/// The plan in force, shared by every worker of the process.
+#[derive(Clone)]
+pub struct Plans {
+    inner: Arc<Inner>,
+}
+
+impl Plans {
+    /// Generation 1, compiled from the config the process starts with.
+    pub fn new(config: Arc<Config>) -> Plans {
+        Plans {
+            inner: Arc::new(Inner {
+                current: Mutex::new(Arc::new(Plan::compile(config, 1))),
+                listeners: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The plan in force.
+    pub fn current(&self) -> Arc<Plan> {
+        self.inner
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Calls `f` with every plan published from now on (a worker wakes
+    /// itself up, or installs it into its gateway).
+    pub fn on_publish(&self, f: impl Fn(&Arc<Plan>) + Send + 'static) {
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// Puts `plan` in force and tells every listener.
+    pub fn publish(&self, plan: Arc<Plan>) {
+        *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) = plan.clone();
+        for f in self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            f(&plan);
+        }
+    }
+}
+
+/// Reloads one config file into a [`Plans`].
+pub struct Reloader {
+    /// The binary's name, for messages.
+    pub name: &'static str,
+    /// The config file.
+    pub path: PathBuf,
+    /// `--workers`, which overrides the file's `workers` (so a reload of
+    /// the same file is not a change of `workers`).
+    pub workers: Option<usize>,
+    /// Where the new plan goes.
+    pub plans: Plans,
+}
+
+impl Reloader {
+    /// Reads, validates and publishes the file. `Ok`: the line to say
+    /// (generation and what changed); `Err`: why the running config stays,
+    /// one line per problem, each `FILE:LINE: key: message` as `--check`
+    /// prints them.
+    pub fn reload(&self) -> Result<String, Vec<String>> {
+        let current = self.plans.current();
+        let keep = |mut why: Vec<String>| {
+            why.insert(
+                0,
+                format!(
+                    "reload of {} failed; generation {} stays in force:",
+                    self.path.display(),
+                    current.generation
+                ),
+            );
+            why
+        };
+        let mut config = crate::cli::load(&self.path).map_err(keep)?;
+        if let Some(w) = self.workers {
+            config.workers = Some(w);
+        }
+        let old = &current.config;
+        let mut refused = Vec::new();
+        if config.listen != old.listen {
+            refused.push(format!(
+                "listen cannot change on reload ({} -> {}); restart to move",
+                old.listen, config.listen
+            ));
+        }
+        if config.workers != old.workers {
+            refused.push("workers cannot change on reload; restart to change it".into());
+        }
+        if config.log_path != old.log_path {
+            if let Some(path) = &config.log_path {
+                if let Err(e) = crate::accesslog::open(path) {
+                    refused.push(format!("log.path: cannot open {}: {e}", path.display()));
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(keep(refused));
+        }
+        let (plan, changes) = current.successor(Arc::new(config));
+        let generation = plan.generation;
+        self.plans.publish(Arc::new(plan));
+        Ok(format!(
+            "reloaded {}: generation {generation}: {changes}",
+            self.path.display()
+        ))
+    }
+
+    /// [`Reloader::reload`], said on stderr.
+    pub fn reload_and_say(&self) {
+        match self.reload() {
+            Ok(line) => eprintln!("{}: {line}", self.name),
+            Err(lines) => {
+                for l in lines {
+                    eprintln!("{}: {l}", self.name);
+                }
+            }
+        }
+    }
+}
