@@ -18,6 +18,10 @@ use crate::balancer::group::GroupSpec;
 /// Largest compiled size of one regex (the `regex` crate's size limit).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// Largest compiled size of the set of every route's `path_regex` (the
+/// router decides them all in one pass).
+pub(crate) const REGEX_SET_SIZE_LIMIT: usize = 16 << 20;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
@@ -209,6 +213,26 @@ pub(super) fn routes(
     }
     if raw.is_empty() && !upstreams.is_empty() {
         routes.push(RouteSpec::catch_all(0));
+    }
+    let sources: Vec<&str> = routes
+        .iter()
+        .filter_map(|r| match &r.path {
+            PathMatch::Regex(p) => Some(p.0.as_str()),
+            _ => None,
+        })
+        .collect();
+    if regex::RegexSetBuilder::new(&sources)
+        .size_limit(REGEX_SET_SIZE_LIMIT)
+        .build()
+        .is_err()
+    {
+        errs.list.push(super::ConfigError {
+            line: None,
+            key: "route".into(),
+            message: format!(
+                "the path_regex routes together are too big (compiled size limit {REGEX_SET_SIZE_LIMIT} bytes)"
+            ),
+        });
     }
     routes
 }

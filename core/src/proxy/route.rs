@@ -18,17 +18,41 @@
 use std::cmp::Reverse;
 
 use bytes::Bytes;
+use regex::{RegexSet, RegexSetBuilder, SetMatches};
 
+use crate::config::route::REGEX_SET_SIZE_LIMIT;
 use crate::config::{PathMatch, RouteSpec, ValueMatch};
 use crate::http1::RequestHead;
 
 /// The routes of a config, in precedence order, ready to match requests.
 #[derive(Clone, Debug)]
 pub struct Router {
-    /// Route indices (config order), best first.
-    order: Vec<usize>,
+    /// One per route, best first, small and contiguous: the scan reads
+    /// little memory per route.
+    entries: Vec<Entry>,
     routes: Vec<RouteSpec>,
+    /// Every `path_regex`, in entry order: one pass over the path decides
+    /// them all, the first time the scan reaches a regex route.
+    regexes: RegexSet,
     any_405: bool,
+}
+
+/// A route as the scan sees it.
+#[derive(Clone, Debug)]
+struct Entry {
+    /// Its index in config order.
+    route: usize,
+    path: EntryPath,
+    /// No condition but the path: a path match is a route match.
+    path_only: bool,
+}
+
+#[derive(Clone, Debug)]
+enum EntryPath {
+    Prefix(Box<[u8]>),
+    Exact(Box<[u8]>),
+    /// Its index in `Router::regexes`.
+    Regex(usize),
 }
 
 /// What [`Router::find`] decided.
@@ -105,15 +129,18 @@ fn query_param<'a>(query: Option<&'a [u8]>, name: &str) -> Option<&'a [u8]> {
     })
 }
 
-/// Everything but the method.
-fn matches_but_method(r: &RouteSpec, req: &RequestHead, host: Option<&[u8]>, path: &[u8]) -> bool {
-    let path_ok = match &r.path {
+/// The path condition alone (the slow way: for the 405 search).
+fn path_ok(r: &RouteSpec, path: &[u8]) -> bool {
+    match &r.path {
         PathMatch::Prefix(p) => path.starts_with(p.as_bytes()),
         PathMatch::Exact(p) => path == p.as_bytes(),
         PathMatch::Regex(re) => std::str::from_utf8(path).is_ok_and(|p| re.0.is_match(p)),
-    };
-    path_ok
-        && host_rank(r.host.as_deref(), host).is_some()
+    }
+}
+
+/// Host, headers and query (everything but the path and the method).
+fn conditions_ok(r: &RouteSpec, req: &RequestHead, host: Option<&[u8]>) -> bool {
+    host_rank(r.host.as_deref(), host).is_some()
         && r.headers
             .iter()
             .all(|(n, m)| value_ok(m, req.headers.get(n)))
@@ -131,10 +158,41 @@ impl Router {
     pub fn new(routes: Vec<RouteSpec>) -> Router {
         let mut order: Vec<usize> = (0..routes.len()).collect();
         order.sort_by_key(|&i| (Reverse(rank(&routes[i])), i));
+        let mut sources = Vec::new();
+        let entries = order
+            .into_iter()
+            .map(|i| {
+                let r = &routes[i];
+                let path = match &r.path {
+                    PathMatch::Prefix(p) => EntryPath::Prefix(p.as_bytes().into()),
+                    PathMatch::Exact(p) => EntryPath::Exact(p.as_bytes().into()),
+                    PathMatch::Regex(re) => {
+                        sources.push(re.0.as_str().to_owned());
+                        EntryPath::Regex(sources.len() - 1)
+                    }
+                };
+                let path_only = r.host.is_none()
+                    && r.methods.is_empty()
+                    && r.headers.is_empty()
+                    && r.query.is_empty();
+                Entry {
+                    route: i,
+                    path,
+                    path_only,
+                }
+            })
+            .collect();
+        // Config validation built this same set within the same limit, so
+        // it builds here (should it not, regex routes match nothing).
+        let regexes = RegexSetBuilder::new(&sources)
+            .size_limit(REGEX_SET_SIZE_LIMIT)
+            .build()
+            .unwrap_or_else(|_| RegexSet::empty());
         Router {
             any_405: routes.iter().any(|r| r.method_not_allowed),
-            order,
+            entries,
             routes,
+            regexes,
         }
     }
 
@@ -147,28 +205,43 @@ impl Router {
     pub fn find(&self, req: &RequestHead) -> Found {
         let host = req.headers.get("host");
         let path = req.path();
-        for &i in &self.order {
-            let r = &self.routes[i];
-            if method_ok(r, &req.method) && matches_but_method(r, req, host, path) {
-                return Found::Route(i);
+        let mut regex_hits: Option<SetMatches> = None;
+        let path_str = std::str::from_utf8(path).ok();
+        for e in &self.entries {
+            let path_ok = match &e.path {
+                EntryPath::Prefix(p) => path.starts_with(p),
+                EntryPath::Exact(p) => path == &p[..],
+                EntryPath::Regex(k) => match path_str {
+                    Some(p) if *k < self.regexes.len() => regex_hits
+                        .get_or_insert_with(|| self.regexes.matches(p))
+                        .matched(*k),
+                    _ => false,
+                },
+            };
+            if !path_ok {
+                continue;
+            }
+            if e.path_only {
+                return Found::Route(e.route);
+            }
+            let r = &self.routes[e.route];
+            if method_ok(r, &req.method) && conditions_ok(r, req, host) {
+                return Found::Route(e.route);
             }
         }
         if self.any_405 {
             let mut allow: Vec<&str> = Vec::new();
-            for &i in &self.order {
-                let r = &self.routes[i];
-                if r.method_not_allowed && matches_but_method(r, req, host, path) {
-                    allow.extend(r.methods.iter().map(String::as_str));
+            for e in &self.entries {
+                let r = &self.routes[e.route];
+                if r.method_not_allowed && path_ok(r, path) && conditions_ok(r, req, host) {
+                    for m in &r.methods {
+                        if !allow.contains(&m.as_str()) {
+                            allow.push(m);
+                        }
+                    }
                 }
             }
             if !allow.is_empty() {
-                let mut seen = Vec::new();
-                allow.retain(|m| {
-                    !seen.contains(m) && {
-                        seen.push(*m);
-                        true
-                    }
-                });
                 return Found::WrongMethod(Bytes::from(allow.join(", ")));
             }
         }
