@@ -36,6 +36,11 @@ pub(super) enum ReqSide {
     Complete,
     /// Upgraded: client bytes go to the upstream as they are.
     Tunnel,
+    /// The body of a request the gateway answered itself, read and
+    /// dropped so that the connection can stay open; at most this many
+    /// more bytes are taken (a longer body closes the connection). Boxed:
+    /// rare, and it keeps every idle connection small.
+    Discard(Box<(BodyReader, u32)>),
     /// Nothing more is read from the client.
     Stopped,
 }
@@ -357,6 +362,7 @@ impl Connection {
                     Some(l) if l.connected => window.saturating_sub(l.unflushed + self.cin_len()),
                     _ => 0,
                 },
+                ReqSide::Discard(_) => window.saturating_sub(self.cin_len()),
             },
             Peer::Upstream(id) => {
                 let Some(ex) = &self.ex else { return 0 };
@@ -732,6 +738,8 @@ impl Connection {
             // Request complete: answer it and whatever complete requests
             // are still buffered, then close (a half-close is not an abort).
             ReqSide::Complete => {}
+            // The answer was sent; the rest of its body will never come.
+            ReqSide::Discard(_) => self.close_client(),
             ReqSide::Head if self.ex.is_none() => {
                 if self.cin_len() == 0 {
                     self.close_client();
@@ -777,6 +785,10 @@ impl Connection {
                     self.timers.set(Timer::ClientIdle, now + rest);
                 }
                 Timer::ClientIdle => self.close_client(),
+                // Answered already: a body that stalls just closes.
+                Timer::ClientBody if matches!(self.req_side, ReqSide::Discard(_)) => {
+                    self.close_client()
+                }
                 Timer::ClientBody => self.fail(gw, now, Fault::ClientTimeout),
                 Timer::UpstreamConnect => {
                     self.report(gw, now, Outcome::Failure);
@@ -823,6 +835,11 @@ impl Connection {
                 {
                     let b = self.b().cin.take();
                     self.forward_client_body(gw, now, b);
+                    true
+                }
+                ReqSide::Discard(_) if self.cin_len() != 0 => {
+                    let b = self.b().cin.take();
+                    self.discard_body(now, b);
                     true
                 }
                 _ => false,
