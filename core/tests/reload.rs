@@ -4,13 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use weir_core::sim::{addr, Sim};
+use weir_core::sim::{addr, get, Sim};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes()
-}
 
 /// Two upstreams, `a` (9001) and `b` (9002); every route to `to`, whose
 /// responses carry `X-Gen: gen`.
@@ -33,14 +29,6 @@ upstream = "{to}"
     )
 }
 
-/// Which server each logged request went to (its port).
-fn ports(sim: &Sim) -> Vec<u16> {
-    sim.logs
-        .iter()
-        .map(|l| l.upstream.map_or(0, |a| a.port()))
-        .collect()
-}
-
 #[test]
 fn a_request_in_flight_finishes_on_its_plan_and_the_next_takes_the_new_one() {
     let mut sim = Sim::from_toml(&two_groups("a", 1), Instant::now()).unwrap();
@@ -60,7 +48,7 @@ fn a_request_in_flight_finishes_on_its_plan_and_the_next_takes_the_new_one() {
     // The next request on the same keep-alive connection: the new route.
     sim.script(9002, &[OK]);
     sim.client(&get("/two"));
-    assert_eq!(ports(&sim), [9001, 9002]);
+    assert_eq!(sim.ports(), [9001, 9002]);
     assert!(
         sim.client_text()
             .ends_with("Content-Length: 2\r\nX-Gen: 2\r\n\r\nok"),
@@ -104,7 +92,7 @@ fn the_balancer_sequence_goes_on_across_a_reload_that_keeps_the_servers() {
         sim.client(&get("/x"));
     }
     // 5,1,1 smooth WRR without a break: a a b a c a a.
-    assert_eq!(ports(&sim), [9001, 9001, 9002, 9001, 9003, 9001, 9001]);
+    assert_eq!(sim.ports(), [9001, 9001, 9002, 9001, 9003, 9001, 9001]);
 }
 
 #[test]
@@ -131,12 +119,12 @@ fn passive_health_is_kept_by_address_when_a_reload_changes_the_group() {
         .collect();
     assert!(!after.contains(&9001), "{after:?}");
     assert!(!after.contains(&9003), "{after:?}");
-    assert_eq!(ports(&sim)[1..], [9002, 9004, 9002, 9004]);
+    assert_eq!(sim.ports()[1..], [9002, 9004, 9002, 9004]);
     // Ten seconds later it is up again.
     sim.advance(Duration::from_secs(10));
     sim.script(9001, &[OK]);
     sim.client(&get("/x"));
-    assert_eq!(ports(&sim).last(), Some(&9001));
+    assert_eq!(sim.ports().last(), Some(&9001));
 }
 
 #[test]
@@ -147,7 +135,7 @@ fn a_server_removed_by_reload_gets_no_new_request_and_its_pooled_connection_clos
     sim.script(9002, &[OK, OK, OK, OK]);
     sim.client(&get("/1"));
     sim.client(&get("/2"));
-    assert_eq!(ports(&sim), [9001, 9002]);
+    assert_eq!(sim.ports(), [9001, 9002]);
     let to_9002 = sim.socks.iter().position(|s| s.addr == addr(9002)).unwrap();
     assert!(sim.socks[to_9002].pooled);
     let one = two.replace(", { addr = \"127.0.0.1:9002\" }", "");
@@ -156,7 +144,7 @@ fn a_server_removed_by_reload_gets_no_new_request_and_its_pooled_connection_clos
     for i in 3..7 {
         sim.client(&get(&format!("/{i}")));
     }
-    assert_eq!(ports(&sim), [9001, 9002, 9001, 9001, 9001, 9001]);
+    assert_eq!(sim.ports(), [9001, 9002, 9001, 9001, 9001, 9001]);
 }
 
 #[test]

@@ -4,21 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use weir_core::sim::{addr, Sim};
+use weir_core::sim::{addr, get, Sim};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-
-fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes()
-}
-
-/// Which server each logged request went to (its port; 0: none).
-fn ports(sim: &Sim) -> Vec<u16> {
-    sim.logs
-        .iter()
-        .map(|l| l.upstream.map_or(0, |a| a.port()))
-        .collect()
-}
 
 #[test]
 fn a_method_not_allowed_route_answers_405_with_allow_and_keeps_the_connection() {
@@ -82,7 +70,7 @@ upstream = "once"
     sim.advance(Duration::from_millis(99));
     assert_eq!(sim.logs.len(), 0);
     sim.advance(Duration::from_millis(1));
-    assert_eq!(ports(&sim), [9002]);
+    assert_eq!(sim.ports(), [9002]);
     assert_eq!(sim.logs[0].tries, 2);
     assert_eq!(sim.logs[0].status, 200);
     // retries = 0: a refused connect is not tried elsewhere.
@@ -128,7 +116,7 @@ fn a_local_answer_reads_a_small_body_and_keeps_the_connection() {
             let want = format!("{first}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
             assert_eq!(sim.client_text(), want, "split {split}");
             assert!(!sim.client_closed, "split {split}");
-            assert_eq!(ports(&sim), [0, 9001]);
+            assert_eq!(sim.ports(), [0, 9001]);
             // Only the GET reached the upstream.
             assert!(sim.upstream_text().starts_with("GET /orders HTTP/1.1\r\n"));
             assert_eq!(sim.upstream_text().matches("HTTP/1.1\r\n").count(), 1);

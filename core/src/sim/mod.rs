@@ -166,6 +166,11 @@ pub fn round_trip(
     }
 }
 
+/// `GET path` with `Host: h`, as a client sends it.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes()
+}
+
 /// `127.0.0.1:port`.
 pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -479,6 +484,14 @@ impl Sim {
         self.socks
             .iter()
             .map(|s| String::from_utf8_lossy(&s.received).into_owned())
+            .collect()
+    }
+
+    /// The port of the server each logged request went to (0: none).
+    pub fn ports(&self) -> Vec<u16> {
+        self.logs
+            .iter()
+            .map(|l| l.upstream.map_or(0, |a| a.port()))
             .collect()
     }
 
