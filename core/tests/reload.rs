@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use weir_core::sim::{addr, get, Sim};
+use weir_core::sim::{addr, get, Sim, World};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
@@ -190,4 +190,51 @@ upstream = "app"
     let out = sim.client_text();
     assert_eq!(out.matches("X-Layer: global\r\n").count(), 2, "{out}");
     assert!(!out.contains("X-Layer: tag"), "{out}");
+}
+
+/// Many connections over one gateway: while connection 0's request is in
+/// flight on generation 1, a reload comes; connection 1, new to it, takes
+/// the new route at once; connection 0's response still passes the old
+/// layers, and its next request takes the new route too.
+#[test]
+fn several_connections_across_a_reload_each_exchange_on_its_own_plan() {
+    let mut w = World::from_toml(&two_groups("a", 1), 3, Instant::now()).unwrap();
+    w.client(0, &get("/slow"));
+    w.reload(&two_groups("b", 2)).unwrap();
+    w.script(1, 9002, &[OK]);
+    w.client(1, &get("/fast"));
+    assert_eq!(w.clients[1].ports(), [9002]);
+    assert!(w.clients[1].client_text().contains("X-Gen: 2\r\n"));
+    w.script(0, 9001, &[OK]);
+    assert_eq!(w.clients[0].ports(), [9001]);
+    assert!(w.clients[0].client_text().contains("X-Gen: 1\r\n"));
+    w.script(0, 9002, &[OK]);
+    w.client(0, &get("/next"));
+    assert_eq!(w.clients[0].ports(), [9001, 9002]);
+    assert_eq!(w.gw.plan().generation, 2);
+}
+
+/// The balancer state is the gateway's, not the connection's: least-conn
+/// sends two requests in flight at once, from two connections, to two
+/// different servers, and that in-flight count survives a reload that
+/// keeps the group.
+#[test]
+fn in_flight_counts_are_shared_by_connections_and_survive_a_reload() {
+    let cfg = |prefix: &str| {
+        format!(
+            "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nbalancer = \"least-conn\"\nservers = [{{ addr = \"127.0.0.1:9001\" }}, {{ addr = \"127.0.0.1:9002\" }}]\n[[route]]\npath_prefix = \"{prefix}\"\nupstream = \"app\"\n"
+        )
+    };
+    let mut w = World::from_toml(&cfg("/"), 3, Instant::now()).unwrap();
+    w.client(0, &get("/x"));
+    w.reload(&cfg("/x")).unwrap();
+    w.client(1, &get("/x"));
+    let first = w.clients[0].connects[0].0.port();
+    let second = w.clients[1].connects[0].0.port();
+    assert_ne!(first, second, "the second pick knew of the first in flight");
+    // Both finish; the third connection's pick is back to the first server.
+    w.script(0, first, &[OK]);
+    w.script(1, second, &[OK]);
+    w.client(2, &get("/x"));
+    assert_eq!(w.clients[2].connects[0].0.port(), 9001);
 }

@@ -19,8 +19,10 @@ pub mod oracle;
 pub mod reference;
 pub mod transcript;
 pub mod wire;
+pub mod world;
 
 pub use wire::complete_request;
+pub use world::World;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -232,12 +234,17 @@ impl Sim {
         let config = Config::from_toml(toml)?;
         let (plan, changes) = self.gw.plan().successor(Arc::new(config));
         for gone in self.gw.install(Arc::new(plan)) {
-            for i in self.pool.remove(&gone).unwrap_or_default() {
-                self.socks[i].closed = true;
-                self.socks[i].pooled = false;
-            }
+            self.close_pooled(gone);
         }
         Ok(changes)
+    }
+
+    /// Closes the pooled sockets to `addr` (a server a reload removed).
+    pub fn close_pooled(&mut self, addr: SocketAddr) {
+        for i in self.pool.remove(&addr).unwrap_or_default() {
+            self.socks[i].closed = true;
+            self.socks[i].pooled = false;
+        }
     }
 
     /// Scripts the responses of the server on `127.0.0.1:port`.
