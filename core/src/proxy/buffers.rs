@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::connection::Exchange;
+use super::exchange::Exchange;
 use super::inbox::Inbox;
 use super::Output;
 use crate::http1::{HeadScanner, Headers};

@@ -1,156 +1,32 @@
 //! The connection object: inputs in, outputs out, timers and budgets.
 //!
-//! This file holds the state, the input dispatch, the drain and the
-//! shared endings (answer, fail, abort); `request.rs` turns client bytes
-//! into an exchange and `response.rs` carries the upstream's answer back.
+//! This file holds the state, the input dispatch, timers and the drain;
+//! `exchange.rs` the exchange's types, `request.rs` turns client bytes
+//! into an exchange, `response.rs` carries the upstream's answer back and
+//! `ending.rs` is where every exchange ends.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use std::fmt::Write as _;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::buffers::{client_ip, Buffers};
-use super::inbox::Inbox;
+use super::buffers::Buffers;
+use super::exchange::{Exchange, Link, ReqSide, RespSide};
 
-use super::fault::{Fault, Origin};
+use super::fault::Fault;
 use super::log::AccessRecord;
 use super::timer::{Timer, Timers};
 use super::{Gateway, Input, Output, Peer, UpstreamId};
 use crate::balancer::group::{RetryOn, UpstreamTimeouts};
-use crate::balancer::{Outcome, ServerId};
-use crate::http1::{BodyReader, HeadScanner, Headers, RequestHead, ResponseHead, Version};
-use crate::middleware::Cx;
+use crate::balancer::Outcome;
+use crate::http1::Headers;
 use crate::plan::Plan;
 use std::sync::Arc;
 
-/// Where the client's current request stands.
-#[derive(Debug)]
-pub(super) enum ReqSide {
-    /// Waiting for (or reading) a request head; no exchange.
-    Head,
-    /// Forwarding the request body.
-    Body(BodyReader),
-    /// The request was read completely; bytes that arrive now are pipelined.
-    Complete,
-    /// Upgraded: client bytes go to the upstream as they are.
-    Tunnel,
-    /// The body of a request the gateway answered itself, read and
-    /// dropped so that the connection can stay open; at most this many
-    /// more bytes are taken (a longer body closes the connection). Boxed:
-    /// rare, and it keeps every idle connection small.
-    Discard(Box<(BodyReader, u32)>),
-    /// Nothing more is read from the client.
-    Stopped,
-}
-
-/// Where the upstream's response stands.
-#[derive(Debug)]
-pub(super) enum RespSide {
-    /// No final head yet (1xx may pass).
-    Waiting,
-    /// Forwarding the response body.
-    Body(BodyReader),
-    /// Upgraded tunnel.
-    Tunnel,
-}
-
-/// The upstream connection serving the current exchange.
-#[derive(Debug)]
-pub(super) struct Link {
-    pub id: UpstreamId,
-    pub server: ServerId,
-    pub connected: bool,
-    pub reused: bool,
-    pub picked_at: Instant,
-    pub unflushed: usize,
-    pub head_buf: Inbox,
-    pub scan: HeadScanner,
-    pub got_bytes: bool,
-    pub persistent: bool,
-    pub reported: bool,
-}
-
-/// One request/response exchange.
-pub(super) struct Exchange {
-    pub record: AccessRecord,
-    pub req: RequestHead,
-    pub head_bytes: Bytes,
-    pub head_request: bool,
-    pub replayable: bool,
-    pub client_version: Version,
-    pub client_persistent: bool,
-    pub websocket: bool,
-    /// The route taken (its index in the plan), once routed.
-    pub route: Option<usize>,
-    /// The upstream group (its index in the plan).
-    pub group: usize,
-    pub key: Option<u64>,
-    pub tried: Tried,
-    pub depth: usize,
-    pub body_seen: u64,
-    pub close_after: bool,
-    pub pool_retry_used: bool,
-    pub up: Option<Link>,
-    pub resp: RespSide,
-}
-
-impl Exchange {
-    /// Lets go of every buffer it refers to, so a kept box pins no
-    /// received bytes, and the serialised head (which shares `wbuf`'s
-    /// block) lets the next heads reuse that block.
-    fn scrub(&mut self) {
-        self.record.method = Bytes::new();
-        self.record.target = Bytes::new();
-        self.req.method = Bytes::new();
-        self.req.target = Bytes::new();
-        self.req.headers.clear();
-        self.head_bytes = Bytes::new();
-        self.up = None;
-        self.resp = RespSide::Waiting;
-    }
-}
-
-/// Runs a response out through the layers `ex`'s request passed: the
-/// route's, then the global chain, innermost first.
-pub(super) fn unwind(plan: &Plan, ex: &Exchange, resp: &mut ResponseHead, cx: &mut Cx<'_>) {
-    let global = plan.global.len();
-    if let Some(chain) = ex.route.and_then(|r| plan.chains.get(r)) {
-        chain.response(ex.depth.saturating_sub(global), &ex.req, resp, cx);
-    }
-    plan.global.response(ex.depth, &ex.req, resp, cx);
-}
-
 /// How long a connection stays idle before it gives back its buffers.
-const COMPACT_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Most servers tried for one request.
-pub(super) const MAX_TRIES: usize = crate::config::upstream::MAX_TRIES as usize;
-
-/// The servers already tried for one request (no allocation).
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Tried {
-    list: [ServerId; MAX_TRIES],
-    len: usize,
-}
-
-impl Tried {
-    pub fn as_slice(&self) -> &[ServerId] {
-        &self.list[..self.len]
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn push(&mut self, s: ServerId) {
-        if self.len < MAX_TRIES {
-            self.list[self.len] = s;
-            self.len += 1;
-        }
-    }
-}
+pub(super) const COMPACT_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One client connection and the upstream exchange it drives.
 pub struct Connection {
@@ -359,7 +235,9 @@ impl Connection {
                     .max_request_head
                     .saturating_sub(self.cin_len()),
                 ReqSide::Body(_) | ReqSide::Tunnel => match self.link() {
-                    Some(l) if l.connected => window.saturating_sub(l.unflushed + self.cin_len()),
+                    Some(l) if l.socket.is_connected() => {
+                        window.saturating_sub(l.unflushed + self.cin_len())
+                    }
                     _ => 0,
                 },
                 ReqSide::Discard(_) => window.saturating_sub(self.cin_len()),
@@ -367,7 +245,7 @@ impl Connection {
             Peer::Upstream(id) => {
                 let Some(ex) = &self.ex else { return 0 };
                 match &ex.up {
-                    Some(l) if l.id == id && l.connected => match ex.resp {
+                    Some(l) if l.id == id && l.socket.is_connected() => match ex.resp {
                         RespSide::Waiting => (self.plan.config.limits.max_response_head + 1)
                             .saturating_sub(l.head_buf.len()),
                         RespSide::Body(_) | RespSide::Tunnel => {
@@ -560,179 +438,6 @@ impl Connection {
         }
     }
 
-    /// Ends the exchange: logs it, then closes the client or waits for
-    /// the next request.
-    pub(super) fn end_exchange(&mut self, now: Instant, close: bool) {
-        if let Some(mut ex) = self.ex.take() {
-            if self.access_log {
-                let mut record =
-                    std::mem::replace(&mut ex.record, AccessRecord::new(self.client, now));
-                record.end = now;
-                self.b().out.push_back(Output::Log(Box::new(record)));
-            }
-            self.recycle_headers(std::mem::take(&mut ex.req.headers));
-            ex.scrub();
-            self.b().spare_ex = Some(ex);
-        }
-        if close || (self.client_eof && self.cin_len() == 0) || self.draining {
-            self.close_client();
-            return;
-        }
-        self.req_side = ReqSide::Head;
-        self.head_start = now;
-        if self.cin_len() == 0 {
-            // Idle: first a short wait, then the buffers are released
-            // (`compact`), then the rest of `client_idle`.
-            self.compacted = false;
-            let first = COMPACT_AFTER.min(self.plan.config.timeouts.client_idle);
-            self.timers.set(Timer::ClientIdle, now + first);
-        } else {
-            self.timers.set(
-                Timer::ClientHead,
-                now + self.plan.config.timeouts.client_header,
-            );
-        }
-    }
-
-    /// Sends a response the gateway makes itself (a fault or a layer's
-    /// answer) through the layers the request passed, and ends the exchange.
-    pub(super) fn answer(
-        &mut self,
-        gw: &mut Gateway,
-        now: Instant,
-        mut head: ResponseHead,
-        body: Bytes,
-        close: bool,
-    ) {
-        let Some(ex) = &mut self.ex else { return };
-        head.headers.set(
-            Bytes::from_static(b"Content-Length"),
-            Bytes::from(body.len().to_string()),
-        );
-        let mut cx = Cx {
-            client: self.client,
-            client_ip: client_ip(&self.bufs),
-            now,
-            rng: &mut gw.rng,
-        };
-        unwind(&self.plan, ex, &mut head, &mut cx);
-        if close {
-            head.headers.append(
-                Bytes::from_static(b"Connection"),
-                Bytes::from_static(b"close"),
-            );
-        } else if ex.client_version == Version::Http10 {
-            head.headers.append(
-                Bytes::from_static(b"Connection"),
-                Bytes::from_static(b"keep-alive"),
-            );
-        }
-        ex.record.status = head.status;
-        let head_request = ex.head_request;
-        let out = &mut self.b().wbuf;
-        head.write_to(out);
-        out.put_slice(b"\r\n");
-        if !head_request {
-            out.put_slice(&body);
-        }
-        let out = self.b().wbuf.split().freeze();
-        self.send(Peer::Client, out);
-        self.end_exchange(now, close);
-    }
-
-    /// Ends the exchange with a fault's response, or closes the client if
-    /// a response is already under way.
-    pub(super) fn fail(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
-        let Some(ex) = &mut self.ex else {
-            let record = AccessRecord::new(self.client, self.head_start);
-            self.reject(now, fault, record, false);
-            return;
-        };
-        if ex.record.note.is_empty() {
-            ex.record.note = fault.reason();
-        }
-        if !matches!(ex.resp, RespSide::Waiting) {
-            self.abort(gw, now, fault.reason());
-            return;
-        }
-        let outcome = match fault.origin() {
-            Origin::Upstream => Outcome::Failure,
-            _ => Outcome::Abandoned,
-        };
-        self.report(gw, now, outcome);
-        self.release_link(gw, now, false);
-        let ex = self.ex.as_ref().expect("checked above");
-        let close = fault.closes_client()
-            || self.draining
-            || ex.close_after
-            || !ex.client_persistent
-            || !matches!(self.req_side, ReqSide::Complete);
-        if close {
-            self.stop_reading();
-        }
-        self.timers.clear(Timer::ClientBody);
-        self.answer(gw, now, fault.head(), fault.body(), close);
-    }
-
-    /// Answers a fault found before any exchange existed (no head, so no
-    /// middleware) and closes the client.
-    /// `head_request`: the request begins with `HEAD`, so the answer has
-    /// no body (RFC 9110 §9.3.2), or the client would read it as the next
-    /// response.
-    pub(super) fn reject(
-        &mut self,
-        now: Instant,
-        fault: Fault,
-        mut record: AccessRecord,
-        head_request: bool,
-    ) {
-        // No head was parsed: the log shows what arrived instead.
-        if record.method.is_empty() && record.target.is_empty() {
-            if let Some(b) = &self.bufs {
-                let bytes = b.cin.bytes();
-                record.bytes_in = record.bytes_in.max(bytes.len() as u64);
-                record.target = super::log::arrived(bytes);
-            }
-        }
-        let mut head = fault.head();
-        let body = fault.body();
-        head.headers.append(
-            Bytes::from_static(b"Content-Length"),
-            Bytes::from(body.len().to_string()),
-        );
-        head.headers.append(
-            Bytes::from_static(b"Connection"),
-            Bytes::from_static(b"close"),
-        );
-        let mut out = BytesMut::new();
-        head.write_to(&mut out);
-        out.put_slice(b"\r\n");
-        if !head_request {
-            out.put_slice(&body);
-        }
-        record.status = fault.status();
-        record.bytes_out = out.len() as u64;
-        record.note = fault.reason();
-        record.end = now;
-        self.send(Peer::Client, out.freeze());
-        if self.access_log {
-            self.b().out.push_back(Output::Log(Box::new(record)));
-        }
-        self.close_client();
-    }
-
-    /// Drops everything at once: the upstream is closed, the client is
-    /// closed without (further) response, the exchange is logged.
-    pub(super) fn abort(&mut self, gw: &mut Gateway, now: Instant, note: &'static str) {
-        if let Some(ex) = &mut self.ex {
-            if ex.record.note.is_empty() {
-                ex.record.note = note;
-            }
-        }
-        self.release_link(gw, now, false);
-        self.end_exchange(now, true);
-    }
-
     fn on_client_eof(&mut self, gw: &mut Gateway, now: Instant) {
         match self.req_side {
             // Request complete: answer it and whatever complete requests
@@ -831,7 +536,8 @@ impl Connection {
                     false
                 }
                 ReqSide::Body(_)
-                    if self.cin_len() != 0 && self.link().is_some_and(|l| l.connected) =>
+                    if self.cin_len() != 0
+                        && self.link().is_some_and(|l| l.socket.is_connected()) =>
                 {
                     let b = self.b().cin.take();
                     self.forward_client_body(gw, now, b);

@@ -20,6 +20,8 @@
 
 mod buffers;
 mod connection;
+mod ending;
+mod exchange;
 mod fault;
 mod gateway;
 mod inbox;

@@ -6,7 +6,8 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::buffers::client_ip;
-use super::connection::{Connection, Exchange, Link, ReqSide, RespSide, MAX_TRIES};
+use super::connection::Connection;
+use super::exchange::{Exchange, Link, ReqSide, RespSide, Socket, MAX_TRIES};
 use super::fault::Fault;
 use super::log::AccessRecord;
 use super::rewrite::{strip_hop_by_hop, strip_prefix, upstream_head};
@@ -49,7 +50,7 @@ impl Connection {
                     Timer::ClientBody,
                     now + self.plan.config.timeouts.client_body,
                 );
-                if self.cin_len() == 0 && self.link().is_some_and(|l| l.connected) {
+                if self.cin_len() == 0 && self.link().is_some_and(|l| l.socket.is_connected()) {
                     self.forward_client_body(gw, now, b);
                 } else {
                     self.b().cin.push(b);
@@ -398,8 +399,7 @@ impl Connection {
             ex.up = Some(Link {
                 id,
                 server,
-                connected: false,
-                reused: false,
+                socket: Socket::Connecting,
                 picked_at: now,
                 unflushed: 0,
                 head_buf: super::inbox::Inbox::default(),
@@ -424,7 +424,7 @@ impl Connection {
     /// server if the request can be sent again, else answer `fault`.
     pub(super) fn retry(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
         let Some(ex) = &self.ex else { return };
-        let sent = ex.up.as_ref().is_some_and(|l| l.connected);
+        let sent = ex.up.as_ref().is_some_and(|l| l.socket.is_connected());
         let cause = if sent {
             RetryOn::RESET
         } else {
@@ -446,8 +446,11 @@ impl Connection {
     pub(super) fn on_connected(&mut self, now: Instant, reused: bool) {
         let Some(ex) = &mut self.ex else { return };
         let Some(l) = &mut ex.up else { return };
-        l.connected = true;
-        l.reused = reused;
+        l.socket = if reused {
+            Socket::Pooled
+        } else {
+            Socket::Fresh
+        };
         let id = l.id;
         let head = ex.head_bytes.clone();
         self.timers.clear(Timer::UpstreamConnect);

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::buffers::client_ip;
-use super::connection::{Connection, ReqSide, RespSide};
+use super::connection::Connection;
+use super::exchange::{ReqSide, RespSide, Socket};
 use super::fault::Fault;
 use super::rewrite::strip_hop_by_hop;
 use super::timer::Timer;
@@ -174,7 +175,7 @@ impl Connection {
             now,
             rng: &mut gw.rng,
         };
-        super::connection::unwind(&self.plan, ex, resp, &mut cx);
+        super::exchange::unwind(&self.plan, ex, resp, &mut cx);
         if close {
             resp.headers.append(
                 Bytes::from_static(b"Connection"),
@@ -220,7 +221,7 @@ impl Connection {
             now,
             rng: &mut gw.rng,
         };
-        super::connection::unwind(&self.plan, ex, resp, &mut cx);
+        super::exchange::unwind(&self.plan, ex, resp, &mut cx);
         resp.headers.append(
             Bytes::from_static(b"Connection"),
             Bytes::from_static(b"Upgrade"),
@@ -304,14 +305,14 @@ impl Connection {
     pub(super) fn on_upstream_end(&mut self, gw: &mut Gateway, now: Instant, failed: bool) {
         let Some(ex) = &mut self.ex else { return };
         let Some(l) = &ex.up else { return };
-        if !l.connected {
+        if !l.socket.is_connected() {
             self.report(gw, now, Outcome::Failure);
             self.retry(gw, now, Fault::BadGateway("upstream connect failed"));
             return;
         }
         match &ex.resp {
             RespSide::Waiting if !l.got_bytes => {
-                if l.reused && !ex.pool_retry_used && ex.replayable {
+                if l.socket == Socket::Pooled && !ex.pool_retry_used && ex.replayable {
                     // The pooled-connection race: the server closed an idle
                     // connection as we reused it. Once, on a fresh one.
                     ex.pool_retry_used = true;

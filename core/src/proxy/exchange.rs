@@ -1,0 +1,157 @@
+//! One request/response exchange and where each side of it stands: the
+//! types the connection's state machine moves through (`mod.rs` draws the
+//! lifecycle).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::inbox::Inbox;
+use super::log::AccessRecord;
+use super::UpstreamId;
+use crate::balancer::ServerId;
+use crate::http1::{BodyReader, HeadScanner, RequestHead, ResponseHead, Version};
+use crate::middleware::Cx;
+use crate::plan::Plan;
+
+/// Where the client's current request stands.
+#[derive(Debug)]
+pub(super) enum ReqSide {
+    /// Waiting for (or reading) a request head; no exchange.
+    Head,
+    /// Forwarding the request body.
+    Body(BodyReader),
+    /// The request was read completely; bytes that arrive now are pipelined.
+    Complete,
+    /// Upgraded: client bytes go to the upstream as they are.
+    Tunnel,
+    /// The body of a request the gateway answered itself, read and
+    /// dropped so that the connection can stay open; at most this many
+    /// more bytes are taken (a longer body closes the connection). Boxed:
+    /// rare, and it keeps every idle connection small.
+    Discard(Box<(BodyReader, u32)>),
+    /// Nothing more is read from the client.
+    Stopped,
+}
+
+/// Where the upstream's response stands.
+#[derive(Debug)]
+pub(super) enum RespSide {
+    /// No final head yet (1xx may pass).
+    Waiting,
+    /// Forwarding the response body.
+    Body(BodyReader),
+    /// Upgraded tunnel.
+    Tunnel,
+}
+
+/// What backs a [`Link`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Socket {
+    /// Asked for, not connected yet: nothing was sent.
+    Connecting,
+    /// A new connection.
+    Fresh,
+    /// A connection from the keep-alive pool (the server may have closed
+    /// it as we took it: the one case a request is sent again as is).
+    Pooled,
+}
+
+impl Socket {
+    /// True once connected (bytes may have been sent).
+    pub fn is_connected(self) -> bool {
+        self != Socket::Connecting
+    }
+}
+
+/// The upstream connection serving the current exchange.
+#[derive(Debug)]
+pub(super) struct Link {
+    pub id: UpstreamId,
+    pub server: ServerId,
+    pub socket: Socket,
+    pub picked_at: Instant,
+    pub unflushed: usize,
+    pub head_buf: Inbox,
+    pub scan: HeadScanner,
+    pub got_bytes: bool,
+    pub persistent: bool,
+    pub reported: bool,
+}
+
+/// One request/response exchange.
+pub(super) struct Exchange {
+    pub record: AccessRecord,
+    pub req: RequestHead,
+    pub head_bytes: Bytes,
+    pub head_request: bool,
+    pub replayable: bool,
+    pub client_version: Version,
+    pub client_persistent: bool,
+    pub websocket: bool,
+    /// The route taken (its index in the plan), once routed.
+    pub route: Option<usize>,
+    /// The upstream group (its index in the plan).
+    pub group: usize,
+    pub key: Option<u64>,
+    pub tried: Tried,
+    pub depth: usize,
+    pub body_seen: u64,
+    pub close_after: bool,
+    pub pool_retry_used: bool,
+    pub up: Option<Link>,
+    pub resp: RespSide,
+}
+
+impl Exchange {
+    /// Lets go of every buffer it refers to, so a kept box pins no
+    /// received bytes, and the serialised head (which shares `wbuf`'s
+    /// block) lets the next heads reuse that block.
+    pub(super) fn scrub(&mut self) {
+        self.record.method = Bytes::new();
+        self.record.target = Bytes::new();
+        self.req.method = Bytes::new();
+        self.req.target = Bytes::new();
+        self.req.headers.clear();
+        self.head_bytes = Bytes::new();
+        self.up = None;
+        self.resp = RespSide::Waiting;
+    }
+}
+
+/// Runs a response out through the layers `ex`'s request passed: the
+/// route's, then the global chain, innermost first.
+pub(super) fn unwind(plan: &Plan, ex: &Exchange, resp: &mut ResponseHead, cx: &mut Cx<'_>) {
+    let global = plan.global.len();
+    if let Some(chain) = ex.route.and_then(|r| plan.chains.get(r)) {
+        chain.response(ex.depth.saturating_sub(global), &ex.req, resp, cx);
+    }
+    plan.global.response(ex.depth, &ex.req, resp, cx);
+}
+
+/// Most servers tried for one request.
+pub(super) const MAX_TRIES: usize = crate::config::upstream::MAX_TRIES as usize;
+
+/// The servers already tried for one request (no allocation).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Tried {
+    list: [ServerId; MAX_TRIES],
+    len: usize,
+}
+
+impl Tried {
+    pub fn as_slice(&self) -> &[ServerId] {
+        &self.list[..self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn push(&mut self, s: ServerId) {
+        if self.len < MAX_TRIES {
+            self.list[self.len] = s;
+            self.len += 1;
+        }
+    }
+}
