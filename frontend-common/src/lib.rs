@@ -13,6 +13,7 @@ pub mod cli;
 pub mod demo;
 pub mod io;
 pub mod memory;
+pub mod pool;
 pub mod reload;
 pub mod shutdown;
 

@@ -12,12 +12,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fxhash::FxHashMap;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use weir_core::{Connection, Gateway, Input, Output, Peer, UpstreamId};
 use weir_frontend::memory::HeapTrim;
+use weir_frontend::pool::Pool;
 use weir_frontend::{LogSink, Plans, Shutdown};
 
 use weir_frontend::io::{is_out_of_resources, AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
@@ -27,8 +27,6 @@ use crate::timers::{Due, TimerHeap};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-/// Idle pooled connections kept per server.
-const POOL_PER_SERVER: usize = 256;
 /// How long accepting pauses when the process is out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -57,10 +55,8 @@ pub struct Worker {
     plans: Plans,
     conns: Slab<Conn>,
     socks: Slab<Sock>,
-    /// Upstream servers by address, numbered in order of first use.
-    servers: FxHashMap<SocketAddr, u32>,
-    /// Idle upstream sockets by server number: (socket key, pooled at).
-    pool: Vec<Vec<(usize, Instant)>>,
+    /// Idle upstream sockets (their keys in `socks`), by server number.
+    pool: Pool<usize>,
     timers: TimerHeap,
     buf: ReadBuf,
     log: LogSink,
@@ -106,8 +102,7 @@ impl Worker {
             plans: plans.clone(),
             conns: Slab::new(),
             socks: Slab::new(),
-            servers: FxHashMap::default(),
-            pool: Vec::new(),
+            pool: Pool::new(plans.current().config.timeouts.pool_idle),
             timers: TimerHeap::new(Instant::now()),
             buf: ReadBuf::default(),
             log: LogSink::new(quiet),
@@ -204,7 +199,7 @@ impl Worker {
                     Due::Pooled(k) => {
                         if self
                             .pooled_since(k)
-                            .is_some_and(|t| t + self.gw.config().timeouts.pool_idle <= now)
+                            .is_some_and(|t| t + self.pool.idle() <= now)
                         {
                             self.close_sock(k);
                         }
@@ -238,12 +233,9 @@ impl Worker {
         if plan.generation == self.gw.plan().generation {
             return;
         }
+        self.pool.set_idle(plan.config.timeouts.pool_idle);
         for addr in self.gw.install(plan) {
-            let Some(&n) = self.servers.get(&addr) else {
-                continue;
-            };
-            let pooled: Vec<usize> = self.pool[n as usize].iter().map(|(k, _)| *k).collect();
-            for k in pooled {
+            for k in self.pool.remove_server(addr) {
                 self.close_sock(k);
             }
         }
@@ -255,8 +247,7 @@ impl Worker {
             let _ = self.poll.registry().deregister(&mut self.listener);
             self.listening = false;
         }
-        let pooled: Vec<usize> = self.pool.iter().flatten().map(|(k, _)| *k).collect();
-        for k in pooled {
+        for k in self.pool.drain() {
             self.close_sock(k);
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
@@ -460,9 +451,14 @@ impl Worker {
         pooled_ok: bool,
         now: Instant,
     ) {
-        let server = self.server_number(addr);
+        let server = self.pool.server(addr);
         if pooled_ok {
-            if let Some((k, _)) = self.pool.get_mut(server as usize).and_then(|v| v.pop()) {
+            let mut stale = Vec::new();
+            let taken = self.pool.take(server, now, |_| true, |k| stale.push(k));
+            for k in stale {
+                self.close_sock(k);
+            }
+            if let Some(k) = taken {
                 self.socks[k].owner = Owner::upstream(ck, id);
                 self.conns[ck].ups.push((id, k));
                 self.input(ck, now, Input::Connected { id, reused: true });
@@ -595,37 +591,21 @@ impl Worker {
     }
 
     fn pool_sock(&mut self, k: usize, now: Instant) {
-        let s = &mut self.socks[k];
-        let Some(list) = self.pool.get_mut(s.server as usize) else {
-            self.close_sock(k);
-            return;
-        };
-        if list.len() >= POOL_PER_SERVER || self.stop_at.is_some() {
+        let server = self.socks[k].server;
+        if server == NO_SERVER || self.stop_at.is_some() || self.pool.put(server, k, now).is_err() {
             self.close_sock(k);
             return;
         }
+        let s = &mut self.socks[k];
         s.owner = Owner::Pooled;
         s.after_flush = AfterFlush::Keep;
-        list.push((k, now));
-        self.timers
-            .push(now + self.gw.config().timeouts.pool_idle, Due::Pooled(k));
-    }
-
-    /// The pool-table number of upstream server `addr` (added on first use).
-    fn server_number(&mut self, addr: SocketAddr) -> u32 {
-        let next = self.pool.len() as u32;
-        let n = *self.servers.entry(addr).or_insert(next);
-        if n == next {
-            self.pool.push(Vec::new());
-        }
-        n
+        self.timers.push(now + self.pool.idle(), Due::Pooled(k));
     }
 
     /// When socket `k` was pooled, if it is in the pool.
     fn pooled_since(&self, k: usize) -> Option<Instant> {
         let s = self.socks.get(k).filter(|s| s.owner == Owner::Pooled)?;
-        let list = self.pool.get(s.server as usize)?;
-        list.iter().find(|(x, _)| *x == k).map(|(_, t)| *t)
+        self.pool.since(s.server, |&x| x == k)
     }
 
     /// A pooled socket became readable: the server closed it or sent
@@ -648,9 +628,7 @@ impl Worker {
         }
         let mut s = self.socks.remove(k);
         if s.owner == Owner::Pooled {
-            if let Some(v) = self.pool.get_mut(s.server as usize) {
-                v.retain(|(x, _)| *x != k);
-            }
+            self.pool.remove(s.server, |&x| x == k);
         }
         // Closing the descriptor removes it from the epoll set; an explicit
         // deregistration would be one more system call per socket.

@@ -10,26 +10,18 @@
 //! are exactly those of weir-mio with one worker.
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Async;
-use fxhash::FxHashMap;
 use weir_core::{Gateway, Plan};
-
-/// Idle pooled connections kept per server.
-const POOL_PER_SERVER: usize = 256;
-
-/// Idle connections by server, each with the time it was pooled.
-type Pool = FxHashMap<SocketAddr, Vec<(Async<TcpStream>, Instant)>>;
+use weir_frontend::pool::Pool;
 
 /// One gateway and one pool.
 pub struct Shard {
     gateway: Mutex<Gateway>,
-    pool: Mutex<Pool>,
-    /// How long a pooled connection may stay idle (the plan's `pool_idle`).
-    pool_idle: AtomicU64,
+    pool: Mutex<Pool<Async<TcpStream>>>,
     /// Connections that gave back their buffers or ended since the
     /// trimming task last looked.
     released: AtomicU32,
@@ -38,13 +30,12 @@ pub struct Shard {
 impl Shard {
     /// A shard whose random choices follow `seed`.
     pub fn new(plan: Arc<Plan>, seed: u64, access_log: bool) -> Shard {
-        let pool_idle = plan.config.timeouts.pool_idle;
+        let pool = Pool::new(plan.config.timeouts.pool_idle);
         let mut gateway = Gateway::with_plan(plan, seed);
         gateway.set_access_log(access_log);
         Shard {
-            pool_idle: AtomicU64::new(pool_idle.as_nanos() as u64),
             gateway: Mutex::new(gateway),
-            pool: Mutex::new(FxHashMap::default()),
+            pool: Mutex::new(pool),
             released: AtomicU32::new(0),
         }
     }
@@ -62,17 +53,17 @@ impl Shard {
     /// Puts a reloaded plan in force; pooled connections to servers that
     /// no group has any more are closed.
     pub fn install(&self, plan: Arc<Plan>) {
-        let idle = plan.config.timeouts.pool_idle.as_nanos() as u64;
-        self.pool_idle.store(idle, Ordering::Relaxed);
+        let idle = plan.config.timeouts.pool_idle;
         let gone = self.gateway().install(plan);
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pool = self.pool();
+        pool.set_idle(idle);
         for addr in gone {
-            pool.remove(&addr);
+            pool.remove_server(addr);
         }
     }
 
-    fn pool_idle(&self) -> Duration {
-        Duration::from_nanos(self.pool_idle.load(Ordering::Relaxed))
+    fn pool(&self) -> MutexGuard<'_, Pool<Async<TcpStream>>> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The gateway, locked.
@@ -80,41 +71,29 @@ impl Shard {
         self.gateway.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The most recently pooled live connection to `addr` (LIFO).
+    /// The most recently pooled live connection to `addr`.
     pub fn take(&self, addr: SocketAddr, now: Instant) -> Option<Async<TcpStream>> {
-        let idle = self.pool_idle();
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        let list = pool.get_mut(&addr)?;
-        while let Some((s, since)) = list.pop() {
-            if since + idle > now && is_quiet(&s) {
-                return Some(s);
-            }
-        }
-        None
+        let mut pool = self.pool();
+        let server = pool.server(addr);
+        pool.take(server, now, is_quiet, drop)
     }
 
-    /// Keeps a connection for reuse.
+    /// Keeps a connection for reuse (closed when the pool is full).
     pub fn put(&self, addr: SocketAddr, s: Async<TcpStream>, now: Instant) {
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        let list = pool.entry(addr).or_default();
-        if list.len() < POOL_PER_SERVER {
-            list.push((s, now));
-        }
+        let mut pool = self.pool();
+        let server = pool.server(addr);
+        let _ = pool.put(server, s, now);
     }
 
     /// Closes pooled connections idle for longer than `pool_idle`, or
     /// closed (or written to) by their server.
     pub fn prune(&self, now: Instant) {
-        let idle = self.pool_idle();
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        for list in pool.values_mut() {
-            list.retain(|(s, since)| *since + idle > now && is_quiet(s));
-        }
+        self.pool().expire(now, is_quiet);
     }
 
     /// Closes every pooled connection (shutdown).
     pub fn clear_pool(&self) {
-        self.pool.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.pool().drain();
     }
 }
 
