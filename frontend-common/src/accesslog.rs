@@ -2,13 +2,14 @@
 //! in the file of `[log] path` (reopened on SIGUSR1, for logrotate).
 //!
 //! ```text
-//! 1764153600.123 10.0.0.7:40000 "GET /a?b=1" 200 127.0.0.1:9001 57 131 0.412ms tries=1 -
+//! 1764153600.123 10.0.0.7:40000 "GET /a?b=1" 200 127.0.0.1:9001 57 131 0.412ms route=api tries=1 -
 //! ```
 //!
 //! Fields, space-separated: wall-clock time (Unix seconds, milliseconds);
 //! client address; method and target, quoted; status (0: no response was
 //! sent); upstream address or `-`; bytes received from the client; bytes
-//! sent to the client; duration; servers tried; a note or `-`.
+//! sent to the client; duration; `route=` and the route's name (`-`: none);
+//! servers tried; a note or `-`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -127,10 +128,12 @@ mod tests {
         r.bytes_out = 131;
         r.end = start + Duration::from_micros(412);
         r.tries = 1;
+        r.route = "api".into();
         let mut sink = LogSink::new(false);
         sink.record(&r);
         r.note = "upstream timeout";
         r.upstream = None;
+        r.route = bytes::Bytes::new();
         sink.record(&r);
         let text = String::from_utf8(std::mem::take(&mut sink.buf)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -141,9 +144,9 @@ mod tests {
         // Quotes and control characters in the target cannot break the line.
         assert_eq!(
             rest,
-            "10.0.0.7:40000 \"GET /a?b=?1??\" 200 127.0.0.1:9001 57 131 0.412ms tries=1 -"
+            "10.0.0.7:40000 \"GET /a?b=?1??\" 200 127.0.0.1:9001 57 131 0.412ms route=api tries=1 -"
         );
-        assert!(lines[1].ends_with("\" 200 - 57 131 0.412ms tries=1 upstream timeout"));
+        assert!(lines[1].ends_with("\" 200 - 57 131 0.412ms route=- tries=1 upstream timeout"));
         assert!(LogSink::new(true).buf.capacity() == 0);
     }
 }

@@ -110,6 +110,7 @@ impl Exchange {
     pub(super) fn scrub(&mut self) {
         self.record.method = Bytes::new();
         self.record.target = Bytes::new();
+        self.record.route = Bytes::new();
         self.req.method = Bytes::new();
         self.req.target = Bytes::new();
         self.req.headers.clear();

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::balancer::Group;
 use crate::config::Config;
 use crate::plan::Plan;
@@ -15,6 +17,9 @@ pub struct Gateway {
     pub(crate) plan: Arc<Plan>,
     pub(crate) groups: Vec<Group>,
     pub(crate) rng: Rng,
+    /// The plan's route names, this worker's own copies (an access record
+    /// takes one without touching memory another worker writes).
+    route_names: Vec<Bytes>,
     pub(crate) access_log: bool,
     pub(super) stock: super::buffers::Stock,
 }
@@ -36,6 +41,7 @@ impl Gateway {
             .map(|spec| Group::new(spec, rng.next_u64()))
             .collect();
         Gateway {
+            route_names: names(&plan),
             plan,
             groups,
             rng,
@@ -80,6 +86,7 @@ impl Gateway {
             .filter(|a| !groups.iter().any(|g| g.server_at(*a).is_some()))
             .collect();
         self.groups = groups;
+        self.route_names = names(&plan);
         self.plan = plan;
         gone
     }
@@ -95,6 +102,18 @@ impl Gateway {
         }
         let spec = plan.config.upstreams.get(index)?;
         self.groups.iter_mut().find(|g| g.spec == *spec)
+    }
+
+    /// The name of route `index` of `plan`, for an access record.
+    pub(crate) fn route_name(&self, plan: &Arc<Plan>, index: usize) -> Bytes {
+        match self.route_names.get(index) {
+            Some(n) if Arc::ptr_eq(plan, &self.plan) => n.clone(),
+            _ => plan
+                .router
+                .routes()
+                .get(index)
+                .map_or_else(Bytes::new, |r| Bytes::copy_from_slice(r.name.as_bytes())),
+        }
     }
 
     /// The plan in force.
@@ -117,4 +136,12 @@ impl Gateway {
     pub fn groups(&self) -> &[Group] {
         &self.groups
     }
+}
+
+fn names(plan: &Plan) -> Vec<Bytes> {
+    plan.router
+        .routes()
+        .iter()
+        .map(|r| Bytes::copy_from_slice(r.name.as_bytes()))
+        .collect()
 }

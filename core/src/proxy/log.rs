@@ -26,6 +26,8 @@ pub struct AccessRecord {
     pub start: Instant,
     /// When the exchange ended.
     pub end: Instant,
+    /// The name of the route taken (empty: none was).
+    pub route: Bytes,
     /// How many servers were tried.
     pub tries: u8,
     /// Why it ended abnormally, or a balancing note ("fail-open"); empty if normal.
@@ -45,6 +47,7 @@ impl AccessRecord {
             bytes_out: 0,
             start,
             end: start,
+            route: Bytes::new(),
             tries: 0,
             note: "",
         }
@@ -70,7 +73,7 @@ impl AccessRecord {
         };
         let _ = writeln!(
             out,
-            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms tries={} {}",
+            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms route={} tries={} {}",
             wall.as_secs(),
             wall.subsec_millis(),
             self.client,
@@ -81,6 +84,11 @@ impl AccessRecord {
             self.bytes_in,
             self.bytes_out,
             self.duration().as_secs_f64() * 1000.0,
+            if self.route.is_empty() {
+                "-".into()
+            } else {
+                String::from_utf8_lossy(&self.route)
+            },
             self.tries,
             if self.note.is_empty() { "-" } else { self.note },
         );

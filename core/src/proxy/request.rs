@@ -218,6 +218,7 @@ impl Connection {
             }
         };
         ex.route = Some(route);
+        ex.record.route = gw.route_name(&self.plan, route);
         let mut cx = Cx {
             client: self.client,
             client_ip: client_ip(&self.bufs),
