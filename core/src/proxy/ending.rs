@@ -9,13 +9,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::buffers::client_ip;
 use super::connection::{Connection, COMPACT_AFTER};
-use super::exchange::{unwind, ReqSide, RespSide};
+use super::exchange::{connection_field, unwind, ReqSide, RespSide};
 use super::fault::{Fault, Origin};
 use super::log::AccessRecord;
 use super::timer::Timer;
 use super::{Gateway, Output, Peer};
 use crate::balancer::Outcome;
-use crate::http1::{ResponseHead, Version};
+use crate::http1::ResponseHead;
 use crate::middleware::Cx;
 
 impl Connection {
@@ -75,17 +75,7 @@ impl Connection {
             rng: &mut gw.rng,
         };
         unwind(&self.plan, ex, &mut head, &mut cx);
-        if close {
-            head.headers.append(
-                Bytes::from_static(b"Connection"),
-                Bytes::from_static(b"close"),
-            );
-        } else if ex.client_version == Version::Http10 {
-            head.headers.append(
-                Bytes::from_static(b"Connection"),
-                Bytes::from_static(b"keep-alive"),
-            );
-        }
+        connection_field(&mut head, close, ex.client_version);
         ex.record.status = head.status;
         let head_request = ex.head_request;
         let out = &mut self.b().wbuf;

@@ -120,6 +120,18 @@ impl Exchange {
     }
 }
 
+/// Says how the client connection goes on after `resp`: `close`, or
+/// `keep-alive` to an HTTP/1.0 client (for which closing is the default).
+pub(super) fn connection_field(resp: &mut ResponseHead, close: bool, client: Version) {
+    let value: &'static [u8] = match (close, client) {
+        (true, _) => b"close",
+        (false, Version::Http10) => b"keep-alive",
+        (false, _) => return,
+    };
+    resp.headers
+        .append(Bytes::from_static(b"Connection"), Bytes::from_static(value));
+}
+
 /// Runs a response out through the layers `ex`'s request passed: the
 /// route's, then the global chain, innermost first.
 pub(super) fn unwind(plan: &Plan, ex: &Exchange, resp: &mut ResponseHead, cx: &mut Cx<'_>) {

@@ -176,17 +176,7 @@ impl Connection {
             rng: &mut gw.rng,
         };
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
-        if close {
-            resp.headers.append(
-                Bytes::from_static(b"Connection"),
-                Bytes::from_static(b"close"),
-            );
-        } else if ex.client_version == Version::Http10 {
-            resp.headers.append(
-                Bytes::from_static(b"Connection"),
-                Bytes::from_static(b"keep-alive"),
-            );
-        }
+        super::exchange::connection_field(resp, close, ex.client_version);
         ex.record.status = resp.status;
         let done = reader.is_done();
         ex.resp = RespSide::Body(reader);

@@ -8,11 +8,10 @@
 //! as soon as the core un-pauses it, without waiting for a new edge.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use weir_core::{Connection, Gateway, Input, Output, Peer, UpstreamId};
@@ -20,9 +19,13 @@ use weir_frontend::memory::HeapTrim;
 use weir_frontend::pool::Pool;
 use weir_frontend::{LogSink, Plans, Shutdown};
 
-use weir_frontend::io::{is_out_of_resources, AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
+use weir_frontend::io::{AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
 
-use crate::sock::{Owner, Sock, NO_SERVER};
+mod accept;
+mod stop;
+mod upstream;
+
+use crate::sock::{Owner, Sock};
 use crate::timers::{Due, TimerHeap};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -226,100 +229,6 @@ impl Worker {
         }
     }
 
-    /// A reload published a newer plan: install it; pooled connections to
-    /// servers that no group has any more are closed.
-    fn install_newer_plan(&mut self) {
-        let plan = self.plans.current();
-        if plan.generation == self.gw.plan().generation {
-            return;
-        }
-        self.pool.set_idle(plan.config.timeouts.pool_idle);
-        for addr in self.gw.install(plan) {
-            for k in self.pool.remove_server(addr) {
-                self.close_sock(k);
-            }
-        }
-    }
-
-    fn begin_shutdown(&mut self, now: Instant) {
-        self.stop_at = Some(now + self.grace);
-        if self.listening {
-            let _ = self.poll.registry().deregister(&mut self.listener);
-            self.listening = false;
-        }
-        for k in self.pool.drain() {
-            self.close_sock(k);
-        }
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for ck in keys {
-            if let Some(c) = self.conns.get_mut(ck) {
-                if c.core.shutdown() {
-                    self.shutdown.note_in_flight();
-                }
-            }
-            self.service(ck, now);
-        }
-    }
-
-    /// The grace period is over: every exchange still in flight is cut
-    /// (and logged), and what the core says last is written out.
-    fn cut_all(&mut self, now: Instant) {
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for ck in keys {
-            if let Some(c) = self.conns.get_mut(ck) {
-                if c.core.cut(&mut self.gw, now) {
-                    self.shutdown.note_cut();
-                }
-            }
-            self.service(ck, now);
-        }
-        self.log.flush();
-    }
-
-    fn accept(&mut self, now: Instant) {
-        if !self.listening || self.accept_paused_until.is_some() {
-            return;
-        }
-        loop {
-            if self.conns.len() >= self.limit {
-                // Over max_connections: leave them in the backlog until a
-                // connection closes (accept() is retried then).
-                self.accept_blocked = true;
-                return;
-            }
-            match self.listener.accept() {
-                Ok((stream, addr)) => self.adopt(stream, addr, now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_out_of_resources(&e) => {
-                    if self.accept_paused_until.is_none() {
-                        eprintln!("weir: accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
-                    }
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
-                    return;
-                }
-                // The peer gave up before we accepted (ECONNABORTED) and the like.
-                Err(_) => {}
-            }
-        }
-    }
-
-    fn adopt(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
-        let ck = self.conns.vacant_key();
-        let Some(k) = self.register(Sock::new(stream, Owner::client(ck), NO_SERVER)) else {
-            return;
-        };
-        let core = Connection::new(&self.gw, addr, now);
-        self.conns.insert(Conn {
-            core,
-            client: Some(k),
-            ups: Vec::new(),
-            armed: None,
-            queued: 0,
-        });
-        self.service(ck, now);
-    }
-
     /// An idle connection whose core gave back its buffers: so do we.
     fn release_if_compact(&mut self, ck: usize) {
         let Some(c) = self.conns.get_mut(ck) else {
@@ -443,45 +352,6 @@ impl Worker {
         }
     }
 
-    fn connect(
-        &mut self,
-        ck: usize,
-        id: UpstreamId,
-        addr: SocketAddr,
-        pooled_ok: bool,
-        now: Instant,
-    ) {
-        let server = self.pool.server(addr);
-        if pooled_ok {
-            let mut stale = Vec::new();
-            let taken = self.pool.take(server, now, |_| true, |k| stale.push(k));
-            for k in stale {
-                self.close_sock(k);
-            }
-            if let Some(k) = taken {
-                self.socks[k].owner = Owner::upstream(ck, id);
-                self.conns[ck].ups.push((id, k));
-                self.input(ck, now, Input::Connected { id, reused: true });
-                return;
-            }
-        }
-        let stream = match TcpStream::connect(addr) {
-            Ok(s) => s,
-            Err(_) => {
-                self.input(ck, now, Input::Failed(Peer::Upstream(id)));
-                return;
-            }
-        };
-        let mut sock = Sock::new(stream, Owner::upstream(ck, id), server);
-        sock.connecting = true;
-        sock.nodelay = sock.stream.set_nodelay(true).is_ok();
-        let Some(k) = self.register(sock) else {
-            self.input(ck, now, Input::Failed(Peer::Upstream(id)));
-            return;
-        };
-        self.conns[ck].ups.push((id, k));
-    }
-
     /// Finishes a connect, writes queued bytes, and applies pool/close.
     fn flush_sock(&mut self, ck: usize, peer: Peer, k: usize, now: Instant) -> bool {
         let Some(s) = self.socks.get_mut(k) else {
@@ -588,38 +458,6 @@ impl Worker {
             }
             c.ups.retain(|(_, x)| *x != k);
         }
-    }
-
-    fn pool_sock(&mut self, k: usize, now: Instant) {
-        let server = self.socks[k].server;
-        if server == NO_SERVER || self.stop_at.is_some() || self.pool.put(server, k, now).is_err() {
-            self.close_sock(k);
-            return;
-        }
-        let s = &mut self.socks[k];
-        s.owner = Owner::Pooled;
-        s.after_flush = AfterFlush::Keep;
-        self.timers.push(now + self.pool.idle(), Due::Pooled(k));
-    }
-
-    /// When socket `k` was pooled, if it is in the pool.
-    fn pooled_since(&self, k: usize) -> Option<Instant> {
-        let s = self.socks.get(k).filter(|s| s.owner == Owner::Pooled)?;
-        self.pool.since(s.server, |&x| x == k)
-    }
-
-    /// A pooled socket became readable: the server closed it or sent
-    /// bytes nobody asked for; either way it is no longer reusable.
-    fn check_pooled(&mut self, k: usize) {
-        let s = &mut self.socks[k];
-        if !s.readable {
-            return;
-        }
-        let mut scratch = ReadBuf::default();
-        if let ReadOutcome::WouldBlock = s.read(&mut scratch, 1) {
-            return;
-        }
-        self.close_sock(k);
     }
 
     fn close_sock(&mut self, k: usize) {
