@@ -36,6 +36,7 @@
 //! |---|---|
 //! | [`http1`] | heads, framing, chunked bodies |
 //! | [`balancer`] | strategies, health, the hash key |
+//! | [`client_ip`] | who the client is, behind trusted proxies |
 //! | [`middleware`] | the onion chain and its layers |
 //! | [`proxy`] | the connection state machine |
 //! | [`config`] | the validated config model |
@@ -47,6 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod balancer;
+pub mod client_ip;
 pub mod config;
 pub mod http1;
 pub mod middleware;

@@ -13,6 +13,7 @@ use crate::balancer::group::GroupSpec;
 use crate::balancer::{HashKey, Strategy};
 use crate::http1::path::PathRules;
 
+pub(crate) mod client_ip;
 mod http;
 pub mod middleware;
 pub mod route;
@@ -129,6 +130,8 @@ pub struct Config {
     pub middleware: Vec<LayerConfig>,
     /// How request paths are normalised before routing (`[http]`).
     pub paths: PathRules,
+    /// `[client_ip]`: who the client of a request is.
+    pub client_ip: crate::client_ip::ClientIpRules,
     /// `[log] path`: the access-log file (the frontend writes it; stdout
     /// when `None`).
     pub log_path: Option<std::path::PathBuf>,
@@ -150,6 +153,8 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    client_ip: client_ip::RawClientIp,
     #[serde(default)]
     upstream: Vec<upstream::RawUpstream>,
     #[serde(default)]
@@ -361,6 +366,7 @@ impl Config {
             }
             std::path::PathBuf::from(p.get_ref())
         });
+        let client_ip = client_ip::rules(&raw.client_ip, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
         let middleware = middleware::layers(&raw.middleware, &mut errs);
         let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
@@ -384,6 +390,7 @@ impl Config {
             routes,
             middleware,
             paths,
+            client_ip,
             log_path,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
@@ -407,6 +414,7 @@ impl Config {
             routes: vec![RouteSpec::catch_all(0)],
             middleware: vec![],
             paths: PathRules::default(),
+            client_ip: Default::default(),
             log_path: None,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),

@@ -202,7 +202,7 @@ upstream = "a"
             "line 7: upstream[0].timeouts.response: must be at least 1 (milliseconds)",
             "line 5: upstream[0].retries: at most 5 (a request goes to at most 6 servers)",
             "line 6: upstream[0].retry_on: unknown cause \"5xx\" (expected: connect, reset, timeout)",
-            "line 10: middleware[0].kind: unknown middleware kind \"headerz\" (the kinds are: headers)",
+            "line 10: middleware[0].kind: unknown middleware kind \"headerz\" (the kinds are: headers, ip-access)",
             "line 14: middleware[1].request_set: \"Transfer-Encoding\" is a framing or hop-by-hop header that only the core sets",
             "line 17: route[0].path_prefix: a route has one of path, path_prefix, path_regex (this one also has path)",
             "line 19: route[0].middleware: no middleware named \"nope\" (named ones: none)",
@@ -255,4 +255,16 @@ middleware = ["tag"]
     assert_eq!(g.timeouts.response, Duration::from_millis(5000));
     assert_eq!(g.timeouts.connect, Duration::from_millis(2000));
     assert_eq!(g.retries, 1);
+}
+
+#[test]
+fn the_fuzz_seed_configs_are_valid() {
+    for text in [
+        include_str!("../../../fuzz/configs/full.toml"),
+        include_str!("../../../fuzz/configs/gateway.toml"),
+    ] {
+        let c = Config::from_toml(text).unwrap_or_else(|e| panic!("{e:?}"));
+        crate::sim::fuzz::config(text.as_bytes());
+        assert!(!c.routes.is_empty());
+    }
 }

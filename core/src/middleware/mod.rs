@@ -24,6 +24,7 @@
 
 pub mod forwarded;
 pub mod headers;
+pub mod ip_access;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,7 +50,7 @@ pub struct Kind {
 }
 
 /// Every layer kind: a new kind is one file and one line here.
-pub const KINDS: &[Kind] = &[headers::KIND];
+pub const KINDS: &[Kind] = &[headers::KIND, ip_access::KIND];
 
 /// What a layer may know besides the heads.
 pub struct Cx<'a> {
@@ -70,6 +71,23 @@ pub struct Answer {
     pub head: ResponseHead,
     /// A small body, sent with `Content-Length`.
     pub body: Bytes,
+}
+
+impl Answer {
+    /// The gateway's plain answer for `status`: `text/plain`,
+    /// `"<status> <reason phrase>\n"` (as its own errors are).
+    pub fn plain(status: u16) -> Answer {
+        let mut head = ResponseHead::new(status);
+        head.headers.append(
+            Bytes::from_static(b"Content-Type"),
+            Bytes::from_static(b"text/plain"),
+        );
+        let body = Bytes::from(format!(
+            "{status} {}\n",
+            String::from_utf8_lossy(&head.reason)
+        ));
+        Answer { head, body }
+    }
 }
 
 /// Whether the request goes on inward.

@@ -15,7 +15,8 @@ pub struct Changes {
     /// Names of named layers added, removed, changed (and `global chain`
     /// among the changed when the unnamed layers differ).
     pub middleware: [Vec<String>; 3],
-    /// True when any other setting changed (timeouts, limits, `[http]`).
+    /// True when any other setting changed (timeouts, limits, `[http]`,
+    /// `[client_ip]`).
     pub settings: bool,
 }
 
@@ -68,7 +69,8 @@ impl Changes {
             middleware,
             settings: old.timeouts != new.timeouts
                 || old.limits != new.limits
-                || old.paths != new.paths,
+                || old.paths != new.paths
+                || old.client_ip != new.client_ip,
         }
     }
 

@@ -28,6 +28,8 @@ pub(super) struct Buffers {
     /// The client's IP as text for `X-Forwarded-For`; empty until an
     /// exchange needs it.
     pub client_ip: Bytes,
+    /// The address `client_ip` spells.
+    pub client_ip_of: Option<std::net::IpAddr>,
     /// Header lists kept from earlier heads (at most two).
     pub spare_headers: Vec<Headers>,
     /// The previous exchange's box.

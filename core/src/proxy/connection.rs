@@ -189,19 +189,20 @@ impl Connection {
         self.bufs.as_ref().map_or(0, |b| b.cin.len())
     }
 
-    /// Formats the client's IP for `X-Forwarded-For` if it is not yet
-    /// (once per connection, and again after a compaction dropped it).
-    /// Called as an exchange begins; compaction happens only between
-    /// exchanges, so every later use within the exchange finds it set.
-    pub(super) fn ensure_client_ip(&mut self) {
-        let client = self.client;
+    /// Formats the client's IP (`ip`, as resolved) for `X-Forwarded-For`
+    /// unless it is already (once per connection while it stays the same,
+    /// and again after a compaction dropped it). Called as an exchange
+    /// begins; compaction happens only between exchanges, so every later
+    /// use within the exchange finds it set.
+    pub(super) fn ensure_client_ip(&mut self, ip: std::net::IpAddr) {
         let b = self.b();
-        if b.client_ip.is_empty() {
+        if b.client_ip.is_empty() || b.client_ip_of != Some(ip) {
             // Written into the head buffer's block: no allocation of its own.
             b.make_room();
             let w = &mut b.wbuf;
-            let _ = write!(w, "{}", client.ip());
+            let _ = write!(w, "{ip}");
             b.client_ip = w.split().freeze();
+            b.client_ip_of = Some(ip);
         }
     }
 

@@ -69,7 +69,7 @@ impl Connection {
             Bytes::from(body.len().to_string()),
         );
         let mut cx = Cx {
-            client: self.client,
+            client: std::net::SocketAddr::new(ex.client, self.client.port()),
             client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,

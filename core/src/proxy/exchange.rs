@@ -82,6 +82,8 @@ pub(super) struct Link {
 /// One request/response exchange.
 pub(super) struct Exchange {
     pub record: AccessRecord,
+    /// The client, as `[client_ip]` resolves it (the peer unless trusted).
+    pub client: std::net::IpAddr,
     pub req: RequestHead,
     pub head_bytes: Bytes,
     pub head_request: bool,

@@ -1,6 +1,7 @@
 //! The client's side of an exchange: from bytes to a routed request, a
 //! picked server, and a forwarded body.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -168,9 +169,15 @@ impl Connection {
         } else {
             ReqSide::Complete
         };
-        self.ensure_client_ip();
+        let client = self
+            .plan
+            .config
+            .client_ip
+            .resolve(self.client.ip(), &req.headers);
+        self.ensure_client_ip(client);
+        record.client = SocketAddr::new(client, self.client.port());
         let mut cx = Cx {
-            client: self.client,
+            client: record.client,
             client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,
@@ -178,6 +185,7 @@ impl Connection {
         let (depth, flow) = self.plan.global.request(&mut req, &mut cx);
         let mut ex = Exchange {
             record,
+            client,
             head_bytes: Bytes::new(),
             head_request: &req.method[..] == b"HEAD",
             replayable: req.is_idempotent() && !has_body,
@@ -220,7 +228,7 @@ impl Connection {
         ex.route = Some(route);
         ex.record.route = gw.route_name(&self.plan, route);
         let mut cx = Cx {
-            client: self.client,
+            client: SocketAddr::new(ex.client, self.client.port()),
             client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,
@@ -255,7 +263,8 @@ impl Connection {
             }
         }
         let hash_key = self.plan.config.upstreams[ex.group].hash_key.as_ref();
-        ex.key = hash_key.and_then(|k| k.of(&ex.req, self.client));
+        let client = SocketAddr::new(ex.client, self.client.port());
+        ex.key = hash_key.and_then(|k| k.of(&ex.req, client));
         if ex.key.is_none() && hash_key.is_some() {
             ex.record.note = "no hash key: round-robin";
         }

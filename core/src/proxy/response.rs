@@ -170,7 +170,7 @@ impl Connection {
         }
         ex.close_after = close;
         let mut cx = Cx {
-            client: self.client,
+            client: std::net::SocketAddr::new(ex.client, self.client.port()),
             client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,
@@ -206,7 +206,7 @@ impl Connection {
         );
         let Some(ex) = &mut self.ex else { return false };
         let mut cx = Cx {
-            client: self.client,
+            client: std::net::SocketAddr::new(ex.client, self.client.port()),
             client_ip: client_ip(&self.bufs),
             now,
             rng: &mut gw.rng,

@@ -215,11 +215,15 @@ pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Err(errs) = Config::from_toml(text) {
-        let lines = text.lines().count().max(1) + 1;
-        for e in errs {
-            if let Some(l) = e.line {
-                assert!(l >= 1 && l <= lines, "error line {l} outside the text");
+    match Config::from_toml(text) {
+        // A valid config compiles into a plan (routes, regex set, chains).
+        Ok(c) => drop(crate::plan::Plan::compile(std::sync::Arc::new(c), 1)),
+        Err(errs) => {
+            let lines = text.lines().count().max(1) + 1;
+            for e in errs {
+                if let Some(l) = e.line {
+                    assert!(l >= 1 && l <= lines, "error line {l} outside the text");
+                }
             }
         }
     }
