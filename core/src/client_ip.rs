@@ -166,7 +166,11 @@ mod tests {
     fn trusted_proxy_resolution_table() {
         let xff = rules(&["10.0.0.0/8", "::1/128"], Source::XForwardedFor);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        type Row = (&'static str, &'static [(&'static str, &'static str)], &'static str);
+        type Row = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static str,
+        );
         let table: &[Row] = &[
             // An untrusted peer is the client, whatever it writes.
             (

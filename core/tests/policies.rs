@@ -69,3 +69,88 @@ fn an_untrusted_peer_is_the_client_whatever_it_writes() {
     assert_eq!(sim.logs[0].client.to_string(), "10.0.0.7:40000");
     assert!(sim.socks.is_empty());
 }
+
+const CORS: &str = r#"listen = "127.0.0.1:8080"
+[[upstream]]
+name = "app"
+servers = [{ addr = "127.0.0.1:9001" }]
+[[middleware]]
+name = "web"
+kind = "cors"
+allow_origins = ["https://app.example.com", "https://*.example.org"]
+allow_methods = ["GET", "POST"]
+allow_headers = ["Content-Type", "X-Token"]
+expose_headers = ["X-Request-Id"]
+allow_credentials = true
+max_age = 300
+[[route]]
+upstream = "app"
+middleware = ["web"]
+"#;
+
+fn preflight(origin: &str, method: &str, headers: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS /api HTTP/1.1\r\nHost: h\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: {method}\r\nAccess-Control-Request-Headers: {headers}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+const VARY_PREFLIGHT: &str =
+    "Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n";
+
+#[test]
+fn cors_preflights_are_answered_here_and_only_allowed_ones_succeed() {
+    let mut sim = Sim::from_toml(CORS, Instant::now()).unwrap();
+    sim.client(&preflight(
+        "https://app.example.com",
+        "POST",
+        "content-type, x-token",
+    ));
+    assert_eq!(
+        sim.client_text(),
+        format!(
+            "HTTP/1.1 204 No Content\r\nAccess-Control-Allow-Origin: https://app.example.com\r\nAccess-Control-Allow-Methods: GET, POST\r\nAccess-Control-Allow-Headers: content-type, x-token\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Max-Age: 300\r\n{VARY_PREFLIGHT}\r\n"
+        )
+    );
+    let refused = [
+        preflight("https://evil.example.com", "GET", ""), // origin not allowed
+        preflight("https://a.b.example.org", "GET", ""),  // two labels under the wildcard
+        preflight("https://app.example.com", "DELETE", ""), // method
+        preflight("https://app.example.com", "GET", "x-other"), // header
+    ];
+    for (i, p) in refused.iter().enumerate() {
+        sim.client(p);
+        assert_eq!(sim.logs[i + 1].status, 403, "{i}");
+    }
+    let out = sim.client_text();
+    let last = &out[out.rfind("HTTP/1.1 ").unwrap()..];
+    assert_eq!(
+        last,
+        format!("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n{VARY_PREFLIGHT}Content-Length: 14\r\n\r\n403 Forbidden\n")
+    );
+    assert!(!out.contains("Access-Control-Allow-Origin: https://evil"));
+    sim.client(&preflight("https://x.example.org", "GET", ""));
+    assert_eq!(sim.logs[5].status, 204);
+    // No preflight reached the upstream; the connection is still open.
+    assert!(sim.socks.is_empty() && !sim.client_closed);
+}
+
+#[test]
+fn cors_responses_carry_the_policy_and_always_vary_on_origin() {
+    let mut sim = Sim::from_toml(CORS, Instant::now()).unwrap();
+    let upstream =
+        b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 2\r\n\r\nok";
+    sim.script(9001, &[upstream, upstream]);
+    sim.client(b"GET /api HTTP/1.1\r\nHost: h\r\nOrigin: https://app.example.com\r\n\r\n");
+    assert_eq!(
+        sim.client_text(),
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVary: Origin\r\nAccess-Control-Allow-Origin: https://app.example.com\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Expose-Headers: X-Request-Id\r\n\r\nok"
+    );
+    let before = sim.client_out.len();
+    sim.client(b"GET /api HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(
+        &sim.client_text()[before..],
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nVary: Origin\r\n\r\nok",
+        "no Origin: no CORS fields, but Vary"
+    );
+}

@@ -22,6 +22,7 @@
 //! unnamed `[[middleware]]`) runs before routing; the chosen route's own
 //! layers run after it, so an exchange's depth counts both.
 
+pub mod cors;
 pub mod forwarded;
 pub mod headers;
 pub mod ip_access;
@@ -50,7 +51,7 @@ pub struct Kind {
 }
 
 /// Every layer kind: a new kind is one file and one line here.
-pub const KINDS: &[Kind] = &[headers::KIND, ip_access::KIND];
+pub const KINDS: &[Kind] = &[headers::KIND, ip_access::KIND, cors::KIND];
 
 /// What a layer may know besides the heads.
 pub struct Cx<'a> {

@@ -64,10 +64,16 @@ impl Connection {
         close: bool,
     ) {
         let Some(ex) = &mut self.ex else { return };
-        head.headers.set(
-            Bytes::from_static(b"Content-Length"),
-            Bytes::from(body.len().to_string()),
-        );
+        // 204 and 304 have no body, and a 204 no Content-Length (RFC 9110
+        // 8.6, 15.3.5): a layer's 204 (a CORS preflight) is sent bare.
+        let bodyless = matches!(head.status, 204 | 304);
+        let body = if bodyless { Bytes::new() } else { body };
+        if !bodyless {
+            head.headers.set(
+                Bytes::from_static(b"Content-Length"),
+                Bytes::from(body.len().to_string()),
+            );
+        }
         let mut cx = Cx {
             client: std::net::SocketAddr::new(ex.client, self.client.port()),
             client_ip: client_ip(&self.bufs),
