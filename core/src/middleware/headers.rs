@@ -57,9 +57,7 @@ fn names(list: &[String]) -> Vec<Bytes> {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
-    let raw: Raw = toml::Value::Table(table.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| vec![(String::new(), e.message().trim().to_owned())])?;
+    let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let named = [
         ("request_set", raw.request_set.keys().collect::<Vec<_>>()),

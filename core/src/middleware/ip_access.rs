@@ -41,9 +41,7 @@ pub struct IpAccess {
 }
 
 fn build(table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
-    let raw: Raw = toml::Value::Table(table.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| vec![(String::new(), e.message().trim().to_owned())])?;
+    let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let mut nets = |key: &str, list: &[String]| {
         let mut out = Vec::new();

@@ -40,6 +40,14 @@ use crate::rng::Rng;
 /// relative to the entry.
 pub type Problems = Vec<(String, String)>;
 
+/// A layer's table read into its own settings type (unknown keys and
+/// wrong types are problems of the whole entry).
+pub fn settings<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, Problems> {
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| vec![(String::new(), e.message().trim().to_owned())])
+}
+
 /// A layer kind: its `kind` name in config and how its table becomes a
 /// layer (`Err`: every problem as `(key, message)`, the key relative to
 /// the entry).
