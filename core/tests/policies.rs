@@ -154,3 +154,62 @@ fn cors_responses_carry_the_policy_and_always_vary_on_origin() {
         "no Origin: no CORS fields, but Vary"
     );
 }
+
+fn rid_config(extra: &str) -> String {
+    format!(
+        "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"127.0.0.1:9001\" }}]\n[[middleware]]\nkind = \"request-id\"\n{extra}\n"
+    )
+}
+
+/// The id's line in `text` (its value).
+fn id_in(text: &str) -> &str {
+    let at = text.find("X-Request-Id: ").expect("an id") + "X-Request-Id: ".len();
+    &text[at..at + text[at..].find("\r\n").unwrap()]
+}
+
+#[test]
+fn request_ids_are_made_sent_both_ways_and_logged() {
+    let mut sim = Sim::from_toml(&rid_config(""), Instant::now()).unwrap();
+    sim.script(9001, &[OK, OK]);
+    sim.client(b"GET /1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: mine\r\n\r\n");
+    let up = sim.upstream_text();
+    let id = id_in(&up).to_owned();
+    // A UUIDv7 whose first 48 bits are the time of day in milliseconds.
+    assert_eq!(id.len(), 36);
+    assert_eq!(&id[14..15], "7", "{id}");
+    let millis = u64::from_str_radix(&id[..8], 16).unwrap() << 16
+        | u64::from_str_radix(&id[9..13], 16).unwrap();
+    assert_eq!(millis, weir_core::sim::WALL_AT_EPOCH.as_millis() as u64);
+    assert_eq!(
+        up.matches("X-Request-Id").count(),
+        1,
+        "the client's own id is replaced"
+    );
+    assert_eq!(id_in(&sim.client_text()), id);
+    assert_eq!(&sim.logs[0].request_id[..], id.as_bytes());
+    // Another request, another id.
+    sim.client(b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_ne!(&sim.logs[1].request_id[..], id.as_bytes());
+    // Same seed, same ids: a replay gives them again.
+    let mut again = Sim::from_toml(&rid_config(""), Instant::now()).unwrap();
+    again.script(9001, &[OK]);
+    again.client(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(again.logs[0].request_id, sim.logs[0].request_id);
+}
+
+#[test]
+fn a_well_formed_incoming_id_is_kept_when_trusted() {
+    let mut sim = Sim::from_toml(
+        &rid_config("trust_incoming = true\nformat = \"uuid4\""),
+        Instant::now(),
+    )
+    .unwrap();
+    sim.script(9001, &[OK, OK]);
+    sim.client(b"GET /1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: abc-123\r\n\r\n");
+    assert_eq!(id_in(&sim.upstream_text()), "abc-123");
+    assert_eq!(&sim.logs[0].request_id[..], b"abc-123");
+    // Not well formed: replaced by a fresh (version 4) id.
+    sim.client(b"GET /2 HTTP/1.1\r\nHost: h\r\nX-Request-Id: a b\r\n\r\n");
+    let id = String::from_utf8(sim.logs[1].request_id.to_vec()).unwrap();
+    assert_eq!((id.len(), &id[14..15]), (36, "4"), "{id}");
+}

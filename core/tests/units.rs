@@ -49,12 +49,13 @@ mod onion {
         .unwrap();
         let mut rng = Rng::new(0);
         let ip = Bytes::from_static(b"127.0.0.1");
-        let mut cx = Cx {
-            client: "127.0.0.1:1".parse().unwrap(),
-            client_ip: &ip,
-            now: Instant::now(),
-            rng: &mut rng,
-        };
+        let mut cx = Cx::new(
+            "127.0.0.1:1".parse().unwrap(),
+            &ip,
+            Instant::now(),
+            None,
+            &mut rng,
+        );
         let (depth, flow) = chain.request(&mut req, &mut cx);
         assert!(matches!(flow, Flow::Answer(_)));
         assert_eq!(depth, 1);

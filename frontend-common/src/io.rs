@@ -215,6 +215,15 @@ pub fn is_out_of_resources(e: &io::Error) -> bool {
     )
 }
 
+/// Tells a gateway the time of day (for time-stamped request ids): now,
+/// as the system clock has it.
+pub fn tell_the_time(gw: &mut weir_core::Gateway) {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    gw.set_wall_clock(std::time::Instant::now(), since_epoch);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

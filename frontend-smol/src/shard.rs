@@ -32,6 +32,7 @@ impl Shard {
     pub fn new(plan: Arc<Plan>, seed: u64, access_log: bool) -> Shard {
         let pool = Pool::new(plan.config.timeouts.pool_idle);
         let mut gateway = Gateway::with_plan(plan, seed);
+        weir_frontend::io::tell_the_time(&mut gateway);
         gateway.set_access_log(access_log);
         Shard {
             gateway: Mutex::new(gateway),

@@ -26,10 +26,11 @@ pub mod cors;
 pub mod forwarded;
 pub mod headers;
 pub mod ip_access;
+pub mod request_id;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -59,7 +60,7 @@ pub struct Kind {
 }
 
 /// Every layer kind: a new kind is one file and one line here.
-pub const KINDS: &[Kind] = &[headers::KIND, ip_access::KIND, cors::KIND];
+pub const KINDS: &[Kind] = &[headers::KIND, ip_access::KIND, cors::KIND, request_id::KIND];
 
 /// What a layer may know besides the heads.
 pub struct Cx<'a> {
@@ -71,6 +72,31 @@ pub struct Cx<'a> {
     pub now: Instant,
     /// The worker's seeded RNG (request ids and the like).
     pub rng: &'a mut Rng,
+    /// Wall-clock time at `now` (since the Unix epoch), when the frontend
+    /// said what time it is (`Gateway::set_wall_clock`).
+    pub wall: Option<Duration>,
+    /// The request's id, when a layer gave it one (for the access log).
+    pub request_id: Option<Bytes>,
+}
+
+impl<'a> Cx<'a> {
+    /// A context for one call of the layers.
+    pub fn new(
+        client: SocketAddr,
+        client_ip: &'a Bytes,
+        now: Instant,
+        wall: Option<Duration>,
+        rng: &'a mut Rng,
+    ) -> Cx<'a> {
+        Cx {
+            client,
+            client_ip,
+            now,
+            rng,
+            wall,
+            request_id: None,
+        }
+    }
 }
 
 /// An early answer from a layer: the response head and a short body.

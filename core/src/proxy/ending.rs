@@ -74,12 +74,13 @@ impl Connection {
                 Bytes::from(body.len().to_string()),
             );
         }
-        let mut cx = Cx {
-            client: std::net::SocketAddr::new(ex.client, self.client.port()),
-            client_ip: client_ip(&self.bufs),
+        let mut cx = Cx::new(
+            std::net::SocketAddr::new(ex.client, self.client.port()),
+            client_ip(&self.bufs),
             now,
-            rng: &mut gw.rng,
-        };
+            gw.wall_at(now),
+            &mut gw.rng,
+        );
         unwind(&self.plan, ex, &mut head, &mut cx);
         connection_field(&mut head, close, ex.client_version);
         ex.record.status = head.status;

@@ -113,6 +113,7 @@ impl Exchange {
         self.record.method = Bytes::new();
         self.record.target = Bytes::new();
         self.record.route = Bytes::new();
+        self.record.request_id = Bytes::new();
         self.req.method = Bytes::new();
         self.req.target = Bytes::new();
         self.req.headers.clear();

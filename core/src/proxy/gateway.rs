@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -17,6 +18,8 @@ pub struct Gateway {
     pub(crate) plan: Arc<Plan>,
     pub(crate) groups: Vec<Group>,
     pub(crate) rng: Rng,
+    /// An instant and the wall-clock time then (since the Unix epoch).
+    wall: Option<(Instant, Duration)>,
     /// The plan's route names, this worker's own copies (an access record
     /// takes one without touching memory another worker writes).
     route_names: Vec<Bytes>,
@@ -41,6 +44,7 @@ impl Gateway {
             .map(|spec| Group::new(spec, rng.next_u64()))
             .collect();
         Gateway {
+            wall: None,
             route_names: names(&plan),
             plan,
             groups,
@@ -124,6 +128,20 @@ impl Gateway {
     /// The config of the plan in force.
     pub fn config(&self) -> &Config {
         &self.plan.config
+    }
+
+    /// Tells the gateway what time it is: at `at`, `since_epoch` since
+    /// the Unix epoch (the core reads no clock; time-stamped request ids
+    /// need the time of day). A frontend calls it at start; the
+    /// simulator with a fixed time, so replays stay the same.
+    pub fn set_wall_clock(&mut self, at: Instant, since_epoch: Duration) {
+        self.wall = Some((at, since_epoch));
+    }
+
+    /// The wall-clock time at `now`, if known.
+    pub fn wall_at(&self, now: Instant) -> Option<Duration> {
+        self.wall
+            .map(|(at, wall)| wall + now.saturating_duration_since(at))
     }
 
     /// Turns `Output::Log` records on or off (off: `--quiet`, where the

@@ -28,6 +28,8 @@ pub struct AccessRecord {
     pub end: Instant,
     /// The name of the route taken (empty: none was).
     pub route: Bytes,
+    /// The request's id, when a `request-id` layer gave it one.
+    pub request_id: Bytes,
     /// How many servers were tried.
     pub tries: u8,
     /// Why it ended abnormally, or a balancing note ("fail-open"); empty if normal.
@@ -48,6 +50,7 @@ impl AccessRecord {
             start,
             end: start,
             route: Bytes::new(),
+            request_id: Bytes::new(),
             tries: 0,
             note: "",
         }
@@ -73,7 +76,7 @@ impl AccessRecord {
         };
         let _ = writeln!(
             out,
-            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms route={} tries={} {}",
+            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms route={} rid={} tries={} {}",
             wall.as_secs(),
             wall.subsec_millis(),
             self.client,
@@ -88,6 +91,11 @@ impl AccessRecord {
                 "-".into()
             } else {
                 String::from_utf8_lossy(&self.route)
+            },
+            if self.request_id.is_empty() {
+                "-".to_owned()
+            } else {
+                clean(&self.request_id)
             },
             self.tries,
             if self.note.is_empty() { "-" } else { self.note },

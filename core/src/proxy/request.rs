@@ -176,13 +176,17 @@ impl Connection {
             .resolve(self.client.ip(), &req.headers);
         self.ensure_client_ip(client);
         record.client = SocketAddr::new(client, self.client.port());
-        let mut cx = Cx {
-            client: record.client,
-            client_ip: client_ip(&self.bufs),
+        let mut cx = Cx::new(
+            record.client,
+            client_ip(&self.bufs),
             now,
-            rng: &mut gw.rng,
-        };
+            gw.wall_at(now),
+            &mut gw.rng,
+        );
         let (depth, flow) = self.plan.global.request(&mut req, &mut cx);
+        if let Some(id) = cx.request_id.take() {
+            record.request_id = id;
+        }
         let mut ex = Exchange {
             record,
             client,
@@ -227,13 +231,17 @@ impl Connection {
         };
         ex.route = Some(route);
         ex.record.route = gw.route_name(&self.plan, route);
-        let mut cx = Cx {
-            client: SocketAddr::new(ex.client, self.client.port()),
-            client_ip: client_ip(&self.bufs),
+        let mut cx = Cx::new(
+            SocketAddr::new(ex.client, self.client.port()),
+            client_ip(&self.bufs),
             now,
-            rng: &mut gw.rng,
-        };
+            gw.wall_at(now),
+            &mut gw.rng,
+        );
         let (more, flow) = self.plan.chains[route].request(&mut ex.req, &mut cx);
+        if let Some(id) = cx.request_id.take() {
+            ex.record.request_id = id;
+        }
         ex.depth += more;
         if let Flow::Answer(a) = flow {
             self.answer_early(gw, now, ex, a, has_body);

@@ -169,12 +169,13 @@ impl Connection {
             l.persistent = opts.persistent(resp.version) && framing != Framing::UntilClose;
         }
         ex.close_after = close;
-        let mut cx = Cx {
-            client: std::net::SocketAddr::new(ex.client, self.client.port()),
-            client_ip: client_ip(&self.bufs),
+        let mut cx = Cx::new(
+            std::net::SocketAddr::new(ex.client, self.client.port()),
+            client_ip(&self.bufs),
             now,
-            rng: &mut gw.rng,
-        };
+            gw.wall_at(now),
+            &mut gw.rng,
+        );
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
         super::exchange::connection_field(resp, close, ex.client_version);
         ex.record.status = resp.status;
@@ -205,12 +206,13 @@ impl Connection {
             },
         );
         let Some(ex) = &mut self.ex else { return false };
-        let mut cx = Cx {
-            client: std::net::SocketAddr::new(ex.client, self.client.port()),
-            client_ip: client_ip(&self.bufs),
+        let mut cx = Cx::new(
+            std::net::SocketAddr::new(ex.client, self.client.port()),
+            client_ip(&self.bufs),
             now,
-            rng: &mut gw.rng,
-        };
+            gw.wall_at(now),
+            &mut gw.rng,
+        );
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
         resp.headers.append(
             Bytes::from_static(b"Connection"),

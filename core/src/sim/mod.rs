@@ -168,6 +168,9 @@ pub fn round_trip(
     }
 }
 
+/// The time of day the simulator's gateway is told at its epoch.
+pub const WALL_AT_EPOCH: Duration = Duration::from_secs(1_764_153_600);
+
 /// `GET path` with `Host: h`, as a client sends it.
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes()
@@ -197,7 +200,10 @@ impl Sim {
 
     /// A simulator over a config; the client is `10.0.0.7:40000`.
     pub fn new(config: Config, epoch: Instant) -> Sim {
-        let gw = Gateway::new(Arc::new(config), 0);
+        let mut gw = Gateway::new(Arc::new(config), 0);
+        // A fixed time of day (2025-11-26 10:40 UTC) at the epoch: replays
+        // and tests see the same time-stamped ids on every run.
+        gw.set_wall_clock(epoch, WALL_AT_EPOCH);
         let client = SocketAddr::from(([10, 0, 0, 7], 40000));
         let conn = Connection::new(&gw, client, epoch);
         Sim {
