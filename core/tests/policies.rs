@@ -213,3 +213,93 @@ fn a_well_formed_incoming_id_is_kept_when_trusted() {
     let id = String::from_utf8(sim.logs[1].request_id.to_vec()).unwrap();
     assert_eq!((id.len(), &id[14..15]), (36, "4"), "{id}");
 }
+
+fn limited(burst: u32, extra: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:8080"
+[[upstream]]
+name = "app"
+servers = [{{ addr = "127.0.0.1:9001" }}]
+[[middleware]]
+name = "limit"
+kind = "rate-limit"
+key = ["client-ip"]
+rate = 10
+per = 1000
+burst = {burst}
+[[route]]
+name = "all"
+upstream = "app"
+middleware = ["limit"]
+{extra}"#
+    )
+}
+
+/// The last response the client got.
+fn last(sim: &Sim) -> String {
+    let text = sim.client_text();
+    text[text.rfind("HTTP/1.1 ").unwrap()..].to_owned()
+}
+
+#[test]
+fn ten_per_second_with_burst_five_admits_exactly_the_gcra_sequence() {
+    use std::time::Duration;
+    let mut sim = Sim::from_toml(&limited(5, ""), Instant::now()).unwrap();
+    sim.script(9001, &[OK; 64]);
+    let get = weir_core::sim::get("/x");
+    // Five at once, each saying how many are left.
+    for left in (0..5).rev() {
+        sim.client(&get);
+        let r = last(&sim);
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+        assert!(
+            r.contains("RateLimit-Policy: \"limit\";q=10;w=1\r\n"),
+            "{r}"
+        );
+        assert!(
+            r.contains(&format!("RateLimit: \"limit\";r={left};t=")),
+            "{r}"
+        );
+    }
+    // The sixth: 429, retry after 100 ms (1 s: whole seconds, at least 1).
+    sim.client(&get);
+    assert_eq!(
+        last(&sim),
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nRateLimit-Policy: \"limit\";q=10;w=1\r\nRateLimit: \"limit\";r=0;t=1\r\nContent-Length: 115\r\n\r\n{\"type\":\"https://iana.org/assignments/http-problem-types#quota-exceeded\",\"title\":\"Too Many Requests\",\"status\":429}\n"
+    );
+    assert!(!sim.client_closed);
+    // Then one every 100 ms: over the next 3 s, a request every 50 ms is
+    // admitted every other time.
+    let mut pattern = String::new();
+    for _ in 0..60 {
+        sim.advance(Duration::from_millis(50));
+        let before = sim.logs.len();
+        sim.client(&get);
+        pattern.push(if sim.logs[before].status == 200 {
+            'a'
+        } else {
+            'r'
+        });
+    }
+    assert_eq!(pattern, "ra".repeat(30));
+    assert_eq!(sim.logs.iter().filter(|l| l.status == 200).count(), 5 + 30);
+}
+
+#[test]
+fn a_reload_that_keeps_the_limit_keeps_its_counts_and_a_changed_one_starts_over() {
+    let mut sim = Sim::from_toml(&limited(2, ""), Instant::now()).unwrap();
+    sim.script(9001, &[OK; 8]);
+    let get = weir_core::sim::get("/x");
+    for _ in 0..3 {
+        sim.client(&get);
+    }
+    assert_eq!(sim.logs[2].status, 429);
+    // Only a route changes: the limit's state carries over.
+    sim.reload(&limited(2, "priority = 1\n")).unwrap();
+    sim.client(&get);
+    assert_eq!(sim.logs[3].status, 429);
+    // The limit itself changes: a fresh store.
+    sim.reload(&limited(3, "")).unwrap();
+    sim.client(&get);
+    assert_eq!(sim.logs[4].status, 200);
+}

@@ -90,7 +90,7 @@ pub(super) fn layers(raw: &[Spanned<toml::Table>], errs: &mut Errors<'_>) -> Vec
             );
             continue;
         };
-        match (k.build)(&table) {
+        match (k.build)(name.as_deref(), &table) {
             Ok(layer) => out.push(LayerConfig {
                 name,
                 kind: k.name,

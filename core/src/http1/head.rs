@@ -298,6 +298,18 @@ impl RequestHead {
         t.iter().position(|&b| b == b'?').map(|i| &t[i + 1..])
     }
 
+    /// The raw value of query parameter `name`, its first occurrence
+    /// (`a` in `?a` is present and empty).
+    pub fn query_param(&self, name: &str) -> Option<&[u8]> {
+        self.query()?.split(|&b| b == b'&').find_map(|pair| {
+            let (n, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            (n == name.as_bytes()).then_some(v)
+        })
+    }
+
     /// True for methods that may be replayed on another server (RFC 9110 §9.2.2).
     pub fn is_idempotent(&self) -> bool {
         matches!(

@@ -108,7 +108,7 @@ fn list(items: &[String]) -> Bytes {
     Bytes::from(items.join(", "))
 }
 
-fn build(table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let mut origins = Vec::new();
@@ -280,7 +280,7 @@ mod tests {
     use super::*;
 
     fn problems(text: &str) -> Vec<String> {
-        match build(&text.parse::<toml::Table>().unwrap()) {
+        match build(None, &text.parse::<toml::Table>().unwrap()) {
             Ok(_) => vec![],
             Err(p) => p.into_iter().map(|(k, m)| format!("{k}: {m}")).collect(),
         }

@@ -24,8 +24,10 @@
 
 pub mod cors;
 pub mod forwarded;
+pub mod gcra;
 pub mod headers;
 pub mod ip_access;
+pub mod rate_limit;
 pub mod request_id;
 
 use std::net::SocketAddr;
@@ -49,18 +51,28 @@ pub fn settings<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T
         .map_err(|e: toml::de::Error| vec![(String::new(), e.message().trim().to_owned())])
 }
 
+/// How a kind turns an entry (its name, if any, and its table) into a layer.
+pub type Build = fn(Option<&str>, &toml::Table) -> Result<Arc<dyn Layer>, Problems>;
+
 /// A layer kind: its `kind` name in config and how its table becomes a
 /// layer (`Err`: every problem as `(key, message)`, the key relative to
 /// the entry).
 pub struct Kind {
     /// The `kind = "..."` value.
     pub name: &'static str,
-    /// Validates the entry's table (without `name` and `kind`).
-    pub build: fn(&toml::Table) -> Result<Arc<dyn Layer>, Problems>,
+    /// Validates the entry's table (without `name` and `kind`); the
+    /// entry's name, if it has one, is given too.
+    pub build: Build,
 }
 
 /// Every layer kind: a new kind is one file and one line here.
-pub const KINDS: &[Kind] = &[headers::KIND, ip_access::KIND, cors::KIND, request_id::KIND];
+pub const KINDS: &[Kind] = &[
+    headers::KIND,
+    ip_access::KIND,
+    cors::KIND,
+    request_id::KIND,
+    rate_limit::KIND,
+];
 
 /// What a layer may know besides the heads.
 pub struct Cx<'a> {
@@ -77,6 +89,11 @@ pub struct Cx<'a> {
     pub wall: Option<Duration>,
     /// The request's id, when a layer gave it one (for the access log).
     pub request_id: Option<Bytes>,
+    /// The name of the route taken (empty before routing).
+    pub route: Bytes,
+    /// Fields a layer adds to the response, whoever makes it (collected on
+    /// the way in, added on the way out).
+    pub response_fields: Vec<(Bytes, Bytes)>,
 }
 
 impl<'a> Cx<'a> {
@@ -95,6 +112,8 @@ impl<'a> Cx<'a> {
             rng,
             wall,
             request_id: None,
+            route: Bytes::new(),
+            response_fields: Vec::new(),
         }
     }
 }

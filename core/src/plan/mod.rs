@@ -63,9 +63,20 @@ impl Plan {
 
     /// The plan that follows this one for `config` (a reload), and what
     /// changes between them.
+    /// Layers whose entry is unchanged (name, kind, settings) are carried
+    /// over as they are, with their state (a rate limit's counts).
     pub fn successor(&self, config: Arc<Config>) -> (Plan, Changes) {
         let changes = Changes::between(&self.config, &config);
-        (Plan::compile(config, self.generation + 1), changes)
+        let mut config = Arc::unwrap_or_clone(config);
+        for layer in &mut config.middleware {
+            if let Some(old) = self.config.middleware.iter().find(|o| *o == layer) {
+                layer.layer = old.layer.clone();
+            }
+        }
+        (
+            Plan::compile(Arc::new(config), self.generation + 1),
+            changes,
+        )
     }
 
     /// The same plan with another global chain (tests, embedding).

@@ -84,6 +84,8 @@ pub(super) struct Exchange {
     pub record: AccessRecord,
     /// The client, as `[client_ip]` resolves it (the peer unless trusted).
     pub client: std::net::IpAddr,
+    /// Fields layers asked to add to the response (rate-limit headers).
+    pub response_fields: Vec<(Bytes, Bytes)>,
     pub req: RequestHead,
     pub head_bytes: Bytes,
     pub head_request: bool,
@@ -114,6 +116,7 @@ impl Exchange {
         self.record.target = Bytes::new();
         self.record.route = Bytes::new();
         self.record.request_id = Bytes::new();
+        self.response_fields.clear();
         self.req.method = Bytes::new();
         self.req.target = Bytes::new();
         self.req.headers.clear();
@@ -143,6 +146,9 @@ pub(super) fn unwind(plan: &Plan, ex: &Exchange, resp: &mut ResponseHead, cx: &m
         chain.response(ex.depth.saturating_sub(global), &ex.req, resp, cx);
     }
     plan.global.response(ex.depth, &ex.req, resp, cx);
+    for (n, v) in &ex.response_fields {
+        resp.headers.set(n.clone(), v.clone());
+    }
 }
 
 /// Most servers tried for one request.

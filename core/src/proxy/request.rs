@@ -187,7 +187,9 @@ impl Connection {
         if let Some(id) = cx.request_id.take() {
             record.request_id = id;
         }
+        let response_fields = std::mem::take(&mut cx.response_fields);
         let mut ex = Exchange {
+            response_fields,
             record,
             client,
             head_bytes: Bytes::new(),
@@ -238,10 +240,12 @@ impl Connection {
             gw.wall_at(now),
             &mut gw.rng,
         );
+        cx.route = ex.record.route.clone();
         let (more, flow) = self.plan.chains[route].request(&mut ex.req, &mut cx);
         if let Some(id) = cx.request_id.take() {
             ex.record.request_id = id;
         }
+        ex.response_fields.append(&mut cx.response_fields);
         ex.depth += more;
         if let Flow::Answer(a) = flow {
             self.answer_early(gw, now, ex, a, has_body);

@@ -118,17 +118,6 @@ fn value_ok(m: &ValueMatch, value: Option<&[u8]>) -> bool {
     }
 }
 
-/// The raw value of query parameter `name` (`a` in `?a` is present, empty).
-fn query_param<'a>(query: Option<&'a [u8]>, name: &str) -> Option<&'a [u8]> {
-    query?.split(|&b| b == b'&').find_map(|pair| {
-        let (n, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-            None => (pair, &pair[pair.len()..]),
-        };
-        (n == name.as_bytes()).then_some(v)
-    })
-}
-
 /// The path condition alone (the slow way: for the 405 search).
 fn path_ok(r: &RouteSpec, path: &[u8]) -> bool {
     match &r.path {
@@ -144,9 +133,7 @@ fn conditions_ok(r: &RouteSpec, req: &RequestHead, host: Option<&[u8]>) -> bool 
         && r.headers
             .iter()
             .all(|(n, m)| value_ok(m, req.headers.get(n)))
-        && r.query
-            .iter()
-            .all(|(n, m)| value_ok(m, query_param(req.query(), n)))
+        && r.query.iter().all(|(n, m)| value_ok(m, req.query_param(n)))
 }
 
 fn method_ok(r: &RouteSpec, method: &[u8]) -> bool {

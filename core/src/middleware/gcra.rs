@@ -1,0 +1,219 @@
+//! The rate-limit store: GCRA (the generic cell rate algorithm) over a
+//! fixed table of atomic cells, shared by every worker of the process, so
+//! a limit is exact per instance (100/s with two workers admits 100/s).
+//!
+//! One cell per key: a 16-bit fingerprint of the key and its theoretical
+//! arrival time (TAT) in microseconds since the store's first request,
+//! packed into one `AtomicU64` and updated with compare-and-swap: no lock,
+//! and a cell never holds one key's fingerprint with another's time. A
+//! request is admitted iff `max(TAT, now) - now <= (burst - 1) * T`, and
+//! then `TAT = max(TAT, now) + T`, `T = per / rate`.
+//!
+//! A cell whose TAT has passed is as good as empty (its key would be
+//! admitted fresh), so it is reused at once: memory is the table, fixed
+//! at `max_keys`, whatever the number of distinct keys. A key looks at 8
+//! cells from its hash; when all 8 hold live keys, the one that frees
+//! soonest is taken over (that key's history is forgotten: it can only be
+//! admitted more, never less). Two keys with the same cell and the same
+//! fingerprint (1 in 65 536 of those that meet) share a limit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Cells looked at per key.
+const PROBES: usize = 8;
+/// Bits of the TAT (microseconds): 2^48 µs is about 8.9 years of uptime.
+const TAT_BITS: u32 = 48;
+const TAT_MASK: u64 = (1 << TAT_BITS) - 1;
+
+/// The verdict on one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Admitted; this many more would be admitted right now, and the
+    /// quota is whole again after `reset`.
+    Admit {
+        /// Requests left in the burst now.
+        remaining: u64,
+        /// Until the burst is whole again.
+        reset: Duration,
+    },
+    /// Refused; the next request of this key is admitted after `wait`.
+    Refuse {
+        /// Until a request would be admitted.
+        wait: Duration,
+    },
+}
+
+/// A limit's settings and its table.
+pub struct Gcra {
+    /// The emission interval `T`, microseconds.
+    interval: u64,
+    /// The burst (at least 1).
+    burst: u64,
+    cells: Box<[AtomicU64]>,
+    /// The time the TATs count from (the first request's).
+    epoch: OnceLock<Instant>,
+}
+
+impl Gcra {
+    /// `rate` requests per `per`, `burst` at once, room for `max_keys`.
+    pub fn new(rate: u64, per: Duration, burst: u64, max_keys: usize) -> Gcra {
+        let per_us = per.as_micros().min(u128::from(u64::MAX)) as u64;
+        Gcra {
+            interval: (per_us / rate.max(1)).max(1),
+            burst: burst.max(1),
+            cells: (0..max_keys.max(PROBES))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            epoch: OnceLock::new(),
+        }
+    }
+
+    /// How many keys it can hold.
+    pub fn capacity(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Decides on one request of the key hashed to `key` at `now`.
+    pub fn check(&self, key: u64, now: Instant) -> Verdict {
+        let epoch = *self.epoch.get_or_init(|| now);
+        // 1 so that a live cell never reads as empty (0).
+        let now_us = now.saturating_duration_since(epoch).as_micros() as u64 + 1;
+        let fingerprint = (key >> 48).max(1);
+        let start = (key as usize) % self.cells.len();
+        let tolerance = (self.burst - 1) * self.interval;
+        loop {
+            // The key's own cell, else an expired or empty one, else the
+            // live one that frees soonest.
+            let mut chosen: Option<(usize, u64)> = None;
+            for i in 0..PROBES {
+                let at = (start + i) % self.cells.len();
+                let cell = self.cells[at].load(Ordering::Acquire);
+                let (fp, tat) = (cell >> TAT_BITS, cell & TAT_MASK);
+                if fp == fingerprint {
+                    chosen = Some((at, cell));
+                    break;
+                }
+                let better = match chosen {
+                    None => true,
+                    Some((_, c)) => tat < (c & TAT_MASK),
+                };
+                if better {
+                    chosen = Some((at, cell));
+                }
+            }
+            let Some((at, cell)) = chosen else {
+                unreachable!("PROBES > 0")
+            };
+            let tat = if cell >> TAT_BITS == fingerprint {
+                (cell & TAT_MASK).max(now_us)
+            } else {
+                now_us
+            };
+            if tat - now_us > tolerance {
+                return Verdict::Refuse {
+                    wait: Duration::from_micros(tat - now_us - tolerance),
+                };
+            }
+            let next = (tat + self.interval).min(TAT_MASK);
+            let packed = fingerprint << TAT_BITS | next;
+            if self.cells[at]
+                .compare_exchange(cell, packed, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let ahead = next - now_us;
+                let room = (self.burst * self.interval).saturating_sub(ahead);
+                return Verdict::Admit {
+                    remaining: room / self.interval,
+                    reset: Duration::from_micros(ahead),
+                };
+            }
+            // Another worker changed the cell: decide again on what it holds.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GCRA sequence of 10/s with burst 5: five at once, then one
+    /// every 100 ms, and the refusals say exactly how long to wait.
+    #[test]
+    fn ten_per_second_burst_five() {
+        let g = Gcra::new(10, Duration::from_secs(1), 5, 16);
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        for i in 0..5 {
+            assert_eq!(
+                g.check(7, t0),
+                Verdict::Admit {
+                    remaining: 4 - i,
+                    reset: Duration::from_millis(100 * (i + 1)),
+                }
+            );
+        }
+        assert_eq!(
+            g.check(7, t0),
+            Verdict::Refuse {
+                wait: Duration::from_millis(100)
+            }
+        );
+        assert_eq!(
+            g.check(7, ms(99)),
+            Verdict::Refuse {
+                wait: Duration::from_millis(1)
+            }
+        );
+        assert!(matches!(
+            g.check(7, ms(100)),
+            Verdict::Admit { remaining: 0, .. }
+        ));
+        assert!(matches!(g.check(7, ms(150)), Verdict::Refuse { .. }));
+        // Over 3 s of a request every 10 ms: 5 + 30 admitted (the burst,
+        // then one per 100 ms), the rest refused.
+        let g = Gcra::new(10, Duration::from_secs(1), 5, 16);
+        let admitted = (0..300)
+            .filter(|&i| matches!(g.check(1, ms(i * 10)), Verdict::Admit { .. }))
+            .count();
+        assert_eq!(admitted, 5 + 29);
+        // Other keys have their own quota.
+        assert!(matches!(
+            g.check(2 << 48 | 1, ms(10)),
+            Verdict::Admit { remaining: 4, .. }
+        ));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_flood_of_keys_evicts_the_soonest_free() {
+        let g = Gcra::new(1, Duration::from_secs(60), 1, 8);
+        let t0 = Instant::now();
+        assert!(matches!(g.check(1 << 48, t0), Verdict::Admit { .. }));
+        assert!(matches!(g.check(1 << 48, t0), Verdict::Refuse { .. }));
+        for k in 2..=10_000u64 {
+            assert!(matches!(g.check(k << 48 | k, t0), Verdict::Admit { .. }));
+        }
+        assert_eq!(g.capacity(), 8);
+        // Key 1's cell went to another key: forgotten, so admitted again.
+        assert!(matches!(g.check(1 << 48, t0), Verdict::Admit { .. }));
+    }
+
+    #[test]
+    fn workers_on_threads_admit_exactly_the_limit_between_them() {
+        let g = std::sync::Arc::new(Gcra::new(100, Duration::from_secs(1), 100, 1024));
+        let t0 = Instant::now();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    (0..1000)
+                        .filter(|_| matches!(g.check(42, t0), Verdict::Admit { .. }))
+                        .count()
+                })
+            })
+            .collect();
+        let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(total, 100);
+    }
+}
