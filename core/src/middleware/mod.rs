@@ -84,25 +84,32 @@ pub struct Cx<'a> {
     pub now: Instant,
     /// The worker's seeded RNG (request ids and the like).
     pub rng: &'a mut Rng,
-    /// Wall-clock time at `now` (since the Unix epoch), when the frontend
-    /// said what time it is (`Gateway::set_wall_clock`).
-    pub wall: Option<Duration>,
+    /// An instant and the wall-clock time then (since the Unix epoch),
+    /// when the frontend said what time it is (`Gateway::set_wall_clock`);
+    /// see [`Cx::wall`].
+    pub clock: Option<(Instant, Duration)>,
     /// The request's id, when a layer gave it one (for the access log).
     pub request_id: Option<Bytes>,
     /// The name of the route taken (empty before routing).
-    pub route: Bytes,
+    pub route: &'a [u8],
     /// Fields a layer adds to the response, whoever makes it (collected on
     /// the way in, added on the way out).
     pub response_fields: Vec<(Bytes, Bytes)>,
 }
 
 impl<'a> Cx<'a> {
+    /// The wall-clock time at `now` (since the Unix epoch), if known.
+    pub fn wall(&self) -> Option<Duration> {
+        self.clock
+            .map(|(at, wall)| wall + self.now.saturating_duration_since(at))
+    }
+
     /// A context for one call of the layers.
     pub fn new(
         client: SocketAddr,
         client_ip: &'a Bytes,
         now: Instant,
-        wall: Option<Duration>,
+        clock: Option<(Instant, Duration)>,
         rng: &'a mut Rng,
     ) -> Cx<'a> {
         Cx {
@@ -110,9 +117,9 @@ impl<'a> Cx<'a> {
             client_ip,
             now,
             rng,
-            wall,
+            clock,
             request_id: None,
-            route: Bytes::new(),
+            route: &[],
             response_fields: Vec::new(),
         }
     }

@@ -158,7 +158,7 @@ impl RateLimit {
                     // An IPv6 client is its /64: one host has many addresses.
                     IpAddr::V6(ip) => fnv1a(&ip.octets()[..8]),
                 },
-                Part::Route => fnv1a(&cx.route),
+                Part::Route => fnv1a(cx.route),
                 Part::Host => fnv1a(&req.headers.get("host").unwrap_or(b"").to_ascii_lowercase()),
                 Part::Header(n) => fnv1a(req.headers.get(n).unwrap_or(b"")),
                 Part::Query(n) => fnv1a(req.query_param(n).unwrap_or(b"")),

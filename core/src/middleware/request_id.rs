@@ -102,7 +102,7 @@ impl RequestId {
         let mut random = [0u8; 16];
         random[..8].copy_from_slice(&cx.rng.next_u64().to_le_bytes());
         random[8..].copy_from_slice(&cx.rng.next_u64().to_le_bytes());
-        let uuid = match (self.format, cx.wall) {
+        let uuid = match (self.format, cx.wall()) {
             (Format::Uuid7, Some(wall)) => {
                 let mut tail = [0u8; 10];
                 tail.copy_from_slice(&random[..10]);

@@ -78,7 +78,7 @@ impl Connection {
             std::net::SocketAddr::new(ex.client, self.client.port()),
             client_ip(&self.bufs),
             now,
-            gw.wall_at(now),
+            gw.clock(),
             &mut gw.rng,
         );
         unwind(&self.plan, ex, &mut head, &mut cx);

@@ -116,7 +116,9 @@ impl Exchange {
         self.record.target = Bytes::new();
         self.record.route = Bytes::new();
         self.record.request_id = Bytes::new();
-        self.response_fields.clear();
+        if !self.response_fields.is_empty() {
+            self.response_fields.clear();
+        }
         self.req.method = Bytes::new();
         self.req.target = Bytes::new();
         self.req.headers.clear();

@@ -138,10 +138,9 @@ impl Gateway {
         self.wall = Some((at, since_epoch));
     }
 
-    /// The wall-clock time at `now`, if known.
-    pub fn wall_at(&self, now: Instant) -> Option<Duration> {
+    /// What [`Gateway::set_wall_clock`] said, if anything.
+    pub fn clock(&self) -> Option<(Instant, Duration)> {
         self.wall
-            .map(|(at, wall)| wall + now.saturating_duration_since(at))
     }
 
     /// Turns `Output::Log` records on or off (off: `--quiet`, where the

@@ -180,7 +180,7 @@ impl Connection {
             record.client,
             client_ip(&self.bufs),
             now,
-            gw.wall_at(now),
+            gw.clock(),
             &mut gw.rng,
         );
         let (depth, flow) = self.plan.global.request(&mut req, &mut cx);
@@ -237,15 +237,17 @@ impl Connection {
             SocketAddr::new(ex.client, self.client.port()),
             client_ip(&self.bufs),
             now,
-            gw.wall_at(now),
+            gw.clock(),
             &mut gw.rng,
         );
-        cx.route = ex.record.route.clone();
+        cx.route = &ex.record.route;
         let (more, flow) = self.plan.chains[route].request(&mut ex.req, &mut cx);
         if let Some(id) = cx.request_id.take() {
             ex.record.request_id = id;
         }
-        ex.response_fields.append(&mut cx.response_fields);
+        if !cx.response_fields.is_empty() {
+            ex.response_fields.append(&mut cx.response_fields);
+        }
         ex.depth += more;
         if let Flow::Answer(a) = flow {
             self.answer_early(gw, now, ex, a, has_body);

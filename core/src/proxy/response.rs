@@ -173,7 +173,7 @@ impl Connection {
             std::net::SocketAddr::new(ex.client, self.client.port()),
             client_ip(&self.bufs),
             now,
-            gw.wall_at(now),
+            gw.clock(),
             &mut gw.rng,
         );
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
@@ -210,7 +210,7 @@ impl Connection {
             std::net::SocketAddr::new(ex.client, self.client.port()),
             client_ip(&self.bufs),
             now,
-            gw.wall_at(now),
+            gw.clock(),
             &mut gw.rng,
         );
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
