@@ -303,3 +303,54 @@ fn a_reload_that_keeps_the_limit_keeps_its_counts_and_a_changed_one_starts_over(
     sim.client(&get);
     assert_eq!(sim.logs[4].status, 200);
 }
+
+const ONE_AT_A_TIME: &str = r#"listen = "127.0.0.1:8080"
+[[upstream]]
+name = "app"
+servers = [{ addr = "127.0.0.1:9001" }]
+max_fails = 0
+[[middleware]]
+name = "one"
+kind = "concurrency"
+key = ["client-ip"]
+max = 1
+[[route]]
+upstream = "app"
+middleware = ["one"]
+"#;
+
+/// Connection 0 holds the one slot with a request in flight; connection
+/// 1 is refused until connection 0's exchange ends, whichever way:
+/// answered, reset by its client, or failed upstream.
+#[test]
+fn a_concurrency_slot_is_given_back_however_the_exchange_ends() {
+    use weir_core::sim::{addr, get, World};
+    use weir_core::{Input, Peer};
+    let status = |w: &World, c: usize| w.clients[c].logs.last().map(|l| l.status);
+    // Answered.
+    let mut w = World::from_toml(ONE_AT_A_TIME, 2, Instant::now()).unwrap();
+    w.client(0, &get("/slow"));
+    w.client(1, &get("/x"));
+    assert_eq!(status(&w, 1), Some(429));
+    assert!(!w.clients[1].client_closed);
+    w.script(0, 9001, &[OK]);
+    assert_eq!(status(&w, 0), Some(200));
+    w.script(1, 9001, &[OK]);
+    w.client(1, &get("/x"));
+    assert_eq!(status(&w, 1), Some(200));
+    // Reset by its client.
+    let mut w = World::from_toml(ONE_AT_A_TIME, 2, Instant::now()).unwrap();
+    w.client(0, &get("/slow"));
+    w.on(0, |s| s.input(Input::Failed(Peer::Client)));
+    w.script(1, 9001, &[OK]);
+    w.client(1, &get("/x"));
+    assert_eq!(status(&w, 1), Some(200));
+    // Failed upstream (refused: 502).
+    let mut w = World::from_toml(ONE_AT_A_TIME, 2, Instant::now()).unwrap();
+    w.clients[0].refuse.push(addr(9001));
+    w.client(0, &get("/x"));
+    assert_eq!(status(&w, 0), Some(502));
+    w.script(1, 9001, &[OK]);
+    w.client(1, &get("/x"));
+    assert_eq!(status(&w, 1), Some(200));
+}

@@ -22,11 +22,13 @@
 //! unnamed `[[middleware]]`) runs before routing; the chosen route's own
 //! layers run after it, so an exchange's depth counts both.
 
+pub mod concurrency;
 pub mod cors;
 pub mod forwarded;
 pub mod gcra;
 pub mod headers;
 pub mod ip_access;
+pub mod limit_key;
 pub mod rate_limit;
 pub mod request_id;
 
@@ -72,6 +74,7 @@ pub const KINDS: &[Kind] = &[
     cors::KIND,
     request_id::KIND,
     rate_limit::KIND,
+    concurrency::KIND,
 ];
 
 /// What a layer may know besides the heads.
@@ -95,6 +98,13 @@ pub struct Cx<'a> {
     /// Fields a layer adds to the response, whoever makes it (collected on
     /// the way in, added on the way out).
     pub response_fields: Vec<(Bytes, Bytes)>,
+    /// Set by a layer that holds something until the exchange ends: its
+    /// `on_end` gets this token then.
+    pub hold: Option<u64>,
+    /// What layers hold, by their depth in the exchange's layers.
+    pub held: Vec<(usize, u64)>,
+    /// The depth of the chain's first layer among the exchange's layers.
+    pub depth_base: usize,
 }
 
 impl<'a> Cx<'a> {
@@ -121,6 +131,9 @@ impl<'a> Cx<'a> {
             request_id: None,
             route: &[],
             response_fields: Vec::new(),
+            hold: None,
+            held: Vec::new(),
+            depth_base: 0,
         }
     }
 }
@@ -169,6 +182,10 @@ pub trait Layer: Send + Sync {
     }
     /// On the way out, innermost first; `req` is the request as forwarded.
     fn on_response(&self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {}
+    /// The exchange ended, however it ended (answered, failed, reset,
+    /// cut), and this layer had set [`Cx::hold`] with `token` on the way
+    /// in: release what it holds (a concurrency slot).
+    fn on_end(&self, _token: u64) {}
 }
 
 /// A sequence of layers, outermost first.
@@ -181,6 +198,11 @@ impl Chain {
     /// A chain of exactly these layers.
     pub fn new(layers: Vec<Arc<dyn Layer>>) -> Chain {
         Chain { layers }
+    }
+
+    /// The layer at `i`, outermost first.
+    pub fn get(&self, i: usize) -> Option<&Arc<dyn Layer>> {
+        self.layers.get(i)
     }
 
     /// How many layers it has.
@@ -197,7 +219,11 @@ impl Chain {
     /// layers saw the request (the depth its response unwinds through).
     pub fn request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> (usize, Flow) {
         for (i, layer) in self.layers.iter().enumerate() {
-            if let Flow::Answer(a) = layer.on_request(req, cx) {
+            let flow = layer.on_request(req, cx);
+            if let Some(token) = cx.hold.take() {
+                cx.held.push((cx.depth_base + i, token));
+            }
+            if let Flow::Answer(a) = flow {
                 return (i, Flow::Answer(a));
             }
         }

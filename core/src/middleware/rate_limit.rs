@@ -23,7 +23,6 @@
 //! keyed on the empty value. A reload that leaves a limit's settings
 //! unchanged keeps its state (the plan keeps the same layer).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +30,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::gcra::{Gcra, Verdict};
+use super::limit_key::LimitKey;
 use super::{Answer, Cx, Flow, Kind, Layer, Problems};
 use crate::http1::RequestHead;
-use crate::rng::{fnv1a, mix};
 
 /// The registry entry.
 pub const KIND: Kind = Kind {
@@ -52,19 +51,9 @@ struct Raw {
     headers: Option<String>,
 }
 
-/// One part of the key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Part {
-    ClientIp,
-    Route,
-    Host,
-    Header(String),
-    Query(String),
-}
-
 /// A rate limit and its store.
 pub struct RateLimit {
-    key: Vec<Part>,
+    key: LimitKey,
     store: Gcra,
     /// `RateLimit-Policy` value, e.g. `"limit";q=100;w=1`.
     policy: Bytes,
@@ -72,36 +61,10 @@ pub struct RateLimit {
     headers: bool,
 }
 
-fn part(s: &str) -> Option<Part> {
-    Some(match s {
-        "client-ip" => Part::ClientIp,
-        "route" => Part::Route,
-        "host" => Part::Host,
-        _ => match s.split_once(':')? {
-            ("header", n) if crate::config::is_header_name(n) => {
-                Part::Header(n.to_ascii_lowercase())
-            }
-            ("query", n) if !n.is_empty() => Part::Query(n.to_owned()),
-            _ => return None,
-        },
-    })
-}
-
 fn build(name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
-    let mut key = Vec::new();
-    for s in raw.key.unwrap_or_else(|| vec!["client-ip".into()]) {
-        match part(&s) {
-            Some(p) => key.push(p),
-            None => problems.push((
-                "key".to_owned(),
-                format!(
-                    "unknown key {s:?} (expected: client-ip, route, host, header:NAME, query:NAME)"
-                ),
-            )),
-        }
-    }
+    let key = LimitKey::parse(raw.key, &mut problems);
     let per = raw.per.unwrap_or(1000);
     if raw.rate == 0 || raw.rate > 1_000_000 {
         problems.push(("rate".into(), "must be between 1 and 1000000".into()));
@@ -148,26 +111,6 @@ fn secs(d: Duration) -> u64 {
 }
 
 impl RateLimit {
-    /// The request's key, hashed.
-    fn key_of(&self, req: &RequestHead, cx: &Cx<'_>) -> u64 {
-        let mut h: u64 = 0x5745_4952;
-        for p in &self.key {
-            let v = match p {
-                Part::ClientIp => match cx.client.ip() {
-                    IpAddr::V4(ip) => fnv1a(&ip.octets()),
-                    // An IPv6 client is its /64: one host has many addresses.
-                    IpAddr::V6(ip) => fnv1a(&ip.octets()[..8]),
-                },
-                Part::Route => fnv1a(cx.route),
-                Part::Host => fnv1a(&req.headers.get("host").unwrap_or(b"").to_ascii_lowercase()),
-                Part::Header(n) => fnv1a(req.headers.get(n).unwrap_or(b"")),
-                Part::Query(n) => fnv1a(req.query_param(n).unwrap_or(b"")),
-            };
-            h = mix(h ^ v);
-        }
-        h
-    }
-
     fn state(&self, remaining: u64, reset: Duration) -> Bytes {
         Bytes::from(format!("\"{}\";r={remaining};t={}", self.name, secs(reset)))
     }
@@ -179,7 +122,7 @@ fn field(name: &'static str) -> Bytes {
 
 impl Layer for RateLimit {
     fn on_request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
-        match self.store.check(self.key_of(req, cx), cx.now) {
+        match self.store.check(self.key.of(req, cx), cx.now) {
             Verdict::Admit { remaining, reset } => {
                 if self.headers {
                     cx.response_fields

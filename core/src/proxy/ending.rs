@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::buffers::client_ip;
 use super::connection::{Connection, COMPACT_AFTER};
-use super::exchange::{connection_field, unwind, ReqSide, RespSide};
+use super::exchange::{connection_field, release, unwind, ReqSide, RespSide};
 use super::fault::{Fault, Origin};
 use super::log::AccessRecord;
 use super::timer::Timer;
@@ -23,6 +23,9 @@ impl Connection {
     /// the next request.
     pub(super) fn end_exchange(&mut self, now: Instant, close: bool) {
         if let Some(mut ex) = self.ex.take() {
+            if !ex.held.is_empty() {
+                release(&self.plan, &mut ex);
+            }
             if self.access_log {
                 let mut record =
                     std::mem::replace(&mut ex.record, AccessRecord::new(self.client, now));

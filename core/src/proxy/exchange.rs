@@ -86,6 +86,8 @@ pub(super) struct Exchange {
     pub client: std::net::IpAddr,
     /// Fields layers asked to add to the response (rate-limit headers).
     pub response_fields: Vec<(Bytes, Bytes)>,
+    /// What layers hold until the exchange ends: (depth, token).
+    pub held: Vec<(usize, u64)>,
     pub req: RequestHead,
     pub head_bytes: Bytes,
     pub head_request: bool,
@@ -125,6 +127,23 @@ impl Exchange {
         self.head_bytes = Bytes::new();
         self.up = None;
         self.resp = RespSide::Waiting;
+    }
+}
+
+/// Tells every layer that holds something for `ex` that it ended.
+pub(super) fn release(plan: &Plan, ex: &mut Exchange) {
+    let global = plan.global.len();
+    for (depth, token) in ex.held.drain(..) {
+        let layer = if depth < global {
+            plan.global.get(depth)
+        } else {
+            ex.route
+                .and_then(|r| plan.chains.get(r))
+                .and_then(|c| c.get(depth - global))
+        };
+        if let Some(layer) = layer {
+            layer.on_end(token);
+        }
     }
 }
 

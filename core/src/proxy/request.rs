@@ -188,8 +188,10 @@ impl Connection {
             record.request_id = id;
         }
         let response_fields = std::mem::take(&mut cx.response_fields);
+        let held = std::mem::take(&mut cx.held);
         let mut ex = Exchange {
             response_fields,
+            held,
             record,
             client,
             head_bytes: Bytes::new(),
@@ -241,12 +243,16 @@ impl Connection {
             &mut gw.rng,
         );
         cx.route = &ex.record.route;
+        cx.depth_base = self.plan.global.len();
         let (more, flow) = self.plan.chains[route].request(&mut ex.req, &mut cx);
         if let Some(id) = cx.request_id.take() {
             ex.record.request_id = id;
         }
         if !cx.response_fields.is_empty() {
             ex.response_fields.append(&mut cx.response_fields);
+        }
+        if !cx.held.is_empty() {
+            ex.held.append(&mut cx.held);
         }
         ex.depth += more;
         if let Flow::Answer(a) = flow {
