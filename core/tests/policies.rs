@@ -354,3 +354,57 @@ fn a_concurrency_slot_is_given_back_however_the_exchange_ends() {
     w.client(1, &get("/x"));
     assert_eq!(status(&w, 1), Some(200));
 }
+
+const MOVED: &str = r#"listen = "127.0.0.1:8080"
+[[upstream]]
+name = "app"
+servers = [{ addr = "127.0.0.1:9001" }]
+[[middleware]]
+kind = "redirect"
+match = "^/old/(?P<rest>.*)$"
+to = "https://{host}/new/${rest}{?query}"
+status = 308
+[[middleware]]
+name = "v1"
+kind = "rewrite"
+match = "^/api/v1/(.*)$"
+replace = "/v1/$1"
+[[route]]
+upstream = "app"
+middleware = ["v1"]
+"#;
+
+#[test]
+fn redirects_take_captures_and_rewrites_change_the_path_upstream() {
+    let mut sim = Sim::from_toml(MOVED, Instant::now()).unwrap();
+    sim.script(9001, &[OK, OK]);
+    sim.client(b"GET /old/a/b.html?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!(
+        sim.client_text(),
+        "HTTP/1.1 308 Permanent Redirect\r\nContent-Type: text/plain\r\nLocation: https://example.com/new/a/b.html?x=1\r\nContent-Length: 23\r\n\r\n308 Permanent Redirect\n"
+    );
+    // Not matching: on to the route, whose rewrite changes the path (and
+    // keeps the query); the result is normalised like a client's path.
+    sim.client(b"GET /api/v1/users/./7?full HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert!(
+        sim.upstream_text()
+            .starts_with("GET /v1/users/7?full HTTP/1.1\r\n"),
+        "{}",
+        sim.upstream_text()
+    );
+    sim.client(b"GET /other HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert!(sim.upstream_text().contains("GET /other HTTP/1.1\r\n"));
+    assert_eq!(
+        sim.logs.iter().map(|l| l.status).collect::<Vec<_>>(),
+        [308, 200, 200]
+    );
+}
+
+#[test]
+fn a_rewrite_that_climbs_above_the_root_is_refused() {
+    let cfg = MOVED.replace("replace = \"/v1/$1\"", "replace = \"/v1/../../$1\"");
+    let mut sim = Sim::from_toml(&cfg, Instant::now()).unwrap();
+    sim.client(b"GET /api/v1/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(sim.logs[0].status, 500);
+    assert!(sim.socks.is_empty());
+}

@@ -30,7 +30,9 @@ pub mod headers;
 pub mod ip_access;
 pub mod limit_key;
 pub mod rate_limit;
+pub mod redirect;
 pub mod request_id;
+pub mod rewrite;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,6 +77,8 @@ pub const KINDS: &[Kind] = &[
     request_id::KIND,
     rate_limit::KIND,
     concurrency::KIND,
+    redirect::KIND,
+    rewrite::KIND,
 ];
 
 /// What a layer may know besides the heads.
