@@ -408,3 +408,41 @@ fn a_rewrite_that_climbs_above_the_root_is_refused() {
     assert_eq!(sim.logs[0].status, 500);
     assert!(sim.socks.is_empty());
 }
+
+#[test]
+fn forwarded_and_via_are_appended_both_ways() {
+    let cfg = r#"listen = "127.0.0.1:8080"
+[[upstream]]
+name = "app"
+servers = [{ addr = "127.0.0.1:9001" }]
+[[middleware]]
+kind = "forwarded"
+by = "_weir"
+"#;
+    let mut sim = Sim::from_toml(cfg, Instant::now()).unwrap();
+    sim.script(
+        9001,
+        &[b"HTTP/1.1 200 OK\r\nVia: 1.1 origin\r\nContent-Length: 2\r\n\r\nok"],
+    );
+    sim.client(b"GET / HTTP/1.1\r\nHost: example.com:8080\r\nForwarded: for=192.0.2.1\r\n\r\n");
+    let up = sim.upstream_text();
+    assert!(
+        up.contains("Forwarded: for=192.0.2.1\r\n")
+            && up.contains(
+                "\r\nForwarded: for=10.0.0.7;by=_weir;proto=http;host=\"example.com:8080\"\r\n"
+            ),
+        "{up}"
+    );
+    assert!(up.contains("Via: 1.1 weir\r\n"), "{up}");
+    assert_eq!(
+        sim.client_text(),
+        "HTTP/1.1 200 OK\r\nVia: 1.1 origin\r\nContent-Length: 2\r\nVia: 1.1 weir\r\n\r\nok"
+    );
+    let bad = Sim::from_toml(&cfg.replace("_weir", "weir.example"), Instant::now())
+        .err()
+        .unwrap();
+    assert!(
+        bad[0].message.contains("an obfuscated identifier"),
+        "{bad:?}"
+    );
+}

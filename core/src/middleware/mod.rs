@@ -25,6 +25,7 @@
 pub mod concurrency;
 pub mod cors;
 pub mod forwarded;
+pub mod forwarded_rfc7239;
 pub mod gcra;
 pub mod headers;
 pub mod ip_access;
@@ -79,6 +80,7 @@ pub const KINDS: &[Kind] = &[
     concurrency::KIND,
     redirect::KIND,
     rewrite::KIND,
+    forwarded_rfc7239::KIND,
 ];
 
 /// What a layer may know besides the heads.
