@@ -69,4 +69,51 @@ fn a_rate_limit_is_exact_across_workers(bin: &str) {
     );
 }
 
-each_frontend!(a_rate_limit_is_exact_across_workers);
+/// A keys file read next to the config; a reload reads it again (the
+/// layer is rebuilt when the file changed, even if its entry did not).
+fn api_keys_from_a_file_and_a_reload_that_changes_it(bin: &str) {
+    let o = Origin::start("a");
+    let dir = support::scratch_dir("keys");
+    let sha = |k: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {k} | sha256sum"))
+            .output()
+            .unwrap();
+        format!(
+            "sha256:{}",
+            String::from_utf8_lossy(&out.stdout)
+                .split(' ')
+                .next()
+                .unwrap()
+        )
+    };
+    std::fs::write(dir.join("keys.txt"), format!("one {}\n", sha("k1"))).unwrap();
+    let config = format!(
+        "workers = 1\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n[[middleware]]\nname = \"keys\"\nkind = \"api-key\"\nkeys_file = \"keys.txt\"\n[[route]]\nupstream = \"app\"\nmiddleware = [\"keys\"]\n",
+        o.addr
+    );
+    let path = Weir::write_config(&dir, &config);
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.arg("--config").arg(&path).arg("--quiet");
+    let w = Weir::spawn(cmd, dir.clone());
+    let with = |key: &str| {
+        let mut c = Client::connect(w.addr);
+        c.send(format!("GET /name HTTP/1.1\r\nHost: t\r\nX-Api-Key: {key}\r\n\r\n").as_bytes());
+        c.read().status
+    };
+    assert_eq!((with("k1"), with("k2")), (200, 401));
+    std::fs::write(dir.join("keys.txt"), format!("two {}\n", sha("k2"))).unwrap();
+    let sent = Command::new("kill")
+        .args(["-HUP", &w.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    w.wait_stderr("generation 2: middleware ~keys", Duration::from_secs(10));
+    assert_eq!((with("k1"), with("k2")), (401, 200));
+}
+
+each_frontend!(
+    a_rate_limit_is_exact_across_workers,
+    api_keys_from_a_file_and_a_reload_that_changes_it,
+);

@@ -446,3 +446,64 @@ by = "_weir"
         "{bad:?}"
     );
 }
+
+/// `foo` and `bar`, stored hashed.
+const KEYS: &str = "# test keys\nalice sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\nsha256:fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9\n";
+
+fn keyed(carrier: &str) -> Sim {
+    let cfg = format!(
+        "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"127.0.0.1:9001\" }}]\n[[middleware]]\nname = \"keys\"\nkind = \"api-key\"\n{carrier}\nkeys_file = \"keys.txt\"\n[[route]]\nupstream = \"app\"\nmiddleware = [\"keys\"]\n"
+    );
+    let files = |path: &str| match path {
+        "keys.txt" => Ok(KEYS.as_bytes().to_vec()),
+        other => Err(format!("no file {other}")),
+    };
+    let config = weir_core::Config::from_toml_with(&cfg, &files).unwrap();
+    Sim::new(config, Instant::now())
+}
+
+#[test]
+fn api_keys_are_checked_against_hashes_and_never_reach_the_upstream() {
+    let mut sim = keyed("header = \"X-Api-Key\"");
+    sim.script(9001, &[OK, OK]);
+    sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\nX-Api-Key: foo\r\n\r\n");
+    assert_eq!(sim.logs[0].status, 200);
+    assert!(
+        !sim.upstream_text().contains("X-Api-Key"),
+        "{}",
+        sim.upstream_text()
+    );
+    // A wrong key, on a POST with a body: 401, and the keep-alive
+    // connection serves the next request.
+    sim.client(b"POST /a HTTP/1.1\r\nHost: h\r\nX-Api-Key: nope\r\nContent-Length: 4\r\n\r\nbodyGET /b HTTP/1.1\r\nHost: h\r\nX-Api-Key: bar\r\n\r\n");
+    let statuses: Vec<u16> = sim.logs.iter().map(|l| l.status).collect();
+    assert_eq!(statuses, [200, 401, 200]);
+    assert!(sim.client_text().contains(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nWWW-Authenticate: ApiKey\r\n"
+    ));
+    assert!(!sim.client_closed);
+    // Missing, or twice: 401.
+    sim.client(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    sim.client(b"GET /c HTTP/1.1\r\nHost: h\r\nX-Api-Key: foo\r\nX-Api-Key: foo\r\n\r\n");
+    assert_eq!(sim.logs[3].status, 401);
+    assert_eq!(sim.logs[4].status, 401);
+    // In the query: the parameter is taken out of the target.
+    let mut sim = keyed("query = \"key\"");
+    sim.script(9001, &[OK]);
+    sim.client(b"GET /a?x=1&key=bar HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(
+        sim.upstream_text().starts_with("GET /a?x=1 HTTP/1.1\r\n"),
+        "{}",
+        sim.upstream_text()
+    );
+}
+
+#[test]
+fn a_keys_file_with_a_plaintext_key_is_refused_at_load() {
+    let cfg = "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n[[middleware]]\nname = \"keys\"\nkind = \"api-key\"\nkeys_file = \"keys.txt\"\n";
+    let files = |_: &str| Ok(b"alice hunter2\n".to_vec());
+    let e = weir_core::Config::from_toml_with(cfg, &files).unwrap_err();
+    assert_eq!(e[0].to_string(), "line 8: middleware[0].keys_file: keys.txt: line 1: expected \"sha256:\" and 64 hex digits (keys are stored hashed: printf %s KEY | sha256sum)");
+    let e = weir_core::Config::from_toml(cfg).unwrap_err();
+    assert!(e[0].message.contains("cannot read \"keys.txt\""), "{e:?}");
+}

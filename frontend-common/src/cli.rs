@@ -82,7 +82,17 @@ pub fn workers(config: &Config) -> usize {
 pub fn load(path: &std::path::Path) -> Result<Config, Vec<String>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
-    Config::from_toml(&text).map_err(|errs| {
+    // Files a layer names (a keys file, ...) are read here, relative to
+    // the config file's directory; the core does no I/O.
+    let dir = path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let files = move |name: &str| {
+        let p = dir.join(name);
+        std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    Config::from_toml_with(&text, &files).map_err(|errs| {
         errs.iter()
             .map(|e| match e.line {
                 Some(l) => format!("{}:{l}: {}", path.display(), ConfigErrorBody(e)),

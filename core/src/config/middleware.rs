@@ -9,7 +9,7 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use super::Errors;
-use crate::middleware::{Layer, KINDS};
+use crate::middleware::{Env, Files, Layer, KINDS};
 
 /// One validated `[[middleware]]` entry and the layer built from it.
 #[derive(Clone)]
@@ -20,13 +20,18 @@ pub struct LayerConfig {
     pub kind: &'static str,
     /// The table as written (what a reload compares).
     pub settings: toml::Table,
+    /// A digest of the files it read (a reload compares it too).
+    pub files_read: u64,
     /// The layer, ready to run.
     pub layer: Arc<dyn Layer>,
 }
 
 impl PartialEq for LayerConfig {
     fn eq(&self, other: &LayerConfig) -> bool {
-        self.name == other.name && self.kind == other.kind && self.settings == other.settings
+        self.name == other.name
+            && self.kind == other.kind
+            && self.settings == other.settings
+            && self.files_read == other.files_read
     }
 }
 
@@ -41,7 +46,11 @@ impl fmt::Debug for LayerConfig {
 }
 
 /// Validates every `[[middleware]]` entry; errors name the entry's line.
-pub(super) fn layers(raw: &[Spanned<toml::Table>], errs: &mut Errors<'_>) -> Vec<LayerConfig> {
+pub(super) fn layers(
+    raw: &[Spanned<toml::Table>],
+    files: Files<'_>,
+    errs: &mut Errors<'_>,
+) -> Vec<LayerConfig> {
     let mut out: Vec<LayerConfig> = Vec::new();
     for (i, entry) in raw.iter().enumerate() {
         let span = entry.span();
@@ -90,8 +99,14 @@ pub(super) fn layers(raw: &[Spanned<toml::Table>], errs: &mut Errors<'_>) -> Vec
             );
             continue;
         };
-        match (k.build)(name.as_deref(), &table) {
+        let env = Env {
+            name: name.as_deref(),
+            files,
+            read: std::cell::Cell::new(0),
+        };
+        match (k.build)(&env, &table) {
             Ok(layer) => out.push(LayerConfig {
+                files_read: env.read.get(),
                 name,
                 kind: k.name,
                 settings: table,

@@ -261,6 +261,17 @@ pub(crate) fn is_header_value(s: &str) -> bool {
 impl Config {
     /// Parses and validates TOML text; returns every error found.
     pub fn from_toml(text: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::from_toml_with(text, &|path| {
+            Err(format!("cannot read {path:?}: no file loader here"))
+        })
+    }
+
+    /// [`Config::from_toml`], with `files` reading the files layers name
+    /// (a frontend's loader: the core does no I/O).
+    pub fn from_toml_with(
+        text: &str,
+        files: crate::middleware::Files<'_>,
+    ) -> Result<Config, Vec<ConfigError>> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let mut errs = Errors { text, list: vec![] };
             let line = e.span().map(|s| errs.line(s));
@@ -368,7 +379,7 @@ impl Config {
         });
         let client_ip = client_ip::rules(&raw.client_ip, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
-        let middleware = middleware::layers(&raw.middleware, &mut errs);
+        let middleware = middleware::layers(&raw.middleware, files, &mut errs);
         let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
 
         if upstreams.is_empty() {

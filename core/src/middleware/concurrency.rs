@@ -55,7 +55,7 @@ pub struct Concurrency {
     cells: Box<[AtomicU64]>,
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let key = LimitKey::parse(raw.key, &mut problems);

@@ -108,7 +108,7 @@ fn list(items: &[String]) -> Bytes {
     Bytes::from(items.join(", "))
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let mut origins = Vec::new();
@@ -280,7 +280,10 @@ mod tests {
     use super::*;
 
     fn problems(text: &str) -> Vec<String> {
-        match build(None, &text.parse::<toml::Table>().unwrap()) {
+        match build(
+            &crate::middleware::Env::bare(None),
+            &text.parse::<toml::Table>().unwrap(),
+        ) {
             Ok(_) => vec![],
             Err(p) => p.into_iter().map(|(k, m)| format!("{k}: {m}")).collect(),
         }

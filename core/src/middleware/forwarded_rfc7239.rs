@@ -61,7 +61,7 @@ fn obfuscated(s: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     if let Some(by) = &raw.by {

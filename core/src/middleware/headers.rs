@@ -56,7 +56,7 @@ fn names(list: &[String]) -> Vec<Bytes> {
     list.iter().map(|k| Bytes::from(k.clone())).collect()
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let named = [
@@ -123,7 +123,7 @@ mod tests {
 
     fn problems(text: &str) -> Vec<(String, String)> {
         let table: toml::Table = text.parse().unwrap();
-        match build(None, &table) {
+        match build(&crate::middleware::Env::bare(None), &table) {
             Ok(_) => vec![],
             Err(p) => p,
         }

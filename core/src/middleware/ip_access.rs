@@ -40,7 +40,7 @@ pub struct IpAccess {
     deny: Vec<IpNet>,
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let mut nets = |key: &str, list: &[String]| {
@@ -87,7 +87,10 @@ mod tests {
     use super::*;
 
     fn layer(text: &str) -> Result<Arc<dyn Layer>, Problems> {
-        build(None, &text.parse::<toml::Table>().unwrap())
+        build(
+            &crate::middleware::Env::bare(None),
+            &text.parse::<toml::Table>().unwrap(),
+        )
     }
 
     #[test]

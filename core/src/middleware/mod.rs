@@ -22,6 +22,7 @@
 //! unnamed `[[middleware]]`) runs before routing; the chosen route's own
 //! layers run after it, so an exchange's depth counts both.
 
+pub mod api_key;
 pub mod concurrency;
 pub mod cors;
 pub mod forwarded;
@@ -56,8 +57,42 @@ pub fn settings<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T
         .map_err(|e: toml::de::Error| vec![(String::new(), e.message().trim().to_owned())])
 }
 
-/// How a kind turns an entry (its name, if any, and its table) into a layer.
-pub type Build = fn(Option<&str>, &toml::Table) -> Result<Arc<dyn Layer>, Problems>;
+/// How a kind turns an entry (its table, and what [`Env`] gives) into a layer.
+pub type Build = fn(&Env<'_>, &toml::Table) -> Result<Arc<dyn Layer>, Problems>;
+
+/// Reads a file a layer names (path as written in the config); the
+/// frontend's loader, so the core itself does no I/O.
+pub type Files<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+
+/// What a layer kind may use while it is built.
+pub struct Env<'a> {
+    /// The entry's `name`, if it has one.
+    pub name: Option<&'a str>,
+    /// The file loader.
+    pub files: Files<'a>,
+    /// A digest of every file read so far (a reload keeps a layer only
+    /// when its settings and its files are unchanged).
+    pub read: std::cell::Cell<u64>,
+}
+
+impl<'a> Env<'a> {
+    /// An entry with no file loader (tests, configs built in code).
+    pub fn bare(name: Option<&'a str>) -> Env<'a> {
+        Env {
+            name,
+            files: &|path| Err(format!("cannot read {path:?}: no file loader here")),
+            read: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The bytes of the file at `path`, noted in [`Env::read`].
+    pub fn file(&self, path: &str) -> Result<Vec<u8>, String> {
+        let bytes = (self.files)(path)?;
+        self.read
+            .set(crate::rng::mix(self.read.get() ^ crate::rng::fnv1a(&bytes)));
+        Ok(bytes)
+    }
+}
 
 /// A layer kind: its `kind` name in config and how its table becomes a
 /// layer (`Err`: every problem as `(key, message)`, the key relative to
@@ -81,6 +116,7 @@ pub const KINDS: &[Kind] = &[
     redirect::KIND,
     rewrite::KIND,
     forwarded_rfc7239::KIND,
+    api_key::KIND,
 ];
 
 /// What a layer may know besides the heads.

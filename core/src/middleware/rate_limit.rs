@@ -61,7 +61,7 @@ pub struct RateLimit {
     headers: bool,
 }
 
-fn build(name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let key = LimitKey::parse(raw.key, &mut problems);
@@ -94,7 +94,7 @@ fn build(name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Prob
     if !problems.is_empty() {
         return Err(problems);
     }
-    let name = name.unwrap_or("rate-limit").to_owned();
+    let name = env.name.unwrap_or("rate-limit").to_owned();
     let window = per.div_ceil(1000);
     Ok(Arc::new(RateLimit {
         policy: Bytes::from(format!("\"{name}\";q={};w={window}", raw.rate)),
@@ -163,9 +163,12 @@ mod tests {
     #[test]
     fn settings_are_checked() {
         let problems = |t: &str| {
-            build(Some("l"), &t.parse().unwrap())
-                .err()
-                .unwrap_or_default()
+            build(
+                &crate::middleware::Env::bare(Some("l")),
+                &t.parse().unwrap(),
+            )
+            .err()
+            .unwrap_or_default()
         };
         assert!(problems("rate = 10").is_empty());
         assert_eq!(

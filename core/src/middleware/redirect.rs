@@ -58,7 +58,7 @@ pub(crate) fn path_regex(src: &str) -> Result<Regex, String> {
         })
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let pattern = match raw.pattern.as_deref().map(path_regex) {
@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn settings_are_checked() {
         let p = build(
-            None,
+            &crate::middleware::Env::bare(None),
             &"match = \"(\"\nto = \"\"\nstatus = 200".parse().unwrap(),
         )
         .err()

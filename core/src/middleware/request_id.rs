@@ -58,7 +58,7 @@ pub struct RequestId {
     trust_incoming: bool,
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let header = raw.header.unwrap_or_else(|| "X-Request-Id".into());
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn bad_settings_are_named() {
         let p = build(
-            None,
+            &crate::middleware::Env::bare(None),
             &"header = \"Content-Length\"\nformat = \"hex\""
                 .parse()
                 .unwrap(),

@@ -46,7 +46,7 @@ pub struct Rewrite {
     replace: String,
 }
 
-fn build(_name: Option<&str>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
     let pattern = path_regex(&raw.pattern).map_err(|m| problems.push(("match".to_owned(), m)));

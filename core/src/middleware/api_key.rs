@@ -1,0 +1,219 @@
+//! `kind = "api-key"`: a request must carry a known key, in a header or a
+//! query parameter; the key is removed before the upstream.
+//!
+//! ```toml
+//! [[middleware]]
+//! name = "keys"
+//! kind = "api-key"
+//! header = "X-Api-Key"     # or: query = "api_key" (one of the two)
+//! keys_file = "keys.txt"   # relative to the config file
+//! ```
+//!
+//! The keys file holds hashes, never keys: one per line, `sha256:` and 64
+//! hex digits (`printf %s "$KEY" | sha256sum`), optionally after a name
+//! and a space (`billing sha256:...`); `#` starts a comment. A plaintext
+//! line is refused at load. The file is read by the frontend when the
+//! config is loaded (and on reload).
+//!
+//! Missing or unknown key: 401 with `WWW-Authenticate: ApiKey`.
+//! Preflights (`OPTIONS` with `Access-Control-Request-Method`) pass, so a
+//! `cors` layer after this one can answer them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{Answer, Cx, Env, Flow, Kind, Layer, Problems};
+use crate::http1::RequestHead;
+
+/// The registry entry.
+pub const KIND: Kind = Kind {
+    name: "api-key",
+    build,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    header: Option<String>,
+    query: Option<String>,
+    keys_file: String,
+}
+
+/// Where the key is.
+enum Carrier {
+    Header(String),
+    Query(String),
+}
+
+/// Admits requests with a known key.
+pub struct ApiKey {
+    carrier: Carrier,
+    hashes: HashSet<[u8; 32]>,
+}
+
+/// The hashes of a keys file, or what is wrong with it (by line).
+fn parse_keys(text: &str) -> Result<HashSet<[u8; 32]>, Vec<String>> {
+    let mut hashes = HashSet::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let hash = line.rsplit(' ').next().unwrap_or(line);
+        let hex = hash.strip_prefix("sha256:").filter(|h| h.len() == 64);
+        let bytes = hex.and_then(|h| {
+            let mut out = [0u8; 32];
+            for (j, pair) in h.as_bytes().chunks(2).enumerate() {
+                out[j] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+            }
+            Some(out)
+        });
+        match bytes {
+            Some(b) => {
+                hashes.insert(b);
+            }
+            None => problems.push(format!(
+                "line {}: expected \"sha256:\" and 64 hex digits (keys are stored hashed: printf %s KEY | sha256sum)",
+                i + 1
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(hashes)
+    } else {
+        Err(problems)
+    }
+}
+
+fn build(env: &Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+    let raw: Raw = super::settings(table)?;
+    let mut problems = Vec::new();
+    let carrier = match (raw.header, raw.query) {
+        (Some(h), None) if crate::config::is_header_name(&h) => {
+            Carrier::Header(h.to_ascii_lowercase())
+        }
+        (None, Some(q)) if !q.is_empty() => Carrier::Query(q),
+        (None, None) => Carrier::Header("x-api-key".into()),
+        _ => {
+            problems.push((
+                "header".into(),
+                "one of header (a field name) or query".into(),
+            ));
+            Carrier::Header(String::new())
+        }
+    };
+    let hashes = match env.file(&raw.keys_file) {
+        Err(m) => {
+            problems.push(("keys_file".into(), m));
+            HashSet::new()
+        }
+        Ok(bytes) => match parse_keys(&String::from_utf8_lossy(&bytes)) {
+            Ok(h) if h.is_empty() => {
+                problems.push(("keys_file".into(), format!("{}: no keys", raw.keys_file)));
+                h
+            }
+            Ok(h) => h,
+            Err(lines) => {
+                for l in lines {
+                    problems.push(("keys_file".into(), format!("{}: {l}", raw.keys_file)));
+                }
+                HashSet::new()
+            }
+        },
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Arc::new(ApiKey { carrier, hashes }))
+}
+
+impl ApiKey {
+    fn admits(&self, key: &[u8]) -> bool {
+        let hash: [u8; 32] = Sha256::digest(key).into();
+        self.hashes.contains(&hash)
+    }
+}
+
+impl Layer for ApiKey {
+    fn on_request(&self, req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+        if &req.method[..] == b"OPTIONS"
+            && req.headers.contains("origin")
+            && req.headers.contains("access-control-request-method")
+        {
+            return Flow::Next;
+        }
+        let ok = match &self.carrier {
+            Carrier::Header(n) => {
+                let ok = req.headers.get_all(n).count() == 1
+                    && req.headers.get(n).is_some_and(|k| self.admits(k));
+                req.headers.remove(n.as_bytes());
+                ok
+            }
+            Carrier::Query(q) => {
+                let ok = req.query_param(q).is_some_and(|k| self.admits(k));
+                if ok {
+                    req.target = without_param(&req.target, q);
+                }
+                ok
+            }
+        };
+        if ok {
+            return Flow::Next;
+        }
+        let mut a = Answer::plain(401);
+        a.head.headers.append(
+            Bytes::from_static(b"WWW-Authenticate"),
+            Bytes::from_static(b"ApiKey"),
+        );
+        Flow::Answer(a)
+    }
+}
+
+/// `target` without every `name=...` (or bare `name`) query parameter.
+fn without_param(target: &Bytes, name: &str) -> Bytes {
+    let Some(q) = target.iter().position(|&b| b == b'?') else {
+        return target.clone();
+    };
+    let kept: Vec<&[u8]> = target[q + 1..]
+        .split(|&b| b == b'&')
+        .filter(|pair| {
+            let n = pair.split(|&b| b == b'=').next().unwrap_or(pair);
+            n != name.as_bytes()
+        })
+        .collect();
+    let mut out = target[..q].to_vec();
+    if !kept.is_empty() {
+        out.push(b'?');
+        out.extend_from_slice(&kept.join(&b'&'));
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_files_hold_hashes_only() {
+        let h = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+        let ok = parse_keys(&format!("# keys\nbilling {h}\n\n{h} # again\n")).unwrap();
+        assert_eq!(ok.len(), 1);
+        let bad = parse_keys("foo\nsha256:12\n").err().unwrap();
+        assert_eq!(bad.len(), 2);
+        assert!(bad[0].starts_with("line 1: expected"), "{bad:?}");
+    }
+
+    #[test]
+    fn the_key_parameter_leaves_the_target() {
+        let t = |s: &'static str| without_param(&Bytes::from_static(s.as_bytes()), "k");
+        assert_eq!(&t("/a?k=1&b=2")[..], b"/a?b=2");
+        assert_eq!(&t("/a?b=2&k")[..], b"/a?b=2");
+        assert_eq!(&t("/a?k=1")[..], b"/a");
+        assert_eq!(&t("/a?kk=1")[..], b"/a?kk=1");
+    }
+}
