@@ -113,7 +113,47 @@ fn api_keys_from_a_file_and_a_reload_that_changes_it(bin: &str) {
     assert_eq!((with("k1"), with("k2")), (401, 200));
 }
 
+/// curl against basic auth over a file made by Apache's own `htpasswd`
+/// (bcrypt, MD5 and SHA entries).
+fn curl_against_basic_auth_with_a_real_htpasswd_file(bin: &str) {
+    let o = Origin::start("a");
+    let dir = support::scratch_dir("htpasswd");
+    let file = dir.join("users.htpasswd");
+    for (flags, user) in [("-cbB", "bc"), ("-bm", "md5"), ("-bs", "sha")] {
+        let made = Command::new("htpasswd")
+            .arg(flags)
+            .arg(&file)
+            .arg(user)
+            .arg("s3cret")
+            .output()
+            .expect("htpasswd (apache2-utils) is installed");
+        assert!(made.status.success(), "{made:?}");
+    }
+    let config = format!(
+        "workers = 1\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n[[middleware]]\nname = \"users\"\nkind = \"basic-auth\"\nusers_file = \"users.htpasswd\"\n[[route]]\nupstream = \"app\"\nmiddleware = [\"users\"]\n",
+        o.addr
+    );
+    let path = Weir::write_config(&dir, &config);
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.arg("--config").arg(&path).arg("--quiet");
+    let w = Weir::spawn(cmd, dir);
+    let curl = |user: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", user])
+            .arg(format!("http://{}/name", w.addr))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for user in ["bc", "md5", "sha"] {
+        assert_eq!(curl(&format!("{user}:s3cret")), "200", "{user}");
+        assert_eq!(curl(&format!("{user}:wrong")), "401", "{user}");
+    }
+    assert_eq!(curl("nobody:s3cret"), "401");
+}
+
 each_frontend!(
+    curl_against_basic_auth_with_a_real_htpasswd_file,
     a_rate_limit_is_exact_across_workers,
     api_keys_from_a_file_and_a_reload_that_changes_it,
 );

@@ -507,3 +507,68 @@ fn a_keys_file_with_a_plaintext_key_is_refused_at_load() {
     let e = weir_core::Config::from_toml(cfg).unwrap_err();
     assert!(e[0].message.contains("cannot read \"keys.txt\""), "{e:?}");
 }
+
+/// `md5` and `sha`, both with the password `password`.
+const USERS: &str =
+    "md5:$apr1$lZL6V/ci$eIMz/iKDkbtys/uU7LEK00\nsha:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n";
+
+fn guarded(extra: &str) -> Sim {
+    let cfg = format!(
+        "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"127.0.0.1:9001\" }}]\n[[middleware]]\nname = \"users\"\nkind = \"basic-auth\"\nusers_file = \"users.htpasswd\"\nrealm = \"staff\"\n{extra}\n[[route]]\nupstream = \"app\"\nmiddleware = [\"users\"]\n"
+    );
+    let files = |_: &str| Ok(USERS.as_bytes().to_vec());
+    Sim::new(
+        weir_core::Config::from_toml_with(&cfg, &files).unwrap(),
+        Instant::now(),
+    )
+}
+
+fn basic(user_pass: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_pass)
+    )
+}
+
+#[test]
+fn basic_auth_accepts_and_rejects_exactly() {
+    let mut sim = guarded("");
+    sim.script(9001, &[OK, OK]);
+    let with = |auth: &str| {
+        format!("GET / HTTP/1.1\r\nHost: h\r\nAuthorization: {auth}\r\n\r\n").into_bytes()
+    };
+    let table = [
+        (basic("md5:password"), 200),
+        (basic("sha:password"), 200),
+        (basic("md5:Password"), 401),    // wrong password
+        (basic("nobody:password"), 401), // unknown user
+        ("Basic !!!".to_owned(), 401),   // malformed
+        ("Bearer abc".to_owned(), 401),  // another scheme
+        (basic("md5password"), 401),     // no colon
+    ];
+    for (auth, _) in &table {
+        sim.client(&with(auth));
+    }
+    sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"); // none
+    let got: Vec<u16> = sim.logs.iter().map(|l| l.status).collect();
+    let mut want: Vec<u16> = table.iter().map(|(_, s)| *s).collect();
+    want.push(401);
+    assert_eq!(got, want);
+    assert!(
+        !sim.upstream_text().contains("Authorization"),
+        "removed before the upstream"
+    );
+    assert!(sim.client_text().contains(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nWWW-Authenticate: Basic realm=\"staff\", charset=\"UTF-8\"\r\n"
+    ));
+    assert!(!sim.client_closed);
+    // A POST refused keeps its keep-alive connection.
+    sim.client(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(sim.logs.last().map(|l| l.status), Some(401));
+    assert!(!sim.client_closed);
+    let mut kept = guarded("keep_authorization = true");
+    kept.script(9001, &[OK]);
+    kept.client(&with(&basic("sha:password")));
+    assert!(kept.upstream_text().contains("Authorization: Basic "));
+}

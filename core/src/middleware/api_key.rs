@@ -107,25 +107,14 @@ fn build(env: &Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems>
             Carrier::Header(String::new())
         }
     };
-    let hashes = match env.file(&raw.keys_file) {
-        Err(m) => {
-            problems.push(("keys_file".into(), m));
-            HashSet::new()
-        }
-        Ok(bytes) => match parse_keys(&String::from_utf8_lossy(&bytes)) {
-            Ok(h) if h.is_empty() => {
-                problems.push(("keys_file".into(), format!("{}: no keys", raw.keys_file)));
-                h
-            }
-            Ok(h) => h,
-            Err(lines) => {
-                for l in lines {
-                    problems.push(("keys_file".into(), format!("{}: {l}", raw.keys_file)));
-                }
-                HashSet::new()
-            }
-        },
-    };
+    let hashes = env.parsed_file(
+        "keys_file",
+        &raw.keys_file,
+        "keys",
+        parse_keys,
+        HashSet::is_empty,
+        &mut problems,
+    );
     if !problems.is_empty() {
         return Err(problems);
     }

@@ -23,12 +23,14 @@
 //! layers run after it, so an exchange's depth counts both.
 
 pub mod api_key;
+pub mod basic_auth;
 pub mod concurrency;
 pub mod cors;
 pub mod forwarded;
 pub mod forwarded_rfc7239;
 pub mod gcra;
 pub mod headers;
+pub mod htpasswd;
 pub mod ip_access;
 pub mod limit_key;
 pub mod rate_limit;
@@ -85,6 +87,35 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// The file at `path` (the value of setting `key`) read as text and
+    /// turned into `T` by `parse`; its problems (`parse` names lines) and
+    /// an empty result (`what` is missing) go to `problems` under `key`.
+    pub fn parsed_file<T: Default>(
+        &self,
+        key: &str,
+        path: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Result<T, Vec<String>>,
+        is_empty: impl Fn(&T) -> bool,
+        problems: &mut Problems,
+    ) -> T {
+        let parsed = self.file(path).map_err(|m| vec![m]).and_then(|bytes| {
+            parse(&String::from_utf8_lossy(&bytes))
+                .map_err(|lines| lines.into_iter().map(|l| format!("{path}: {l}")).collect())
+        });
+        match parsed {
+            Ok(t) if is_empty(&t) => {
+                problems.push((key.to_owned(), format!("{path}: no {what}")));
+                t
+            }
+            Ok(t) => t,
+            Err(lines) => {
+                problems.extend(lines.into_iter().map(|l| (key.to_owned(), l)));
+                T::default()
+            }
+        }
+    }
+
     /// The bytes of the file at `path`, noted in [`Env::read`].
     pub fn file(&self, path: &str) -> Result<Vec<u8>, String> {
         let bytes = (self.files)(path)?;
@@ -117,6 +148,7 @@ pub const KINDS: &[Kind] = &[
     rewrite::KIND,
     forwarded_rfc7239::KIND,
     api_key::KIND,
+    basic_auth::KIND,
 ];
 
 /// What a layer may know besides the heads.
