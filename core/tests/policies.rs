@@ -572,3 +572,77 @@ fn basic_auth_accepts_and_rejects_exactly() {
     kept.client(&with(&basic("sha:password")));
     assert!(kept.upstream_text().contains("Authorization: Basic "));
 }
+
+fn paged(pages: &str) -> Sim {
+    let cfg = format!(
+        "listen = \"127.0.0.1:8080\"\n[error_pages]\n{pages}\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"127.0.0.1:9001\" }}]\n[[middleware]]\nkind = \"request-id\"\nformat = \"uuid4\"\n[[route]]\npath_prefix = \"/app/\"\nupstream = \"app\"\n"
+    );
+    let files = |path: &str| match path {
+        "404.html" => Ok(b"<h1>{status}: not here</h1><p>{request_id}</p>".to_vec()),
+        "4xx.txt" => Ok(b"client error {status}\n".to_vec()),
+        other => Err(format!("no {other}")),
+    };
+    Sim::new(
+        weir_core::Config::from_toml_with(&cfg, &files).unwrap(),
+        Instant::now(),
+    )
+}
+
+#[test]
+fn error_pages_replace_the_bodies_weir_makes() {
+    let mut sim = paged("\"404\" = \"404.html\"\n\"4xx\" = \"4xx.txt\"");
+    sim.client(b"GET /nowhere HTTP/1.1\r\nHost: h\r\n\r\n");
+    let id = String::from_utf8(sim.logs[0].request_id.to_vec()).unwrap();
+    let body = format!("<h1>404: not here</h1><p>{id}</p>");
+    assert!(
+        sim.client_text().ends_with(&format!(
+            "Content-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nX-Request-Id: {id}\r\n\r\n{body}",
+            body.len()
+        )),
+        "{}",
+        sim.client_text()
+    );
+    // A HEAD request: the same head, no body.
+    sim.client(b"HEAD /nowhere HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(sim.client_text().ends_with("\r\n\r\n"));
+    // Before routing (a bad request): the class page, then close.
+    let mut sim = paged("\"4xx\" = \"4xx.txt\"");
+    sim.client(b"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n");
+    assert!(sim.client_text().ends_with("Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\nConnection: close\r\n\r\nclient error 400\n"), "{}", sim.client_text());
+    // No page, a client that wants JSON: JSON.
+    let mut sim = paged("");
+    sim.refuse.push(weir_core::sim::addr(9001));
+    sim.client(b"GET /app/x HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\n\r\n");
+    let id = String::from_utf8(sim.logs[0].request_id.to_vec()).unwrap();
+    assert!(
+        sim.client_text().ends_with(&format!(
+            "{{\"status\":502,\"error\":\"Bad Gateway\",\"request_id\":\"{id}\"}}\n"
+        )),
+        "{}",
+        sim.client_text()
+    );
+    assert!(sim
+        .client_text()
+        .contains("Content-Type: application/json\r\n"));
+}
+
+#[test]
+fn error_page_settings_are_checked() {
+    let cfg = "listen = \"127.0.0.1:8080\"\n[error_pages]\n\"302\" = \"a.html\"\n\"404\" = \"missing.html\"\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n";
+    let files = |path: &str| match path {
+        "a.html" => Ok(b"x".to_vec()),
+        _ => Err("cannot read missing.html: not found".to_owned()),
+    };
+    let e: Vec<String> = weir_core::Config::from_toml_with(cfg, &files)
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        e,
+        [
+            "line 3: error_pages.302: expected a status from 400 to 599, \"4xx\" or \"5xx\"",
+            "line 4: error_pages.404: cannot read missing.html: not found",
+        ]
+    );
+}

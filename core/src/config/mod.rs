@@ -14,6 +14,7 @@ use crate::balancer::{HashKey, Strategy};
 use crate::http1::path::PathRules;
 
 pub(crate) mod client_ip;
+pub mod error_pages;
 mod http;
 pub mod middleware;
 pub mod route;
@@ -130,6 +131,8 @@ pub struct Config {
     pub middleware: Vec<LayerConfig>,
     /// How request paths are normalised before routing (`[http]`).
     pub paths: PathRules,
+    /// `[error_pages]`: bodies of the answers weir makes.
+    pub error_pages: error_pages::ErrorPages,
     /// `[client_ip]`: who the client of a request is.
     pub client_ip: crate::client_ip::ClientIpRules,
     /// `[log] path`: the access-log file (the frontend writes it; stdout
@@ -155,6 +158,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     client_ip: client_ip::RawClientIp,
+    #[serde(default)]
+    error_pages: error_pages::RawErrorPages,
     #[serde(default)]
     upstream: Vec<upstream::RawUpstream>,
     #[serde(default)]
@@ -378,6 +383,7 @@ impl Config {
             std::path::PathBuf::from(p.get_ref())
         });
         let client_ip = client_ip::rules(&raw.client_ip, &mut errs);
+        let error_pages = error_pages::pages(&raw.error_pages, files, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
         let middleware = middleware::layers(&raw.middleware, files, &mut errs);
         let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
@@ -401,6 +407,7 @@ impl Config {
             routes,
             middleware,
             paths,
+            error_pages,
             client_ip,
             log_path,
             #[cfg(feature = "test-mutants")]
@@ -426,6 +433,7 @@ impl Config {
             middleware: vec![],
             paths: PathRules::default(),
             client_ip: Default::default(),
+            error_pages: Default::default(),
             log_path: None,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),

@@ -70,7 +70,8 @@ impl Changes {
             settings: old.timeouts != new.timeouts
                 || old.limits != new.limits
                 || old.paths != new.paths
-                || old.client_ip != new.client_ip,
+                || old.client_ip != new.client_ip
+                || old.error_pages != new.error_pages,
         }
     }
 

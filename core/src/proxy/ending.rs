@@ -15,6 +15,7 @@ use super::log::AccessRecord;
 use super::timer::Timer;
 use super::{Gateway, Output, Peer};
 use crate::balancer::Outcome;
+use crate::config::error_pages::wants_json;
 use crate::http1::ResponseHead;
 use crate::middleware::Cx;
 
@@ -67,6 +68,18 @@ impl Connection {
         close: bool,
     ) {
         let Some(ex) = &mut self.ex else { return };
+        // An error page for this status replaces the body (and its type).
+        let mut body = body;
+        if head.status >= 400 {
+            let pages = &self.plan.config.error_pages;
+            if let Some((content_type, page)) =
+                pages.render(head.status, &ex.record.request_id, false)
+            {
+                head.headers
+                    .set(Bytes::from_static(b"Content-Type"), content_type);
+                body = page;
+            }
+        }
         // 204 and 304 have no body, and a 204 no Content-Length (RFC 9110
         // 8.6, 15.3.5): a layer's 204 (a CORS preflight) is sent bare.
         let bodyless = matches!(head.status, 204 | 304);
@@ -130,7 +143,19 @@ impl Connection {
             self.stop_reading();
         }
         self.timers.clear(Timer::ClientBody);
-        self.answer(gw, now, fault.head(), fault.body(), close);
+        let ex = self.ex.as_ref().expect("checked above");
+        let json = wants_json(ex.req.headers.get("accept"));
+        let mut head = fault.head();
+        let pages = &self.plan.config.error_pages;
+        let body = match pages.render(fault.status(), &ex.record.request_id, json) {
+            Some((content_type, body)) => {
+                head.headers
+                    .set(Bytes::from_static(b"Content-Type"), content_type);
+                body
+            }
+            None => fault.body(),
+        };
+        self.answer(gw, now, head, body, close);
     }
 
     /// Answers a fault found before any exchange existed (no head, so no
@@ -154,7 +179,19 @@ impl Connection {
             }
         }
         let mut head = fault.head();
-        let body = fault.body();
+        let body = match self
+            .plan
+            .config
+            .error_pages
+            .render(fault.status(), b"", false)
+        {
+            Some((content_type, page)) => {
+                head.headers
+                    .set(Bytes::from_static(b"Content-Type"), content_type);
+                page
+            }
+            None => fault.body(),
+        };
         head.headers.append(
             Bytes::from_static(b"Content-Length"),
             Bytes::from(body.len().to_string()),
