@@ -152,7 +152,57 @@ fn curl_against_basic_auth_with_a_real_htpasswd_file(bin: &str) {
     assert_eq!(curl("nobody:s3cret"), "401");
 }
 
+/// A real socket sends PROXY v1 and v2 headers: the access log shows the
+/// client they name; a connection without one gets no answer.
+fn proxy_protocol_v1_and_v2_end_to_end(bin: &str) {
+    use std::io::{Read, Write};
+    let o = Origin::start("a");
+    let dir = support::scratch_dir("proxy-protocol");
+    let log = dir.join("access.log");
+    let config = format!(
+        "workers = 1\nproxy_protocol = true\n[log]\npath = \"{}\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n",
+        log.display(),
+        o.addr
+    );
+    let path = Weir::write_config(&dir, &config);
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.arg("--config").arg(&path);
+    let w = Weir::spawn(cmd, dir);
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[203, 0, 113, 9, 10, 0, 0, 1, 0x30, 0x39, 0x01, 0xbb]);
+    for header in [
+        b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n".to_vec(),
+        v2,
+    ] {
+        let mut c = Client::connect(w.addr);
+        let mut bytes = header;
+        bytes.extend_from_slice(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+        c.send(&bytes);
+        assert_eq!(c.read().text(), "a");
+    }
+    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+    support::wait_until(Duration::from_secs(10), "two log lines", || {
+        lines().lines().count() == 2
+    });
+    let text = lines();
+    assert!(
+        text.contains(" 192.0.2.1:56324 \"GET /name\" 200"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" 203.0.113.9:12345 \"GET /name\" 200"),
+        "{text}"
+    );
+    let mut raw = std::net::TcpStream::connect(w.addr).unwrap();
+    raw.write_all(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = raw.read_to_end(&mut got);
+    assert!(got.is_empty(), "no answer without a PROXY header");
+}
+
 each_frontend!(
+    proxy_protocol_v1_and_v2_end_to_end,
     curl_against_basic_auth_with_a_real_htpasswd_file,
     a_rate_limit_is_exact_across_workers,
     api_keys_from_a_file_and_a_reload_that_changes_it,

@@ -646,3 +646,43 @@ fn error_page_settings_are_checked() {
         ]
     );
 }
+
+#[test]
+fn a_proxy_protocol_header_names_the_client_and_a_bad_one_closes() {
+    let cfg = "listen = \"127.0.0.1:8080\"\nproxy_protocol = true\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n";
+    for split in [usize::MAX, 1, 5] {
+        let mut sim = Sim::from_toml(cfg, Instant::now()).unwrap();
+        sim.split = split;
+        sim.script(9001, &[OK]);
+        sim.client(
+            b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        );
+        assert_eq!(
+            sim.logs[0].client.to_string(),
+            "192.0.2.1:56324",
+            "split {split}"
+        );
+        assert!(sim
+            .upstream_text()
+            .contains("X-Forwarded-For: 192.0.2.1\r\n"));
+        assert!(sim.client_text().starts_with("HTTP/1.1 200 OK"));
+    }
+    // Version 2, binary.
+    let mut sim = Sim::from_toml(cfg, Instant::now()).unwrap();
+    sim.script(9001, &[OK]);
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[203, 0, 113, 9, 10, 0, 0, 1, 0x30, 0x39, 0x01, 0xbb]);
+    v2.extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    sim.client(&v2);
+    assert_eq!(sim.logs[0].client.to_string(), "203.0.113.9:12345");
+    // No header, or a malformed one: closed without an answer.
+    for bad in [
+        &b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n",
+    ] {
+        let mut sim = Sim::from_toml(cfg, Instant::now()).unwrap();
+        sim.client(bad);
+        assert!(sim.client_closed && sim.client_out.is_empty() && sim.socks.is_empty());
+        assert_eq!(sim.logs[0].note, "malformed PROXY protocol header");
+    }
+}

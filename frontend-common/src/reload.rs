@@ -113,6 +113,9 @@ impl Reloader {
                 old.listen, config.listen
             ));
         }
+        if config.proxy_protocol != old.proxy_protocol {
+            refused.push("proxy_protocol cannot change on reload; restart to change it".into());
+        }
         if config.workers != old.workers {
             refused.push("workers cannot change on reload; restart to change it".into());
         }

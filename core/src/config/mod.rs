@@ -131,6 +131,8 @@ pub struct Config {
     pub middleware: Vec<LayerConfig>,
     /// How request paths are normalised before routing (`[http]`).
     pub paths: PathRules,
+    /// The listener expects a PROXY protocol header (v1 or v2) first.
+    pub proxy_protocol: bool,
     /// `[error_pages]`: bodies of the answers weir makes.
     pub error_pages: error_pages::ErrorPages,
     /// `[client_ip]`: who the client of a request is.
@@ -148,6 +150,8 @@ pub struct Config {
 struct RawConfig {
     listen: Spanned<String>,
     workers: Option<Spanned<usize>>,
+    #[serde(default)]
+    proxy_protocol: bool,
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
@@ -407,6 +411,7 @@ impl Config {
             routes,
             middleware,
             paths,
+            proxy_protocol: raw.proxy_protocol,
             error_pages,
             client_ip,
             log_path,
@@ -434,6 +439,7 @@ impl Config {
             paths: PathRules::default(),
             client_ip: Default::default(),
             error_pages: Default::default(),
+            proxy_protocol: false,
             log_path: None,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),

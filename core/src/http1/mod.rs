@@ -10,6 +10,7 @@ pub mod head;
 pub mod host;
 pub mod parse;
 pub mod path;
+pub mod proxy_protocol;
 
 pub use body::BodyReader;
 pub use chunked::{ChunkError, ChunkedReader, Piece};

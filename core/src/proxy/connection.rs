@@ -49,6 +49,9 @@ pub struct Connection {
     pub(super) access_log: bool,
     /// Set when the client was closed while it may still be sending.
     pub(super) linger: bool,
+    /// The listener speaks the PROXY protocol and its header has not
+    /// been read yet.
+    pub(super) awaiting_proxy_header: bool,
 }
 
 impl Connection {
@@ -102,6 +105,7 @@ impl Connection {
             compacted: false,
             access_log: gw.access_log,
             linger: false,
+            awaiting_proxy_header: gw.plan.config.proxy_protocol,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::balancer::Pick;
 use crate::config::PathMatch;
 use crate::http1::parse::{begins_head_request, could_start_request};
 use crate::http1::path::normalise;
+use crate::http1::proxy_protocol;
 use crate::http1::{
     parse::HeadError, parse_request_into, request_framing, BodyReader, Framing, HeadScanner,
     Version,
@@ -78,6 +79,9 @@ impl Connection {
         if !std::sync::Arc::ptr_eq(&self.plan, &gw.plan) {
             // A reload since the last exchange: this one takes the new plan.
             self.plan = gw.plan.clone();
+        }
+        if self.awaiting_proxy_header && !self.read_proxy_header(now) {
+            return self.client_closed;
         }
         let limit = self.plan.config.limits.max_request_head;
         let b = self.b();
@@ -301,6 +305,34 @@ impl Connection {
         self.ex = Some(self.boxed(ex));
         self.connect_next(gw, now, Fault::NoServer, true);
         true
+    }
+
+    /// Takes the PROXY header off the start of the connection: true when
+    /// it was read (the client is who it names); false while more bytes
+    /// are needed, or after closing the connection over a malformed one.
+    fn read_proxy_header(&mut self, now: Instant) -> bool {
+        match proxy_protocol::parse(self.b().cin.bytes()) {
+            proxy_protocol::Header::Partial => false,
+            proxy_protocol::Header::Invalid => {
+                let mut record = AccessRecord::new(self.client, self.head_start);
+                record.target = super::log::arrived(self.b().cin.bytes());
+                record.note = "malformed PROXY protocol header";
+                record.end = now;
+                if self.access_log {
+                    self.b().out.push_back(Output::Log(Box::new(record)));
+                }
+                self.close_client();
+                false
+            }
+            proxy_protocol::Header::Done(n, addr) => {
+                let _ = self.b().cin.split_to(n);
+                if let Some(addr) = addr {
+                    self.client = addr;
+                }
+                self.awaiting_proxy_header = false;
+                true
+            }
+        }
     }
 
     /// Answers for the gateway (a layer, a route's 405) without an
