@@ -686,3 +686,91 @@ fn a_proxy_protocol_header_names_the_client_and_a_bad_one_closes() {
         assert_eq!(sim.logs[0].note, "malformed PROXY protocol header");
     }
 }
+
+fn tokens() -> Sim {
+    let cfg = "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n[[middleware]]\nkind = \"jwt\"\nalgorithm = \"HS256\"\nkey_file = \"secret.key\"\nissuer = \"auth\"\naudience = \"api\"\nleeway = 30\nclaims_to_headers = { \"sub\" = \"X-User\" }\n";
+    let files = |_: &str| Ok(b"s3cret\n".to_vec());
+    Sim::new(
+        weir_core::Config::from_toml_with(cfg, &files).unwrap(),
+        Instant::now(),
+    )
+}
+
+fn token(alg: jsonwebtoken::Algorithm, secret: &[u8], claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+#[test]
+fn jwt_accept_and_reject_matrix_on_the_virtual_clock() {
+    use jsonwebtoken::Algorithm::{HS256, HS384};
+    use serde_json::json;
+    let now = weir_core::sim::WALL_AT_EPOCH.as_secs();
+    let good =
+        json!({"sub": "alice", "iss": "auth", "aud": "api", "exp": now + 60, "nbf": now - 60});
+    let with = |claims: serde_json::Value| {
+        let mut c = good.clone();
+        c.as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        c
+    };
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let none = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(&good.to_string())
+    );
+    let table: Vec<(String, u16)> = vec![
+        (token(HS256, b"s3cret", good.clone()), 200),
+        (token(HS256, b"s3cret", with(json!({"exp": now - 31}))), 401), // expired beyond the leeway
+        (token(HS256, b"s3cret", with(json!({"exp": now - 29}))), 200), // within it
+        (token(HS256, b"s3cret", with(json!({"nbf": now + 31}))), 401), // not yet valid
+        (token(HS256, b"other", good.clone()), 401),                    // wrong key
+        (token(HS384, b"s3cret", good.clone()), 401),                   // another algorithm
+        (none, 401),                                                    // alg: none
+        (token(HS256, b"s3cret", with(json!({"iss": "evil"}))), 401),
+        (token(HS256, b"s3cret", with(json!({"aud": "other"}))), 401),
+        ("not.a.token".to_owned(), 401),
+    ];
+    let mut sim = tokens();
+    sim.script(9001, &[OK; 8]);
+    for (t, _) in &table {
+        sim.client(
+            format!(
+                "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {t}\r\nX-User: mallory\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    let got: Vec<u16> = sim.logs.iter().map(|l| l.status).collect();
+    let mut want: Vec<u16> = table.iter().map(|(_, s)| *s).collect();
+    want.push(401);
+    assert_eq!(got, want);
+    let up = sim.upstream_text();
+    assert!(
+        up.contains("X-User: alice\r\n")
+            && !up.contains("mallory")
+            && !up.contains("Authorization"),
+        "{up}"
+    );
+    assert!(sim
+        .client_text()
+        .contains("WWW-Authenticate: Bearer error=\"invalid_token\"\r\n"));
+    // Later on the virtual clock the same good token has expired.
+    sim.advance(std::time::Duration::from_secs(91));
+    sim.client(
+        format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {}\r\n\r\n",
+            table[0].0
+        )
+        .as_bytes(),
+    );
+    assert_eq!(sim.logs.last().map(|l| l.status), Some(401));
+}

@@ -130,10 +130,7 @@ impl ApiKey {
 
 impl Layer for ApiKey {
     fn on_request(&self, req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
-        if &req.method[..] == b"OPTIONS"
-            && req.headers.contains("origin")
-            && req.headers.contains("access-control-request-method")
-        {
+        if super::is_preflight(req) {
             return Flow::Next;
         }
         let ok = match &self.carrier {

@@ -125,10 +125,7 @@ impl BasicAuth {
 
 impl Layer for BasicAuth {
     fn on_request(&self, req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
-        if &req.method[..] == b"OPTIONS"
-            && req.headers.contains("origin")
-            && req.headers.contains("access-control-request-method")
-        {
+        if super::is_preflight(req) {
             return Flow::Next;
         }
         let ok = req.headers.get_all("authorization").count() == 1

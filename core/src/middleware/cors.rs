@@ -238,7 +238,7 @@ impl Cors {
 
 impl Layer for Cors {
     fn on_request(&self, req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
-        if &req.method[..] != b"OPTIONS" {
+        if !super::is_preflight(req) {
             return Flow::Next;
         }
         let (Some(origin), Some(method)) = (

@@ -32,6 +32,7 @@ pub mod gcra;
 pub mod headers;
 pub mod htpasswd;
 pub mod ip_access;
+pub mod jwt;
 pub mod limit_key;
 pub mod rate_limit;
 pub mod redirect;
@@ -149,7 +150,17 @@ pub const KINDS: &[Kind] = &[
     forwarded_rfc7239::KIND,
     api_key::KIND,
     basic_auth::KIND,
+    jwt::KIND,
 ];
+
+/// A CORS preflight (`OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`): authentication layers let it through
+/// to a `cors` layer, as browsers send it without credentials.
+pub fn is_preflight(req: &RequestHead) -> bool {
+    &req.method[..] == b"OPTIONS"
+        && req.headers.contains("origin")
+        && req.headers.contains("access-control-request-method")
+}
 
 /// What a layer may know besides the heads.
 pub struct Cx<'a> {
