@@ -123,3 +123,117 @@ mod timers {
         assert_eq!(timers.next(), None);
     }
 }
+
+mod gcra {
+    //! The rate-limit store on real threads and a real `Instant` epoch.
+    use std::time::{Duration, Instant};
+    use weir_core::middleware::gcra::{Gcra, Verdict};
+
+    /// The GCRA sequence of 10/s with burst 5: five at once, then one
+    /// every 100 ms, and the refusals say exactly how long to wait.
+    #[test]
+    fn ten_per_second_burst_five() {
+        let g = Gcra::new(10, Duration::from_secs(1), 5, 16);
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        for i in 0..5 {
+            assert_eq!(
+                g.check(7, t0),
+                Verdict::Admit {
+                    remaining: 4 - i,
+                    reset: Duration::from_millis(100 * (i + 1)),
+                }
+            );
+        }
+        assert_eq!(
+            g.check(7, t0),
+            Verdict::Refuse {
+                wait: Duration::from_millis(100)
+            }
+        );
+        assert_eq!(
+            g.check(7, ms(99)),
+            Verdict::Refuse {
+                wait: Duration::from_millis(1)
+            }
+        );
+        assert!(matches!(
+            g.check(7, ms(100)),
+            Verdict::Admit { remaining: 0, .. }
+        ));
+        assert!(matches!(g.check(7, ms(150)), Verdict::Refuse { .. }));
+        // Over 3 s of a request every 10 ms: 5 + 30 admitted (the burst,
+        // then one per 100 ms), the rest refused.
+        let g = Gcra::new(10, Duration::from_secs(1), 5, 16);
+        let admitted = (0..300)
+            .filter(|&i| matches!(g.check(1, ms(i * 10)), Verdict::Admit { .. }))
+            .count();
+        assert_eq!(admitted, 5 + 29);
+        // Other keys have their own quota.
+        assert!(matches!(
+            g.check(2 << 48 | 1, ms(10)),
+            Verdict::Admit { remaining: 4, .. }
+        ));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_flood_of_keys_evicts_the_soonest_free() {
+        let g = Gcra::new(1, Duration::from_secs(60), 1, 8);
+        let t0 = Instant::now();
+        assert!(matches!(g.check(1 << 48, t0), Verdict::Admit { .. }));
+        assert!(matches!(g.check(1 << 48, t0), Verdict::Refuse { .. }));
+        for k in 2..=10_000u64 {
+            assert!(matches!(g.check(k << 48 | k, t0), Verdict::Admit { .. }));
+        }
+        assert_eq!(g.capacity(), 8);
+        // Key 1's cell went to another key: forgotten, so admitted again.
+        assert!(matches!(g.check(1 << 48, t0), Verdict::Admit { .. }));
+    }
+
+    #[test]
+    fn workers_on_threads_admit_exactly_the_limit_between_them() {
+        let g = std::sync::Arc::new(Gcra::new(100, Duration::from_secs(1), 100, 1024));
+        let t0 = Instant::now();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    (0..1000)
+                        .filter(|_| matches!(g.check(42, t0), Verdict::Admit { .. }))
+                        .count()
+                })
+            })
+            .collect();
+        let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(total, 100);
+    }
+}
+
+mod concurrency {
+    //! Concurrency counts on real threads.
+    use std::sync::Arc;
+    use weir_core::middleware::concurrency::{Concurrency, Entry};
+    use weir_core::middleware::limit_key::LimitKey;
+
+    #[test]
+    fn threads_never_exceed_max_together() {
+        let c = Arc::new(Concurrency::new(LimitKey::parse(None, &mut vec![]), 3, 64));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        if let Entry::Counted(at) = c.enter(7 << 48 | 7) {
+                            assert!(c.in_flight(7 << 48 | 7) <= 3);
+                            c.leave(at);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(c.in_flight(7 << 48 | 7), 0);
+    }
+}

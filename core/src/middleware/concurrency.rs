@@ -74,7 +74,7 @@ fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, P
 
 /// What [`Concurrency::enter`] decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Entry {
+pub enum Entry {
     /// Counted in this cell: give it back at the end.
     Counted(usize),
     /// Admitted without a cell (every candidate busy).
@@ -84,7 +84,8 @@ enum Entry {
 }
 
 impl Concurrency {
-    fn new(key: LimitKey, max: u64, max_keys: usize) -> Concurrency {
+    /// `max` in flight per key of `key`, room for `max_keys` keys.
+    pub fn new(key: LimitKey, max: u64, max_keys: usize) -> Concurrency {
         Concurrency {
             key,
             max,
@@ -94,7 +95,8 @@ impl Concurrency {
         }
     }
 
-    fn enter(&self, key: u64) -> Entry {
+    /// One more request of the key hashed to `key`, if there is room.
+    pub fn enter(&self, key: u64) -> Entry {
         let fingerprint = (key >> COUNT_BITS).max(1);
         let start = (key as usize) % self.cells.len();
         'again: loop {
@@ -137,7 +139,8 @@ impl Concurrency {
         }
     }
 
-    fn leave(&self, at: usize) {
+    /// Gives back a slot [`Concurrency::enter`] counted in cell `at`.
+    pub fn leave(&self, at: usize) {
         if let Some(cell) = self.cells.get(at) {
             // Counted cells hold at least the one being given back.
             let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
@@ -221,27 +224,5 @@ mod tests {
             assert!(matches!(c.enter(k << 48 | k), Entry::Counted(_)));
         }
         assert_eq!(c.enter(99 << 48 | 9), Entry::Uncounted);
-    }
-
-    #[test]
-    fn threads_never_exceed_max_together() {
-        let c = Arc::new(layer(3, 64));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..10_000 {
-                        if let Entry::Counted(at) = c.enter(7 << 48 | 7) {
-                            assert!(c.in_flight(7 << 48 | 7) <= 3);
-                            c.leave(at);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(c.in_flight(7 << 48 | 7), 0);
     }
 }
