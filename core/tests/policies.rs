@@ -774,3 +774,51 @@ fn jwt_accept_and_reject_matrix_on_the_virtual_clock() {
     );
     assert_eq!(sim.logs.last().map(|l| l.status), Some(401));
 }
+
+#[test]
+fn jwt_with_rs256_and_es256_public_keys() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let now = weir_core::sim::WALL_AT_EPOCH.as_secs();
+    let claims = serde_json::json!({"sub": "bob", "exp": now + 60});
+    let cases = [
+        (
+            Algorithm::RS256,
+            "RS256",
+            &include_bytes!("keys/rs256-private.pem")[..],
+            &include_bytes!("keys/rs256-public.pem")[..],
+        ),
+        (
+            Algorithm::ES256,
+            "ES256",
+            &include_bytes!("keys/es256-private.pem")[..],
+            &include_bytes!("keys/es256-public.pem")[..],
+        ),
+    ];
+    for (alg, name, private, public) in cases {
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(private).unwrap(),
+            _ => EncodingKey::from_ec_pem(private).unwrap(),
+        };
+        let good = jsonwebtoken::encode(&Header::new(alg), &claims, &key).unwrap();
+        // The same claims signed with HS256 and the public key as the
+        // secret: the key-confusion attack, refused.
+        let confused = token(jsonwebtoken::Algorithm::HS256, public, claims.clone());
+        let cfg = format!(
+            "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"127.0.0.1:9001\" }}]\n[[middleware]]\nkind = \"jwt\"\nalgorithm = \"{name}\"\nkey_file = \"public.pem\"\n"
+        );
+        let files = move |_: &str| Ok(public.to_vec());
+        let mut sim = Sim::new(
+            weir_core::Config::from_toml_with(&cfg, &files).unwrap(),
+            Instant::now(),
+        );
+        sim.script(9001, &[OK]);
+        for t in [&good, &confused] {
+            sim.client(
+                format!("GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {t}\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+        let got: Vec<u16> = sim.logs.iter().map(|l| l.status).collect();
+        assert_eq!(got, [200, 401], "{name}");
+    }
+}
