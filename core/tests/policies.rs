@@ -478,6 +478,8 @@ fn api_keys_are_checked_against_hashes_and_never_reach_the_upstream() {
     sim.client(b"POST /a HTTP/1.1\r\nHost: h\r\nX-Api-Key: nope\r\nContent-Length: 4\r\n\r\nbodyGET /b HTTP/1.1\r\nHost: h\r\nX-Api-Key: bar\r\n\r\n");
     let statuses: Vec<u16> = sim.logs.iter().map(|l| l.status).collect();
     assert_eq!(statuses, [200, 401, 200]);
+    assert_eq!(&sim.logs[0].principal[..], b"alice", "the key's name");
+    assert!(sim.logs[2].principal.is_empty(), "an unnamed key");
     assert!(sim.client_text().contains(
         "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nWWW-Authenticate: ApiKey\r\n"
     ));
@@ -821,4 +823,26 @@ fn jwt_with_rs256_and_es256_public_keys() {
         let got: Vec<u16> = sim.logs.iter().map(|l| l.status).collect();
         assert_eq!(got, [200, 401], "{name}");
     }
+}
+
+#[test]
+fn a_rate_limit_keyed_on_the_principal_counts_each_user_apart() {
+    let files = |_: &str| Ok(USERS.as_bytes().to_vec());
+    let cfg = "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n[[middleware]]\nname = \"users\"\nkind = \"basic-auth\"\nusers_file = \"users.htpasswd\"\n[[middleware]]\nname = \"per-user\"\nkind = \"rate-limit\"\nkey = [\"principal\"]\nrate = 1\nper = 60000\nburst = 1\n[[route]]\nupstream = \"app\"\nmiddleware = [\"users\", \"per-user\"]\n";
+    let mut sim = Sim::new(
+        weir_core::Config::from_toml_with(cfg, &files).unwrap(),
+        Instant::now(),
+    );
+    sim.script(9001, &[OK, OK, OK]);
+    for user in ["md5", "md5", "sha", "sha"] {
+        sim.client(
+            format!(
+                "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: {}\r\n\r\n",
+                basic(&format!("{user}:password"))
+            )
+            .as_bytes(),
+        );
+    }
+    let got: Vec<u16> = sim.logs.iter().map(|l| l.status).collect();
+    assert_eq!(got, [200, 429, 200, 429]);
 }

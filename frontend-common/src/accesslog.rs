@@ -2,14 +2,16 @@
 //! in the file of `[log] path` (reopened on SIGUSR1, for logrotate).
 //!
 //! ```text
-//! 1764153600.123 10.0.0.7:40000 "GET /a?b=1" 200 127.0.0.1:9001 57 131 0.412ms route=api rid=- tries=1 -
+//! 1764153600.123 10.0.0.7:40000 "GET /a?b=1" 200 127.0.0.1:9001 57 131 0.412ms route=api rid=- user=- tries=1 -
 //! ```
 //!
 //! Fields, space-separated: wall-clock time (Unix seconds, milliseconds);
 //! client address; method and target, quoted; status (0: no response was
 //! sent); upstream address or `-`; bytes received from the client; bytes
 //! sent to the client; duration; `route=` and the route's name (`-`: none);
-//! `rid=` and the request id (`-`: none); servers tried; a note or `-`.
+//! `rid=` and the request id (`-`: none); `user=` and who an
+//! authentication layer found the client to be (`-`: none); servers
+//! tried; a note or `-`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -135,6 +137,7 @@ mod tests {
         r.upstream = None;
         r.route = bytes::Bytes::new();
         r.request_id = "7f-1".into();
+        r.principal = "ann".into();
         sink.record(&r);
         let text = String::from_utf8(std::mem::take(&mut sink.buf)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -145,11 +148,11 @@ mod tests {
         // Quotes and control characters in the target cannot break the line.
         assert_eq!(
             rest,
-            "10.0.0.7:40000 \"GET /a?b=?1??\" 200 127.0.0.1:9001 57 131 0.412ms route=api rid=- tries=1 -"
+            "10.0.0.7:40000 \"GET /a?b=?1??\" 200 127.0.0.1:9001 57 131 0.412ms route=api rid=- user=- tries=1 -"
         );
-        assert!(
-            lines[1].ends_with("\" 200 - 57 131 0.412ms route=- rid=7f-1 tries=1 upstream timeout")
-        );
+        assert!(lines[1].ends_with(
+            "\" 200 - 57 131 0.412ms route=- rid=7f-1 user=ann tries=1 upstream timeout"
+        ));
         assert!(LogSink::new(true).buf.capacity() == 0);
     }
 }

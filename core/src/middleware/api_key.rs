@@ -19,7 +19,7 @@
 //! Preflights (`OPTIONS` with `Access-Control-Request-Method`) pass, so a
 //! `cors` layer after this one can answer them.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -52,19 +52,23 @@ enum Carrier {
 /// Admits requests with a known key.
 pub struct ApiKey {
     carrier: Carrier,
-    hashes: HashSet<[u8; 32]>,
+    /// Key hashes and the names given to them (empty: none).
+    hashes: HashMap<[u8; 32], String>,
 }
 
 /// The hashes of a keys file, or what is wrong with it (by line).
-fn parse_keys(text: &str) -> Result<HashSet<[u8; 32]>, Vec<String>> {
-    let mut hashes = HashSet::new();
+fn parse_keys(text: &str) -> Result<HashMap<[u8; 32], String>, Vec<String>> {
+    let mut hashes = HashMap::new();
     let mut problems = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
         }
-        let hash = line.rsplit(' ').next().unwrap_or(line);
+        let (name, hash) = match line.rsplit_once(' ') {
+            Some((name, hash)) => (name.trim(), hash),
+            None => ("", line),
+        };
         let hex = hash.strip_prefix("sha256:").filter(|h| h.len() == 64);
         let bytes = hex.and_then(|h| {
             let mut out = [0u8; 32];
@@ -75,7 +79,7 @@ fn parse_keys(text: &str) -> Result<HashSet<[u8; 32]>, Vec<String>> {
         });
         match bytes {
             Some(b) => {
-                hashes.insert(b);
+                hashes.insert(b, name.to_owned());
             }
             None => problems.push(format!(
                 "line {}: expected \"sha256:\" and 64 hex digits (keys are stored hashed: printf %s KEY | sha256sum)",
@@ -112,7 +116,7 @@ fn build(env: &Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems>
         &raw.keys_file,
         "keys",
         parse_keys,
-        HashSet::is_empty,
+        HashMap::is_empty,
         &mut problems,
     );
     if !problems.is_empty() {
@@ -122,33 +126,42 @@ fn build(env: &Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems>
 }
 
 impl ApiKey {
-    fn admits(&self, key: &[u8]) -> bool {
+    /// The key's name ("" when unnamed) when it is a known key.
+    fn known(&self, key: &[u8]) -> Option<&str> {
         let hash: [u8; 32] = Sha256::digest(key).into();
-        self.hashes.contains(&hash)
+        self.hashes.get(&hash).map(String::as_str)
     }
 }
 
 impl Layer for ApiKey {
-    fn on_request(&self, req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+    fn on_request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
         if super::is_preflight(req) {
             return Flow::Next;
         }
-        let ok = match &self.carrier {
+        let name = match &self.carrier {
             Carrier::Header(n) => {
-                let ok = req.headers.get_all(n).count() == 1
-                    && req.headers.get(n).is_some_and(|k| self.admits(k));
+                let name = (req.headers.get_all(n).count() == 1)
+                    .then(|| req.headers.get(n).and_then(|k| self.known(k)))
+                    .flatten()
+                    .map(str::to_owned);
                 req.headers.remove(n.as_bytes());
-                ok
+                name
             }
             Carrier::Query(q) => {
-                let ok = req.query_param(q).is_some_and(|k| self.admits(k));
-                if ok {
+                let name = req
+                    .query_param(q)
+                    .and_then(|k| self.known(k))
+                    .map(str::to_owned);
+                if name.is_some() {
                     req.target = without_param(&req.target, q);
                 }
-                ok
+                name
             }
         };
-        if ok {
+        if let Some(name) = name {
+            if !name.is_empty() {
+                cx.principal = Some(Bytes::from(name));
+            }
             return Flow::Next;
         }
         let mut a = Answer::plain(401);

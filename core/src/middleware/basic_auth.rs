@@ -124,17 +124,17 @@ impl BasicAuth {
 }
 
 impl Layer for BasicAuth {
-    fn on_request(&self, req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+    fn on_request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
         if super::is_preflight(req) {
             return Flow::Next;
         }
-        let ok = req.headers.get_all("authorization").count() == 1
-            && req
-                .headers
-                .get("authorization")
-                .and_then(credentials)
-                .is_some_and(|(user, password)| self.admits(&user, &password));
-        if ok {
+        let user = (req.headers.get_all("authorization").count() == 1)
+            .then(|| req.headers.get("authorization").and_then(credentials))
+            .flatten()
+            .filter(|(user, password)| self.admits(user, password))
+            .map(|(user, _)| user);
+        if let Some(user) = user {
+            cx.principal = Some(Bytes::from(user));
             if !self.keep {
                 req.headers.remove(b"authorization");
             }

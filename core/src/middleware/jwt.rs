@@ -214,6 +214,9 @@ impl Layer for Jwt {
             return Flow::Answer(a);
         };
         req.headers.remove(b"authorization");
+        if let Some(serde_json::Value::String(sub)) = claims.get("sub") {
+            cx.principal = Some(Bytes::from(sub.clone()));
+        }
         for (claim, header) in &self.claims {
             req.headers.remove(header);
             let value = match claims.get(claim) {

@@ -16,6 +16,7 @@ enum Part {
     ClientIp,
     Route,
     Host,
+    Principal,
     Header(String),
     Query(String),
 }
@@ -29,6 +30,7 @@ fn part(s: &str) -> Option<Part> {
         "client-ip" => Part::ClientIp,
         "route" => Part::Route,
         "host" => Part::Host,
+        "principal" => Part::Principal,
         _ => match s.split_once(':')? {
             ("header", n) if crate::config::is_header_name(n) => {
                 Part::Header(n.to_ascii_lowercase())
@@ -48,7 +50,7 @@ impl LimitKey {
                 Some(p) => parts.push(p),
                 None => problems.push((
                     "key".to_owned(),
-                    format!("unknown key {s:?} (expected: client-ip, route, host, header:NAME, query:NAME)"),
+                    format!("unknown key {s:?} (expected: client-ip, route, host, principal, header:NAME, query:NAME)"),
                 )),
             }
         }
@@ -65,6 +67,7 @@ impl LimitKey {
                     IpAddr::V6(ip) => fnv1a(&ip.octets()[..8]),
                 },
                 Part::Route => fnv1a(cx.route),
+                Part::Principal => fnv1a(cx.principal.as_deref().unwrap_or(b"")),
                 Part::Host => fnv1a(&req.headers.get("host").unwrap_or(b"").to_ascii_lowercase()),
                 Part::Header(n) => fnv1a(req.headers.get(n).unwrap_or(b"")),
                 Part::Query(n) => fnv1a(req.query_param(n).unwrap_or(b"")),

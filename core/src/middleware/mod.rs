@@ -178,6 +178,9 @@ pub struct Cx<'a> {
     pub clock: Option<(Instant, Duration)>,
     /// The request's id, when a layer gave it one (for the access log).
     pub request_id: Option<Bytes>,
+    /// Who an authentication layer found the client to be (a user, a
+    /// key's name, a token's subject): for the access log and limit keys.
+    pub principal: Option<Bytes>,
     /// The name of the route taken (empty before routing).
     pub route: &'a [u8],
     /// Fields a layer adds to the response, whoever makes it (collected on
@@ -214,6 +217,7 @@ impl<'a> Cx<'a> {
             rng,
             clock,
             request_id: None,
+            principal: None,
             route: &[],
             response_fields: Vec::new(),
             hold: None,

@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(
             problems("rate = 0\nper = 0\nkey = [\"cookie:x\"]\nheaders = \"x\""),
             [
-                ("key".to_owned(), "unknown key \"cookie:x\" (expected: client-ip, route, host, header:NAME, query:NAME)".to_owned()),
+                ("key".to_owned(), "unknown key \"cookie:x\" (expected: client-ip, route, host, principal, header:NAME, query:NAME)".to_owned()),
                 ("rate".to_owned(), "must be between 1 and 1000000".to_owned()),
                 ("per".to_owned(), "must be between 1 and 86400000 (ms)".to_owned()),
                 ("burst".to_owned(), "must be between 1 and 1000000".to_owned()),

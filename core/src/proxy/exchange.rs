@@ -118,6 +118,7 @@ impl Exchange {
         self.record.target = Bytes::new();
         self.record.route = Bytes::new();
         self.record.request_id = Bytes::new();
+        self.record.principal = Bytes::new();
         if !self.response_fields.is_empty() {
             self.response_fields.clear();
         }

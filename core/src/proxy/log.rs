@@ -30,6 +30,8 @@ pub struct AccessRecord {
     pub route: Bytes,
     /// The request's id, when a `request-id` layer gave it one.
     pub request_id: Bytes,
+    /// Who an authentication layer found the client to be.
+    pub principal: Bytes,
     /// How many servers were tried.
     pub tries: u8,
     /// Why it ended abnormally, or a balancing note ("fail-open"); empty if normal.
@@ -51,6 +53,7 @@ impl AccessRecord {
             end: start,
             route: Bytes::new(),
             request_id: Bytes::new(),
+            principal: Bytes::new(),
             tries: 0,
             note: "",
         }
@@ -76,7 +79,7 @@ impl AccessRecord {
         };
         let _ = writeln!(
             out,
-            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms route={} rid={} tries={} {}",
+            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms route={} rid={} user={} tries={} {}",
             wall.as_secs(),
             wall.subsec_millis(),
             self.client,
@@ -96,6 +99,11 @@ impl AccessRecord {
                 "-".to_owned()
             } else {
                 clean(&self.request_id)
+            },
+            if self.principal.is_empty() {
+                "-".to_owned()
+            } else {
+                clean(&self.principal).replace(' ', "?")
             },
             self.tries,
             if self.note.is_empty() { "-" } else { self.note },

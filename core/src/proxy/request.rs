@@ -191,6 +191,9 @@ impl Connection {
         if let Some(id) = cx.request_id.take() {
             record.request_id = id;
         }
+        if let Some(who) = cx.principal.take() {
+            record.principal = who;
+        }
         let response_fields = std::mem::take(&mut cx.response_fields);
         let held = std::mem::take(&mut cx.held);
         let mut ex = Exchange {
@@ -247,10 +250,16 @@ impl Connection {
             &mut gw.rng,
         );
         cx.route = &ex.record.route;
+        if !ex.record.principal.is_empty() {
+            cx.principal = Some(ex.record.principal.clone());
+        }
         cx.depth_base = self.plan.global.len();
         let (more, flow) = self.plan.chains[route].request(&mut ex.req, &mut cx);
         if let Some(id) = cx.request_id.take() {
             ex.record.request_id = id;
+        }
+        if let Some(who) = cx.principal.take() {
+            ex.record.principal = who;
         }
         if !cx.response_fields.is_empty() {
             ex.response_fields.append(&mut cx.response_fields);
