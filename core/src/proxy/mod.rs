@@ -25,6 +25,7 @@ mod exchange;
 mod fault;
 mod gateway;
 mod inbox;
+mod local_answer;
 mod log;
 mod request;
 mod response;
