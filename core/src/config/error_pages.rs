@@ -5,6 +5,7 @@
 //! [error_pages]
 //! "404" = "errors/404.html"   # relative to the config file, at most 64 KiB
 //! "5xx" = "errors/5xx.html"   # any 5xx without a page of its own
+//! replace_upstream = true      # also replace an upstream's error body
 //! ```
 //!
 //! In a page, `{status}` and `{request_id}` are replaced (the id of a
@@ -13,6 +14,17 @@
 //! that accepts JSON (and not HTML) is `{"status":..,"error":"..",
 //! "request_id":".."}`, else the plain text it always was. A `HEAD` request,
 //! 1xx, 204 and 304 never get a body.
+//!
+//! With `replace_upstream`, an upstream response whose status has a page
+//! (its own or its class's) is answered with that page instead of the
+//! upstream's body: decided at the response head, before anything went
+//! to the client. The upstream's status and fields are kept, except the
+//! ones that describe the replaced body (`Content-Type`,
+//! `Content-Encoding`, `Content-Language`, `Content-Location`, `ETag`,
+//! `Last-Modified`, `Content-Range`). The upstream's body is read and
+//! dropped (up to 64 KiB, so its connection can be reused; past that the
+//! connection is closed) before the page is sent. A `HEAD` request's
+//! answer is never replaced.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +37,7 @@ use crate::middleware::Files;
 /// Largest page.
 const MAX_PAGE: usize = 64 * 1024;
 
-pub(super) type RawErrorPages = BTreeMap<String, Spanned<String>>;
+pub(super) type RawErrorPages = BTreeMap<String, Spanned<toml::Value>>;
 
 /// One page: its `Content-Type` and its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +54,18 @@ pub struct ErrorPages {
     by_status: BTreeMap<u16, Page>,
     /// `4xx` and `5xx`.
     by_class: [Option<Page>; 2],
+    /// Upstream error bodies are replaced by the page for their status.
+    pub replace_upstream: Replace,
+}
+
+/// Whether an upstream's error body gives way to the configured page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replace {
+    /// Upstream responses pass as they are (the default).
+    #[default]
+    Never,
+    /// A status with a page is answered with the page.
+    WithPage,
 }
 
 impl ErrorPages {
@@ -90,16 +114,24 @@ pub fn wants_json(accept: Option<&[u8]>) -> bool {
 /// Validates `[error_pages]` and reads its files.
 pub(super) fn pages(raw: &RawErrorPages, files: Files<'_>, errs: &mut Errors<'_>) -> ErrorPages {
     let mut out = ErrorPages::default();
-    for (key, path) in raw {
-        let at = path.span();
+    for (key, value) in raw {
+        let at = value.span();
         let name = format!("error_pages.{key}");
-        let bytes = match files(path.get_ref()) {
+        if key == "replace_upstream" {
+            match value.get_ref() {
+                toml::Value::Boolean(true) => out.replace_upstream = Replace::WithPage,
+                toml::Value::Boolean(false) => {}
+                _ => errs.at(at, name, "expected true or false".into()),
+            }
+            continue;
+        }
+        let Some(path) = value.get_ref().as_str() else {
+            errs.at(at, name, "expected the path of a page file".into());
+            continue;
+        };
+        let bytes = match files(path) {
             Ok(b) if b.len() > MAX_PAGE => {
-                errs.at(
-                    at,
-                    name,
-                    format!("{} is larger than 64 KiB", path.get_ref()),
-                );
+                errs.at(at, name, format!("{path} is larger than 64 KiB"));
                 continue;
             }
             Ok(b) => b,
@@ -108,7 +140,7 @@ pub(super) fn pages(raw: &RawErrorPages, files: Files<'_>, errs: &mut Errors<'_>
                 continue;
             }
         };
-        let content_type: &'static [u8] = match path.get_ref().rsplit('.').next() {
+        let content_type: &'static [u8] = match path.rsplit('.').next() {
             Some("html" | "htm") => b"text/html; charset=utf-8",
             Some("json") => b"application/json",
             _ => b"text/plain; charset=utf-8",

@@ -262,8 +262,10 @@ fn the_fuzz_seed_configs_are_valid() {
     for text in [
         include_str!("../../../fuzz/configs/full.toml"),
         include_str!("../../../fuzz/configs/gateway.toml"),
+        include_str!("../../../fuzz/configs/auth.toml"),
     ] {
-        let c = Config::from_toml(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let c = Config::from_toml_with(text, &crate::sim::fuzz::fuzz_file)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         crate::sim::fuzz::config(text.as_bytes());
         assert!(!c.routes.is_empty());
     }

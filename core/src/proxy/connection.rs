@@ -256,6 +256,8 @@ impl Connection {
                         RespSide::Body(_) | RespSide::Tunnel => {
                             window.saturating_sub(self.client_unflushed)
                         }
+                        // Dropped as it comes: nothing piles up.
+                        RespSide::Replaced(_) => window,
                     },
                     _ => 0,
                 }
@@ -512,6 +514,7 @@ impl Connection {
                         self.fail(gw, now, Fault::UpstreamTimeout);
                     }
                 }
+                Timer::UpstreamIdle if self.replacing() => self.send_page(gw, now, false),
                 Timer::UpstreamIdle => {
                     self.report(gw, now, Outcome::Failure);
                     self.abort(gw, now, "upstream body timeout");

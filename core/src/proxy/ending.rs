@@ -3,12 +3,13 @@
 //! the connection either waits for the next request or closes. Logs,
 //! and later metrics and error pages, hang here.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::buffers::client_ip;
 use super::connection::{Connection, COMPACT_AFTER};
+use super::exchange::layer_cx;
 use super::exchange::{connection_field, release, unwind, ReqSide, RespSide};
 use super::fault::{Fault, Origin};
 use super::log::AccessRecord;
@@ -17,7 +18,6 @@ use super::{Gateway, Output, Peer};
 use crate::balancer::Outcome;
 use crate::config::error_pages::wants_json;
 use crate::http1::ResponseHead;
-use crate::middleware::Cx;
 
 impl Connection {
     /// Ends the exchange: logs it, then closes the client or waits for
@@ -90,12 +90,11 @@ impl Connection {
                 Bytes::from(body.len().to_string()),
             );
         }
-        let mut cx = Cx::new(
-            std::net::SocketAddr::new(ex.client, self.client.port()),
-            client_ip(&self.bufs),
+        let mut cx = layer_cx(
+            SocketAddr::new(ex.client, self.client.port()),
+            &self.bufs,
             now,
-            gw.clock(),
-            &mut gw.rng,
+            gw,
         );
         unwind(&self.plan, ex, &mut head, &mut cx);
         connection_field(&mut head, close, ex.client_version);

@@ -43,6 +43,9 @@ pub(super) enum RespSide {
     Body(BodyReader),
     /// Upgraded tunnel.
     Tunnel,
+    /// An upstream error answer being replaced by an error page: its body
+    /// is dropped, then the page goes out. Boxed: rare.
+    Replaced(Box<super::upstream_page::Replacement>),
 }
 
 /// What backs a [`Link`].
@@ -158,6 +161,22 @@ pub(super) fn connection_field(resp: &mut ResponseHead, close: bool, client: Ver
     };
     resp.headers
         .append(Bytes::from_static(b"Connection"), Bytes::from_static(value));
+}
+
+/// The context the layers are called with, for `client` at `now`.
+pub(super) fn layer_cx<'a>(
+    client: std::net::SocketAddr,
+    bufs: &'a Option<Box<super::buffers::Buffers>>,
+    now: Instant,
+    gw: &'a mut super::Gateway,
+) -> Cx<'a> {
+    Cx::new(
+        client,
+        super::buffers::client_ip(bufs),
+        now,
+        gw.clock(),
+        &mut gw.rng,
+    )
 }
 
 /// Runs a response out through the layers `ex`'s request passed: the

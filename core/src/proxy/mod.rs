@@ -32,6 +32,7 @@ mod response;
 mod rewrite;
 mod route;
 pub mod timer;
+mod upstream_page;
 
 pub use connection::Connection;
 pub use fault::{Fault, Origin};

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::buffers::client_ip;
 use super::connection::Connection;
+use super::exchange::layer_cx;
 use super::exchange::{Exchange, Link, ReqSide, RespSide, Socket, MAX_TRIES};
 use super::fault::Fault;
 use super::log::AccessRecord;
@@ -25,7 +25,7 @@ use crate::http1::{
     parse::HeadError, parse_request_into, request_framing, BodyReader, Framing, HeadScanner,
     Version,
 };
-use crate::middleware::{Answer, Cx, Flow};
+use crate::middleware::{Answer, Flow};
 
 impl Connection {
     pub(super) fn on_client_bytes(&mut self, gw: &mut Gateway, now: Instant, b: Bytes) {
@@ -176,13 +176,7 @@ impl Connection {
             .resolve(self.client.ip(), &req.headers);
         self.ensure_client_ip(client);
         record.client = SocketAddr::new(client, self.client.port());
-        let mut cx = Cx::new(
-            record.client,
-            client_ip(&self.bufs),
-            now,
-            gw.clock(),
-            &mut gw.rng,
-        );
+        let mut cx = layer_cx(record.client, &self.bufs, now, gw);
         let (depth, flow) = self.plan.global.request(&mut req, &mut cx);
         if let Some(id) = cx.request_id.take() {
             record.request_id = id;
@@ -238,12 +232,11 @@ impl Connection {
         };
         ex.route = Some(route);
         ex.record.route = gw.route_name(&self.plan, route);
-        let mut cx = Cx::new(
+        let mut cx = layer_cx(
             SocketAddr::new(ex.client, self.client.port()),
-            client_ip(&self.bufs),
+            &self.bufs,
             now,
-            gw.clock(),
-            &mut gw.rng,
+            gw,
         );
         cx.route = &ex.record.route;
         if !ex.record.principal.is_empty() {

@@ -1,12 +1,13 @@
 //! The upstream's side of an exchange: response heads (1xx, final, 101),
 //! the response body, and how an upstream connection ends.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::buffers::client_ip;
 use super::connection::Connection;
+use super::exchange::layer_cx;
 use super::exchange::{ReqSide, RespSide, Socket};
 use super::fault::Fault;
 use super::rewrite::strip_hop_by_hop;
@@ -16,7 +17,6 @@ use crate::balancer::Outcome;
 use crate::http1::{
     parse_response_into, response_framing, BodyReader, Framing, HeadError, ResponseHead, Version,
 };
-use crate::middleware::Cx;
 
 impl Connection {
     pub(super) fn on_upstream_bytes(&mut self, gw: &mut Gateway, now: Instant, b: Bytes) {
@@ -29,6 +29,7 @@ impl Connection {
                 self.read_response_heads(gw, now);
             }
             RespSide::Body(_) => self.forward_response_body(gw, now, b),
+            RespSide::Replaced(_) => self.drop_upstream_body(gw, now, b),
             RespSide::Tunnel => {
                 self.timers.set(
                     Timer::TunnelIdle,
@@ -130,6 +131,13 @@ impl Connection {
             },
         );
         self.timers.clear(Timer::UpstreamResponse);
+        if let Some(l) = self.link_mut() {
+            l.persistent = opts.persistent(resp.version) && framing != Framing::UntilClose;
+        }
+        if self.replaces(resp.status) {
+            self.replace_upstream(gw, now, framing, resp);
+            return true;
+        }
         let request_complete = matches!(self.req_side, ReqSide::Complete);
         let Some(ex) = &mut self.ex else { return false };
         let mut close =
@@ -165,16 +173,12 @@ impl Connection {
                 BodyReader::UntilClose
             }
         };
-        if let Some(l) = &mut ex.up {
-            l.persistent = opts.persistent(resp.version) && framing != Framing::UntilClose;
-        }
         ex.close_after = close;
-        let mut cx = Cx::new(
-            std::net::SocketAddr::new(ex.client, self.client.port()),
-            client_ip(&self.bufs),
+        let mut cx = layer_cx(
+            SocketAddr::new(ex.client, self.client.port()),
+            &self.bufs,
             now,
-            gw.clock(),
-            &mut gw.rng,
+            gw,
         );
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
         super::exchange::connection_field(resp, close, ex.client_version);
@@ -206,12 +210,11 @@ impl Connection {
             },
         );
         let Some(ex) = &mut self.ex else { return false };
-        let mut cx = Cx::new(
-            std::net::SocketAddr::new(ex.client, self.client.port()),
-            client_ip(&self.bufs),
+        let mut cx = layer_cx(
+            SocketAddr::new(ex.client, self.client.port()),
+            &self.bufs,
             now,
-            gw.clock(),
-            &mut gw.rng,
+            gw,
         );
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
         resp.headers.append(
@@ -336,6 +339,8 @@ impl Connection {
                 self.abort(gw, now, "upstream closed mid-body");
             }
             RespSide::Tunnel => self.abort(gw, now, ""),
+            // The page is sent whether the dropped body ended or was cut.
+            RespSide::Replaced(_) => self.send_page(gw, now, false),
         }
     }
 }

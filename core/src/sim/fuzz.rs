@@ -215,7 +215,7 @@ pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match Config::from_toml(text) {
+    match Config::from_toml_with(text, &fuzz_file) {
         // A valid config compiles into a plan (routes, regex set, chains).
         Ok(c) => drop(crate::plan::Plan::compile(std::sync::Arc::new(c), 1)),
         Err(errs) => {
@@ -227,6 +227,28 @@ pub fn config(data: &[u8]) {
             }
         }
     }
+}
+
+/// The files a fuzzed config may name, by how the name ends: enough for
+/// every file-reading kind (basic-auth, api-key, jwt with a key or a
+/// JWKS, error pages) to get past its loader; any other name is missing.
+pub fn fuzz_file(path: &str) -> Result<Vec<u8>, String> {
+    let text: &str = if path.ends_with(".htpasswd") {
+        "md5:$apr1$lZL6V/ci$eIMz/iKDkbtys/uU7LEK00\nsha:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"
+    } else if path.ends_with(".keys") {
+        "ops sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\n"
+    } else if path.ends_with(".pem") {
+        include_str!("../../tests/keys/rs256-public.pem")
+    } else if path.ends_with(".jwks") {
+        r#"{"keys":[{"kty":"oct","kid":"k1","alg":"HS256","k":"czNjcmV0"}]}"#
+    } else if path.ends_with(".key") {
+        "s3cret"
+    } else if path.ends_with(".html") || path.ends_with(".json") || path.ends_with(".txt") {
+        "<p>{status} {request_id}</p>"
+    } else {
+        return Err(format!("cannot read {path:?}: not found"));
+    };
+    Ok(text.as_bytes().to_vec())
 }
 
 /// What the `proxy` target's split run of `data` did, as text: the
