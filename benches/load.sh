@@ -9,7 +9,15 @@
 # Scenarios: (a) 12-byte response, 64 keep-alive connections, with p50/p99;
 # (b) the same with 256 connections; (c) 1 MiB bodies, 16 connections;
 # (d) a new connection per request, 64 connections; (e) RSS per idle
-# keep-alive client connection, 5 000 held open. Each run also records the
+# keep-alive client connection, 5 000 held open; (g) the gateway request:
+# 64 keep-alive connections, GET /svc19/item with Basic credentials and an
+# Origin. Proxies named *-gw-N run the gateway config (20 routes; a request
+# id, CORS, apr1 basic auth from one htpasswd file made by Apache's
+# htpasswd, and a rate limit that admits everything, on every route; nginx:
+# auth_basic, limit_req, add_header, $request_id), compared with nginx-gw-N;
+# the plain proxies answer (g) too, which gives the gateway's overhead:
+#   SCENARIOS=g PROXIES="nginx-2 weir-mio-2 nginx-gw-2 weir-mio-gw-2" benches/load.sh
+# Each run also records the
 # proxy's CPU time per request (utime+stime of its processes / requests).
 # Results: medians over the rounds, and ratios to nginx with the same
 # worker count measured in the same round; written to benches/results/.
@@ -19,8 +27,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
-SCENARIOS=${SCENARIOS:-"a b c d e"}
-PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2"}
+SCENARIOS=${SCENARIOS:-"a b c d e g"}
+PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2 nginx-gw-2 weir-mio-gw-2 weir-smol-gw-2"}
 ORIGIN_PORT=18080
 PROXY_PORT=18081
 work=$(mktemp -d /tmp/weir-load.XXXXXX)
@@ -30,6 +38,7 @@ need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v wrk >/dev/null || need+=(wrk)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
@@ -67,11 +76,28 @@ http {
     root $work/origin/www;
     location = / { return 200 "hello world\n"; }
     location /files/ { alias $work/origin/www/; }
+    location /svc { return 200 "hello world\n"; }
   }
 }
 CONF
 "$NGINX" -p "$work/origin" -c "$work/origin/nginx.conf" & pids+=($!)
 sleep 0.5
+
+# ---- the gateway config's shared pieces ----
+htpasswd -cbm "$work/users.htpasswd" bench s3cret 2>/dev/null
+chmod a+r "$work/users.htpasswd"
+GW_AUTH="Authorization: Basic $(printf bench:s3cret | base64)"
+GW_ORIGIN="Origin: https://app.example.com"
+nginx_gw_locations() {
+  for i in $(seq 0 19); do
+    echo "    location /svc$i/ { proxy_pass http://origin; }"
+  done
+}
+weir_gw_routes() {
+  for i in $(seq 0 19); do
+    printf '[[route]]\nname = "svc%s"\npath_prefix = "/svc%s/"\nupstream = "origin"\nmiddleware = ["rid", "web", "users", "limit"]\n' "$i" "$i"
+  done
+}
 
 # ---- starting one proxy; sets $proxy_pids and $target ----
 start_proxy() {
@@ -80,7 +106,7 @@ start_proxy() {
   proxy_pids=()
   case "$name" in
     direct) target=$ORIGIN_PORT; proxy_pids=(); return ;;
-    nginx-*)
+    nginx-[0-9]*)
       cat > "$dir/nginx.conf" <<CONF
 worker_processes $workers;
 daemon off;
@@ -105,6 +131,39 @@ http {
 }
 CONF
       "$NGINX" -p "$dir" -c "$dir/nginx.conf" & proxy_pids=($!) ;;
+    nginx-gw-*)
+      cat > "$dir/nginx.conf" <<CONF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log crit;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 256; keepalive_requests 1000000; }
+  limit_req_zone \$binary_remote_addr zone=all:10m rate=1000000r/s;
+  map \$http_origin \$cors_origin { "https://app.example.com" \$http_origin; default ""; }
+  server {
+    listen 127.0.0.1:$PROXY_PORT backlog=4096;
+    auth_basic "weir";
+    auth_basic_user_file $work/users.htpasswd;
+    limit_req zone=all burst=1000000 nodelay;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    proxy_set_header X-Request-Id \$request_id;
+    proxy_buffering on;
+    add_header X-Request-Id \$request_id always;
+    add_header Access-Control-Allow-Origin \$cors_origin always;
+    add_header Access-Control-Expose-Headers X-Request-Id always;
+    add_header Vary Origin always;
+$(nginx_gw_locations)
+  }
+}
+CONF
+      "$NGINX" -p "$dir" -c "$dir/nginx.conf" & proxy_pids=($!) ;;
     haproxy-*)
       cat > "$dir/haproxy.cfg" <<CONF
 global
@@ -125,9 +184,10 @@ backend b
   server o 127.0.0.1:$ORIGIN_PORT
 CONF
       "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/logs/haproxy.log" 2>&1 & proxy_pids=($!) ;;
-    weir-mio-*|weir-smol-*|weir-mio-shared-*)
-      local bin=${name%-*} env=()
+    weir-mio-*|weir-smol-*)
+      local bin=${name%-*} env=() gw=""
       if [ "$bin" = weir-mio-shared ]; then bin=weir-mio; env=(WEIR_ACCEPT=shared); fi
+      if [ "${bin%-gw}" != "$bin" ]; then bin=${bin%-gw}; gw=1; fi
       cat > "$dir/weir.toml" <<CONF
 listen = "127.0.0.1:$PROXY_PORT"
 workers = $workers
@@ -139,6 +199,32 @@ client_idle = 300000
 name = "origin"
 servers = [{ addr = "127.0.0.1:$ORIGIN_PORT" }]
 CONF
+      if [ -n "$gw" ]; then
+        cat >> "$dir/weir.toml" <<CONF
+[[middleware]]
+name = "rid"
+kind = "request-id"
+[[middleware]]
+name = "web"
+kind = "cors"
+allow_origins = ["https://app.example.com"]
+allow_methods = ["GET", "POST"]
+expose_headers = ["X-Request-Id"]
+[[middleware]]
+name = "users"
+kind = "basic-auth"
+users_file = "$work/users.htpasswd"
+realm = "weir"
+[[middleware]]
+name = "limit"
+kind = "rate-limit"
+key = ["client-ip"]
+rate = 1000000
+per = 1000
+burst = 1000000
+$(weir_gw_routes)
+CONF
+      fi
       env "${env[@]}" "target/release/$bin" --quiet --config "$dir/weir.toml" & proxy_pids=($!) ;;
   esac
   pids+=("${proxy_pids[@]}")
@@ -187,6 +273,7 @@ run_wrk() {
     b) conns=256; path=/ ;;
     c) conns=16; path=/files/1m.bin ;;
     d) conns=64; path=/; hdr=(-H "Connection: close") ;;
+    g) conns=64; path=/svc19/item; hdr=(-H "$GW_AUTH" -H "$GW_ORIGIN") ;;
   esac
   local before after
   before=$(cpu_ticks "${proxy_pids[@]}")
@@ -215,6 +302,8 @@ for round in $(seq "$ROUNDS"); do
   for proxy in $PROXIES; do
     start_proxy "$proxy"
     for s in $SCENARIOS; do
+      # A gateway config answers only the gateway request.
+      case "$proxy" in *-gw-*) [ "$s" = g ] || continue ;; esac
       if [ "$s" = e ]; then
         [ "$proxy" = direct ] && continue
         read -r v p50 p99 cpu < <(run_idle)

@@ -16,7 +16,8 @@ def num(x):
         return None
 
 names = {"a": "(a) 64 conns, req/s", "b": "(b) 256 conns, req/s", "c": "(c) 1 MiB, MiB/s",
-         "d": "(d) new conn per request, req/s", "e": "(e) bytes RSS per idle conn"}
+         "d": "(d) new conn per request, req/s", "e": "(e) bytes RSS per idle conn",
+         "g": "(g) gateway request (auth, CORS, request id, rate limit), req/s"}
 for s in sorted({k[0] for k in data}):
     print(f"\n### {names.get(s, s)}\n")
     print("| proxy | median | vs nginx (same workers, same round) | p50 ms | p99 ms | p99 vs nginx | CPU µs/req | CPU vs nginx |")
@@ -24,7 +25,9 @@ for s in sorted({k[0] for k in data}):
     for p in sorted({k[1] for k in data if k[0] == s}, key=lambda p: (p.split("-")[-1], p)):
         rounds = data[(s, p)]
         med = lambda i: statistics.median([v for v in (num(r[i]) for r in rounds.values()) if v is not None] or [0])
-        anchor = "nginx-" + p.split("-")[-1] if p != "direct" else None
+        # A gateway config is compared with nginx's gateway config.
+        gw = "gw-" if "-gw-" in p else ""
+        anchor = "nginx-" + gw + p.split("-")[-1] if p != "direct" else None
         def ratio(i):
             if not anchor or (s, anchor) not in data:
                 return "-"
@@ -35,3 +38,16 @@ for s in sorted({k[0] for k in data}):
                     rs.append(num(r[i]) / num(a[i]))
             return "%.2f×" % statistics.median(rs) if rs else "-"
         print(f"| {p} | {med(3):.1f} | {ratio(3)} | {med(4):.3f} | {med(5):.3f} | {ratio(5)} | {med(6):.2f} | {ratio(6)} |")
+    # The gateway's overhead: each *-gw-N against the same proxy plain.
+    for p in sorted({k[1] for k in data if k[0] == s and "-gw-" in k[1]}):
+        plain = p.replace("-gw-", "-")
+        if (s, plain) not in data:
+            continue
+        def over(i):
+            rs = []
+            for rnd, r in data[(s, p)].items():
+                a = data[(s, plain)].get(rnd)
+                if a and num(r[i]) and num(a[i]):
+                    rs.append(num(r[i]) / num(a[i]))
+            return "%.2f×" % statistics.median(rs) if rs else "-"
+        print(f"\n{p} against {plain} (same round, median): req/s {over(3)}, CPU µs/req {over(6)}")

@@ -27,5 +27,10 @@ if scenario == "c":
     value = float(t.group(1)) * mult[t.group(2)] if t else 0.0
 else:
     value = rps
+# Errors would look fast: a run with any non-2xx answer counts as nothing.
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if bad:
+    print("%s: %s non-2xx answers" % (scenario, bad.group(1)), file=sys.stderr)
+    value = 0.0
 cpu = "%.2f" % (ticks * 1e6 / hz / requests) if requests and ticks else "-"
 print("%.1f %s %s %s" % (value, pct(50), pct(99), cpu))
