@@ -1,5 +1,7 @@
-//! The access log: one line per request, in a stable format, on stdout or
-//! in the file of `[log] path` (reopened on SIGUSR1, for logrotate).
+//! The access log: one line per request, on stdout or in the file of
+//! `[log] path` (reopened on SIGUSR1, for logrotate), in the `[log] format`
+//! of `weir_core::proxy::LogFormat` (text, JSON or a template). The text
+//! line:
 //!
 //! ```text
 //! 1764153600.123 10.0.0.7:40000 "GET /a?b=1" 200 127.0.0.1:9001 57 131 0.412ms route=api rid=- user=- tries=1 -
@@ -24,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// stderr once per process, not once per line or per worker.
 static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
 
-use weir_core::AccessRecord;
+use weir_core::{AccessRecord, Plan};
 
 /// The log file, when `[log] path` names one: its path and the open file
 /// (appended to). One per process; workers take the lock once per batch
@@ -65,15 +67,16 @@ impl LogSink {
         }
     }
 
-    /// Formats one record into the buffer.
-    pub fn record(&mut self, r: &AccessRecord) {
+    /// Formats one record into the buffer, as the `[log] format` of
+    /// `plan` (the one its exchange ran on) says.
+    pub fn record(&mut self, r: &AccessRecord, plan: &Plan) {
         if self.quiet {
             return;
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        r.write_line(&mut self.buf, now);
+        plan.config.log_format.write(r, plan, &mut self.buf, now);
         if self.buf.len() > 64 * 1024 {
             self.flush();
         }
@@ -131,14 +134,18 @@ mod tests {
         r.end = start + Duration::from_micros(412);
         r.tries = 1;
         r.route = "api".into();
+        let plan = Plan::compile(
+            std::sync::Arc::new(weir_core::Config::from_toml("listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap()),
+            1,
+        );
         let mut sink = LogSink::new(false);
-        sink.record(&r);
+        sink.record(&r, &plan);
         r.note = "upstream timeout";
         r.upstream = None;
         r.route = bytes::Bytes::new();
         r.request_id = "7f-1".into();
         r.principal = "ann".into();
-        sink.record(&r);
+        sink.record(&r, &plan);
         let text = String::from_utf8(std::mem::take(&mut sink.buf)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);

@@ -168,7 +168,7 @@ pub async fn run(
                         c.after_flush = AfterFlush::Close;
                     }
                 }
-                Output::Log(r) => log.record(&r),
+                Output::Log(r) => log.record(&r, core.plan()),
             }
         }
         if !inputs.is_empty() {

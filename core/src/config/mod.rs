@@ -140,6 +140,8 @@ pub struct Config {
     /// `[log] path`: the access-log file (the frontend writes it; stdout
     /// when `None`).
     pub log_path: Option<std::path::PathBuf>,
+    /// `[log] format`: text (default), json or a template.
+    pub log_format: crate::proxy::LogFormat,
     /// A deliberate break, for proving the fuzz oracle (tests only).
     #[cfg(feature = "test-mutants")]
     pub mutant: crate::mutant::Mutant,
@@ -189,6 +191,7 @@ struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 struct RawLog {
     path: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -380,12 +383,25 @@ impl Config {
         };
 
         let paths = path_rules(&raw.http, &mut errs);
-        let log_path = raw.log.path.as_ref().map(|p| {
-            if p.get_ref().is_empty() {
-                errs.at(p.span(), "log.path".into(), "empty path".into());
-            }
-            std::path::PathBuf::from(p.get_ref())
-        });
+        // `-` is stdout, as no path.
+        let log_path = raw
+            .log
+            .path
+            .as_ref()
+            .filter(|p| p.get_ref() != "-")
+            .map(|p| {
+                if p.get_ref().is_empty() {
+                    errs.at(p.span(), "log.path".into(), "empty path".into());
+                }
+                std::path::PathBuf::from(p.get_ref())
+            });
+        let log_format = match &raw.log.format {
+            None => crate::proxy::LogFormat::Text,
+            Some(f) => crate::proxy::LogFormat::parse(f.get_ref()).unwrap_or_else(|m| {
+                errs.at(f.span(), "log.format".into(), m);
+                crate::proxy::LogFormat::Text
+            }),
+        };
         let client_ip = client_ip::rules(&raw.client_ip, &mut errs);
         let error_pages = error_pages::pages(&raw.error_pages, files, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
@@ -415,6 +431,7 @@ impl Config {
             error_pages,
             client_ip,
             log_path,
+            log_format,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         })
@@ -441,6 +458,7 @@ impl Config {
             error_pages: Default::default(),
             proxy_protocol: false,
             log_path: None,
+            log_format: crate::proxy::LogFormat::Text,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         }

@@ -327,6 +327,12 @@ impl Connection {
         self.linger
     }
 
+    /// The plan this connection is on: its `[log] format` writes the
+    /// connection's access records, and it names their upstream group.
+    pub fn plan(&self) -> &crate::plan::Plan {
+        &self.plan
+    }
+
     /// True once the client is closed and every output was taken.
     pub fn is_finished(&self) -> bool {
         self.client_closed && self.bufs.as_ref().is_none_or(|b| b.out.is_empty())

@@ -14,6 +14,7 @@ use super::exchange::{connection_field, release, unwind, ReqSide, RespSide};
 use super::fault::{Fault, Origin};
 use super::log::AccessRecord;
 use super::timer::Timer;
+use super::LogFormat;
 use super::{Gateway, Output, Peer};
 use crate::balancer::Outcome;
 use crate::config::error_pages::wants_json;
@@ -31,6 +32,12 @@ impl Connection {
                 let mut record =
                     std::mem::replace(&mut ex.record, AccessRecord::new(self.client, now));
                 record.end = now;
+                // Looked up only for a format that can show them: the
+                // default text line costs nothing more.
+                if self.plan.config.log_format != LogFormat::Text {
+                    record.host = ex.req.headers.get_bytes("host").unwrap_or_default();
+                    record.user_agent = ex.req.headers.get_bytes("user-agent").unwrap_or_default();
+                }
                 self.b().out.push_back(Output::Log(Box::new(record)));
             }
             self.recycle_headers(std::mem::take(&mut ex.req.headers));

@@ -122,6 +122,8 @@ impl Exchange {
         self.record.route = Bytes::new();
         self.record.request_id = Bytes::new();
         self.record.principal = Bytes::new();
+        self.record.host = Bytes::new();
+        self.record.user_agent = Bytes::new();
         if !self.response_fields.is_empty() {
             self.response_fields.clear();
         }

@@ -8,8 +8,21 @@ use bytes::Bytes;
 /// What happened to one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessRecord {
-    /// The client's address.
+    /// The client's address (the IP as `[client_ip]` resolved it).
     pub client: SocketAddr,
+    /// The TCP peer (or the PROXY protocol's source).
+    pub peer: SocketAddr,
+    /// The request's HTTP version, once a head was parsed.
+    pub version: Option<crate::http1::Version>,
+    /// The request's `Host` field.
+    pub host: Bytes,
+    /// The request's `User-Agent` field.
+    pub user_agent: Bytes,
+    /// The upstream group (its index in the plan's config), once a
+    /// server was picked.
+    pub group: Option<usize>,
+    /// From picking the server to its response head.
+    pub upstream_time: Option<Duration>,
     /// Request method (empty when no head could be parsed).
     pub method: Bytes,
     /// Request target as received (empty when no head could be parsed).
@@ -43,6 +56,12 @@ impl AccessRecord {
     pub fn new(client: SocketAddr, start: Instant) -> AccessRecord {
         AccessRecord {
             client,
+            peer: client,
+            version: None,
+            host: Bytes::new(),
+            user_agent: Bytes::new(),
+            group: None,
+            upstream_time: None,
             method: Bytes::new(),
             target: Bytes::new(),
             status: 0,

@@ -27,6 +27,7 @@ mod gateway;
 mod inbox;
 mod local_answer;
 mod log;
+pub mod log_format;
 mod request;
 mod response;
 mod rewrite;
@@ -38,6 +39,7 @@ pub use connection::Connection;
 pub use fault::{Fault, Origin};
 pub use gateway::Gateway;
 pub use log::AccessRecord;
+pub use log_format::LogFormat;
 pub use route::{Found, Router};
 
 use std::net::SocketAddr;

@@ -121,6 +121,7 @@ impl Connection {
         };
         record.method = req.method.clone();
         record.target = req.target.clone();
+        record.version = Some(req.version);
         let framing = match request_framing(req.version, &req.headers) {
             Ok(f) => f,
             Err(e) => {
@@ -369,6 +370,7 @@ impl Connection {
         ex.tried.push(server);
         ex.record.tries += 1;
         ex.record.upstream = Some(addr);
+        ex.record.group = Some(ex.group);
         self.open_link(now, server, addr, pooled_ok);
     }
 

@@ -131,6 +131,11 @@ impl Connection {
             },
         );
         self.timers.clear(Timer::UpstreamResponse);
+        if let Some(ex) = &mut self.ex {
+            if let Some(l) = &ex.up {
+                ex.record.upstream_time = Some(now.saturating_duration_since(l.picked_at));
+            }
+        }
         if let Some(l) = self.link_mut() {
             l.persistent = opts.persistent(resp.version) && framing != Framing::UntilClose;
         }

@@ -347,7 +347,7 @@ impl Worker {
                         self.socks[k].after_flush = AfterFlush::Close;
                     }
                 }
-                Output::Log(r) => self.log.record(&r),
+                Output::Log(r) => self.log.record(&r, self.conns[ck].core.plan()),
             }
             any = true;
         }
