@@ -51,6 +51,7 @@ pub mod balancer;
 pub mod client_ip;
 pub mod config;
 pub mod http1;
+pub mod metrics;
 pub mod middleware;
 #[cfg(feature = "test-mutants")]
 pub mod mutant;

@@ -34,6 +34,8 @@ pub struct Group {
     health: Health,
     hash_key: Option<HashKey>,
     fail_open: bool,
+    /// Per server: picks not yet reported, and failures reported.
+    counts: Vec<(u64, u64)>,
 }
 
 /// How a group is built (the validated `[[upstream]]` section).
@@ -158,6 +160,7 @@ impl Group {
             health: Health::new(spec.servers.len(), spec.max_fails, spec.fail_timeout),
             hash_key: spec.hash_key.clone(),
             fail_open: spec.fail_open,
+            counts: vec![(0, 0); spec.servers.len()],
         }
     }
 
@@ -216,6 +219,7 @@ impl Group {
             self.balancer.pick(key, &usable)
         };
         if let Some(s) = picked {
+            self.count_pick(s);
             return Some(Pick::Healthy(s));
         }
         if !self.fail_open {
@@ -227,11 +231,18 @@ impl Group {
         let s = self.health.least_recently_failed(untried)?;
         // Keep the strategy's bookkeeping (in-flight counts) consistent.
         let forced = self.balancer.pick(key, &|x| x == s).unwrap_or(s);
+        self.count_pick(forced);
         Some(Pick::FailOpen(forced))
     }
 
     /// Reports how an exchange with a picked server ended.
     pub fn report(&mut self, s: ServerId, outcome: Outcome, now: Instant) {
+        if let Some(c) = self.counts.get_mut(s.index()) {
+            c.0 = c.0.saturating_sub(1);
+            if outcome == Outcome::Failure {
+                c.1 += 1;
+            }
+        }
         match outcome {
             Outcome::Success { .. } => self.health.success(s),
             Outcome::Failure => {
@@ -240,5 +251,29 @@ impl Group {
             Outcome::Abandoned => {}
         }
         self.balancer.report(s, outcome);
+    }
+
+    fn count_pick(&mut self, s: ServerId) {
+        if let Some(c) = self.counts.get_mut(s.index()) {
+            c.0 += 1;
+        }
+    }
+
+    /// Every server as this group sees it at `now` (for metrics and
+    /// `/status`).
+    pub fn server_stats(&self, now: Instant) -> Vec<crate::metrics::ServerStat> {
+        self.spec
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, (addr, weight))| crate::metrics::ServerStat {
+                upstream: self.name.clone(),
+                addr: *addr,
+                weight: *weight,
+                up: self.health.is_up(ServerId(i as u16), now),
+                in_flight: self.counts.get(i).map_or(0, |c| c.0),
+                failures: self.counts.get(i).map_or(0, |c| c.1),
+            })
+            .collect()
     }
 }

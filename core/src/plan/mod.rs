@@ -61,6 +61,28 @@ impl Plan {
         }
     }
 
+    /// The kind of the layer at `index` of the global chain (`route`
+    /// None) or of a route's chain.
+    pub fn layer_kind(&self, route: Option<usize>, index: usize) -> &'static str {
+        let c = &self.config;
+        let entry = match route {
+            // The global chain: the built-in forwarded-headers layer, then
+            // the unnamed entries.
+            None if index == 0 => return "forwarded-headers",
+            None => c
+                .middleware
+                .iter()
+                .filter(|l| l.name.is_none())
+                .nth(index - 1),
+            Some(r) => c
+                .routes
+                .get(r)
+                .and_then(|r| r.middleware.get(index))
+                .and_then(|&i| c.middleware.get(i)),
+        };
+        entry.map_or("", |l| l.kind)
+    }
+
     /// The plan that follows this one for `config` (a reload), and what
     /// changes between them.
     /// Layers whose entry is unchanged (name, kind, settings) are carried

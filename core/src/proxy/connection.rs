@@ -84,6 +84,7 @@ impl Connection {
 
     /// A new client connection accepted at `now`.
     pub fn new(gw: &Gateway, client: SocketAddr, now: Instant) -> Connection {
+        gw.opened.set(gw.opened.get() + 1);
         let mut timers = Timers::default();
         timers.set(
             Timer::ClientHead,
@@ -178,6 +179,7 @@ impl Connection {
     /// Gives a finished connection's buffers to the gateway for the next
     /// connection (dropping a `Connection` frees them instead).
     pub fn retire(mut self, gw: &mut Gateway) {
+        gw.metrics.connections_closed += 1;
         if let Some(b) = self.bufs.take() {
             gw.stock.give(b);
         }
@@ -489,7 +491,7 @@ impl Connection {
                     } else {
                         let record = AccessRecord::new(self.client, self.head_start);
                         let head = crate::http1::parse::begins_head_request(self.b().cin.bytes());
-                        self.reject(now, Fault::ClientTimeout, record, head);
+                        self.reject(gw, now, Fault::ClientTimeout, record, head);
                     }
                 }
                 Timer::ClientIdle if !self.compacted && self.is_idle() => {

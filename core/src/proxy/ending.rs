@@ -1,7 +1,7 @@
 //! The one place an exchange ends: the access record is handed out,
 //! the gateway's own answers (faults, layers' answers) are written, and
 //! the connection either waits for the next request or closes. Logs,
-//! and later metrics and error pages, hang here.
+//! metrics and error pages hang here.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -23,15 +23,16 @@ use crate::http1::ResponseHead;
 impl Connection {
     /// Ends the exchange: logs it, then closes the client or waits for
     /// the next request.
-    pub(super) fn end_exchange(&mut self, now: Instant, close: bool) {
+    pub(super) fn end_exchange(&mut self, gw: &mut Gateway, now: Instant, close: bool) {
         if let Some(mut ex) = self.ex.take() {
             if !ex.held.is_empty() {
                 release(&self.plan, &mut ex);
             }
+            ex.record.end = now;
+            gw.metrics.ended(&ex.record, &self.plan, ex.route);
             if self.access_log {
                 let mut record =
                     std::mem::replace(&mut ex.record, AccessRecord::new(self.client, now));
-                record.end = now;
                 // Looked up only for a format that can show them: the
                 // default text line costs nothing more.
                 if self.plan.config.log_format != LogFormat::Text {
@@ -115,7 +116,7 @@ impl Connection {
         }
         let out = self.b().wbuf.split().freeze();
         self.send(Peer::Client, out);
-        self.end_exchange(now, close);
+        self.end_exchange(gw, now, close);
     }
 
     /// Ends the exchange with a fault's response, or closes the client if
@@ -123,7 +124,7 @@ impl Connection {
     pub(super) fn fail(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
         let Some(ex) = &mut self.ex else {
             let record = AccessRecord::new(self.client, self.head_start);
-            self.reject(now, fault, record, false);
+            self.reject(gw, now, fault, record, false);
             return;
         };
         if ex.record.note.is_empty() {
@@ -171,6 +172,7 @@ impl Connection {
     /// response.
     pub(super) fn reject(
         &mut self,
+        gw: &mut Gateway,
         now: Instant,
         fault: Fault,
         mut record: AccessRecord,
@@ -216,6 +218,7 @@ impl Connection {
         record.bytes_out = out.len() as u64;
         record.note = fault.reason();
         record.end = now;
+        gw.metrics.ended(&record, &self.plan, None);
         self.send(Peer::Client, out.freeze());
         if self.access_log {
             self.b().out.push_back(Output::Log(Box::new(record)));
@@ -232,6 +235,6 @@ impl Connection {
             }
         }
         self.release_link(gw, now, false);
-        self.end_exchange(now, true);
+        self.end_exchange(gw, now, true);
     }
 }

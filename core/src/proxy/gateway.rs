@@ -25,6 +25,11 @@ pub struct Gateway {
     route_names: Vec<Bytes>,
     pub(crate) access_log: bool,
     pub(super) stock: super::buffers::Stock,
+    /// This worker's counters, updated where exchanges end.
+    pub metrics: crate::metrics::Metrics,
+    /// Connections made over this gateway (`Connection::new` sees it
+    /// shared).
+    pub(super) opened: std::cell::Cell<u64>,
 }
 
 impl Gateway {
@@ -51,6 +56,8 @@ impl Gateway {
             rng,
             access_log: true,
             stock: Default::default(),
+            metrics: Default::default(),
+            opened: Default::default(),
         }
     }
 
@@ -147,6 +154,22 @@ impl Gateway {
     /// frontend would drop them anyway; saves building each one).
     pub fn set_access_log(&mut self, on: bool) {
         self.access_log = on;
+    }
+
+    /// A copy of this worker's numbers at `now`, for a scrape (`pooled`:
+    /// the frontend's idle upstream connections).
+    pub fn snapshot(&self, now: Instant, pooled: u64) -> crate::metrics::Snapshot {
+        let mut metrics = self.metrics.named();
+        metrics.connections_opened = self.opened.get();
+        crate::metrics::Snapshot {
+            metrics,
+            servers: self
+                .groups
+                .iter()
+                .flat_map(|g| g.server_stats(now))
+                .collect(),
+            pooled,
+        }
     }
 
     /// The upstream groups, in the order of the plan's upstreams.

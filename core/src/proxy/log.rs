@@ -45,6 +45,9 @@ pub struct AccessRecord {
     pub request_id: Bytes,
     /// Who an authentication layer found the client to be.
     pub principal: Bytes,
+    /// The kind of the layer that answered the request itself (a 401, a
+    /// 429, a preflight), else empty.
+    pub answered_by: &'static str,
     /// How many servers were tried.
     pub tries: u8,
     /// Why it ended abnormally, or a balancing note ("fail-open"); empty if normal.
@@ -73,6 +76,7 @@ impl AccessRecord {
             route: Bytes::new(),
             request_id: Bytes::new(),
             principal: Bytes::new(),
+            answered_by: "",
             tries: 0,
             note: "",
         }

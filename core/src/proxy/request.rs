@@ -89,7 +89,13 @@ impl Connection {
             && !could_start_request(b.cin.bytes())
         {
             let record = AccessRecord::new(self.client, self.head_start);
-            self.reject(now, Fault::BadRequest("not an HTTP request"), record, false);
+            self.reject(
+                gw,
+                now,
+                Fault::BadRequest("not an HTTP request"),
+                record,
+                false,
+            );
             return true;
         }
         let span = match scanned {
@@ -98,7 +104,7 @@ impl Connection {
             Err(e) => {
                 let head = begins_head_request(b.cin.bytes());
                 let record = AccessRecord::new(self.client, self.head_start);
-                self.reject(now, e.into(), record, head);
+                self.reject(gw, now, e.into(), record, head);
                 return true;
             }
         };
@@ -115,7 +121,7 @@ impl Connection {
             Ok(r) => r,
             Err(e) => {
                 record.target = super::log::arrived(&head);
-                self.reject(now, e.into(), record, is_head);
+                self.reject(gw, now, e.into(), record, is_head);
                 return true;
             }
         };
@@ -125,12 +131,12 @@ impl Connection {
         let framing = match request_framing(req.version, &req.headers) {
             Ok(f) => f,
             Err(e) => {
-                self.reject(now, Fault::BadRequest(e.reason()), record, is_head);
+                self.reject(gw, now, Fault::BadRequest(e.reason()), record, is_head);
                 return true;
             }
         };
         if &req.method[..] == b"CONNECT" {
-            self.reject(now, Fault::MethodNotAllowed, record, is_head);
+            self.reject(gw, now, Fault::MethodNotAllowed, record, is_head);
             return true;
         }
         // Routing and the upstream see the same, normalised path.
@@ -138,14 +144,14 @@ impl Connection {
             Ok(None) => {}
             Ok(Some(t)) => req.target = t,
             Err(e) => {
-                self.reject(now, Fault::BadRequest(e.reason()), record, is_head);
+                self.reject(gw, now, Fault::BadRequest(e.reason()), record, is_head);
                 return true;
             }
         }
         let max_body = self.plan.config.limits.max_request_body;
         if let Framing::Length(n) = framing {
             if max_body > 0 && n > max_body {
-                self.reject(now, Fault::BodyTooLarge, record, is_head);
+                self.reject(gw, now, Fault::BodyTooLarge, record, is_head);
                 return true;
             }
         }
@@ -211,6 +217,7 @@ impl Connection {
             req,
         };
         if let Flow::Answer(a) = flow {
+            ex.record.answered_by = self.plan.layer_kind(None, depth);
             self.answer_early(gw, now, ex, a, has_body);
             return true;
         }
@@ -259,6 +266,7 @@ impl Connection {
         }
         ex.depth += more;
         if let Flow::Answer(a) = flow {
+            ex.record.answered_by = self.plan.layer_kind(Some(route), more);
             self.answer_early(gw, now, ex, a, has_body);
             return true;
         }

@@ -291,7 +291,7 @@ impl Connection {
         if close {
             self.stop_reading();
         }
-        self.end_exchange(now, close);
+        self.end_exchange(gw, now, close);
     }
 
     /// The upstream sent something unacceptable before the final head
