@@ -231,14 +231,14 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
     }
     let plans = Plans::new(config.clone());
     let mut on = Handlers::default();
-    if let Some(path) = &opts.config {
-        let reloader = Reloader {
-            name,
-            path: path.clone(),
-            workers: opts.workers,
-            plans: plans.clone(),
-        };
-        on.reload = Some(Box::new(move || reloader.reload_and_say()));
+    let reloader = opts.config.as_ref().map(|path| Reloader {
+        name,
+        path: path.clone(),
+        workers: opts.workers,
+        plans: plans.clone(),
+    });
+    if let Some(r) = reloader.clone() {
+        on.reload = Some(Box::new(move || r.reload_and_say()));
     }
     if config.log_path.is_some() {
         on.reopen = Some(Box::new(move || match crate::accesslog::reopen() {
@@ -256,6 +256,10 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
             return 1;
         }
     };
+    if let Err(e) = crate::admin::start(name, &plans, reloader, shutdown.clone()) {
+        eprintln!("{name}: {e}");
+        return 1;
+    }
     let listen = config.listen;
     let stopping = shutdown.clone();
     match serve(&plans, opts, shutdown) {

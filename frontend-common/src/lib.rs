@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod accesslog;
+pub mod admin;
 pub mod cli;
 pub mod demo;
 pub mod io;

@@ -32,6 +32,16 @@ impl<T> Pool<T> {
         }
     }
 
+    /// Idle connections kept, all servers.
+    pub fn len(&self) -> usize {
+        self.lists.iter().map(Vec::len).sum()
+    }
+
+    /// True when none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// How long a connection may stay idle (a reload may change it).
     pub fn set_idle(&mut self, idle: Duration) {
         self.idle = idle;

@@ -8,15 +8,28 @@
 //! exchanges in flight finish on theirs). An invalid one changes nothing.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use weir_core::metrics::render::Process;
+use weir_core::metrics::Snapshot;
 use weir_core::{Config, Plan};
 
 type Listener = Box<dyn Fn(&Arc<Plan>) + Send>;
 
+/// How a scrape reaches one worker: called with where to send the
+/// worker's snapshot (a mio worker queues it and wakes up; a smol shard
+/// answers at once).
+pub type Asker = Box<dyn Fn(mpsc::Sender<Snapshot>) + Send>;
+
 struct Inner {
     current: Mutex<Arc<Plan>>,
     listeners: Mutex<Vec<Listener>>,
+    askers: Mutex<Vec<Asker>>,
+    reloads_ok: AtomicU64,
+    reloads_failed: AtomicU64,
+    started: Instant,
 }
 
 /// The plan in force, shared by every worker of the process.
@@ -32,6 +45,10 @@ impl Plans {
             inner: Arc::new(Inner {
                 current: Mutex::new(Arc::new(Plan::compile(config, 1))),
                 listeners: Mutex::new(Vec::new()),
+                askers: Mutex::new(Vec::new()),
+                reloads_ok: AtomicU64::new(0),
+                reloads_failed: AtomicU64::new(0),
+                started: Instant::now(),
             }),
         }
     }
@@ -55,6 +72,49 @@ impl Plans {
             .push(Box::new(f));
     }
 
+    /// Registers a worker for scrapes.
+    pub fn on_scrape(&self, ask: Asker) {
+        self.inner
+            .askers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ask);
+    }
+
+    /// Every worker's snapshot, merged; a worker that does not answer
+    /// within `limit` (stopping) is left out.
+    pub fn scrape(&self, limit: Duration) -> Snapshot {
+        let (tx, rx) = mpsc::channel();
+        let asked = {
+            let askers = self.inner.askers.lock().unwrap_or_else(|p| p.into_inner());
+            for ask in askers.iter() {
+                ask(tx.clone());
+            }
+            askers.len()
+        };
+        drop(tx);
+        let deadline = Instant::now() + limit;
+        let mut got = Vec::with_capacity(asked);
+        while got.len() < asked {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(s) => got.push(s),
+                Err(_) => break,
+            }
+        }
+        Snapshot::merge(&got)
+    }
+
+    /// What the process knows beyond its workers' counters.
+    pub fn process(&self) -> Process {
+        Process {
+            generation: self.current().generation,
+            reloads_ok: self.inner.reloads_ok.load(Ordering::Relaxed),
+            reloads_failed: self.inner.reloads_failed.load(Ordering::Relaxed),
+            uptime: self.inner.started.elapsed(),
+        }
+    }
+
     /// Puts `plan` in force and tells every listener.
     pub fn publish(&self, plan: Arc<Plan>) {
         *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) = plan.clone();
@@ -71,6 +131,7 @@ impl Plans {
 }
 
 /// Reloads one config file into a [`Plans`].
+#[derive(Clone)]
 pub struct Reloader {
     /// The binary's name, for messages.
     pub name: &'static str,
@@ -89,6 +150,16 @@ impl Reloader {
     /// one line per problem, each `FILE:LINE: key: message` as `--check`
     /// prints them.
     pub fn reload(&self) -> Result<String, Vec<String>> {
+        let result = self.try_reload();
+        let counter = match &result {
+            Ok(_) => &self.plans.inner.reloads_ok,
+            Err(_) => &self.plans.inner.reloads_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    fn try_reload(&self) -> Result<String, Vec<String>> {
         let current = self.plans.current();
         let keep = |mut why: Vec<String>| {
             why.insert(
@@ -115,6 +186,9 @@ impl Reloader {
         }
         if config.proxy_protocol != old.proxy_protocol {
             refused.push("proxy_protocol cannot change on reload; restart to change it".into());
+        }
+        if config.admin != old.admin {
+            refused.push("admin cannot change on reload; restart to change it".into());
         }
         if config.workers != old.workers {
             refused.push("workers cannot change on reload; restart to change it".into());

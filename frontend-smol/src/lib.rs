@@ -104,8 +104,15 @@ pub async fn serve(
 }
 
 /// Installs every plan `plans` publishes into `shard` (on the publishing
-/// thread: a short lock of the shard's gateway and pool).
+/// thread: a short lock of the shard's gateway and pool), and answers
+/// scrapes from it (on the admin thread, the same short locks).
 fn follow(plans: &Plans, shard: &Arc<Shard>) {
+    let weak = Arc::downgrade(shard);
+    plans.on_scrape(Box::new(move |reply| {
+        if let Some(shard) = weak.upgrade() {
+            let _ = reply.send(shard.snapshot());
+        }
+    }));
     let weak = Arc::downgrade(shard);
     plans.on_publish(move |plan| {
         if let Some(shard) = weak.upgrade() {

@@ -63,6 +63,12 @@ impl Shard {
         }
     }
 
+    /// This shard's numbers, for a scrape (two short locks).
+    pub fn snapshot(&self) -> weir_core::metrics::Snapshot {
+        let pooled = self.pool().len() as u64;
+        self.gateway().snapshot(Instant::now(), pooled)
+    }
+
     fn pool(&self) -> MutexGuard<'_, Pool<Async<TcpStream>>> {
         self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -96,6 +96,18 @@ impl Strategy {
     /// Every config name, for error messages and docs.
     pub const NAMES: &'static str =
         "random, round-robin, weighted-round-robin, consistent-hash, least-conn, p2c";
+
+    /// Its config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::RoundRobin => "round-robin",
+            Strategy::WeightedRoundRobin => "weighted-round-robin",
+            Strategy::ConsistentHash => "consistent-hash",
+            Strategy::LeastConn => "least-conn",
+            Strategy::P2c => "p2c",
+        }
+    }
 }
 
 impl FromStr for Strategy {

@@ -13,6 +13,7 @@ use crate::balancer::group::GroupSpec;
 use crate::balancer::{HashKey, Strategy};
 use crate::http1::path::PathRules;
 
+pub mod admin;
 pub(crate) mod client_ip;
 pub mod error_pages;
 mod http;
@@ -135,6 +136,8 @@ pub struct Config {
     pub proxy_protocol: bool,
     /// `[error_pages]`: bodies of the answers weir makes.
     pub error_pages: error_pages::ErrorPages,
+    /// `[admin]`: the admin listener, when configured.
+    pub admin: Option<admin::Admin>,
     /// `[client_ip]`: who the client of a request is.
     pub client_ip: crate::client_ip::ClientIpRules,
     /// `[log] path`: the access-log file (the frontend writes it; stdout
@@ -164,6 +167,7 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     client_ip: client_ip::RawClientIp,
+    admin: Option<admin::RawAdmin>,
     #[serde(default)]
     error_pages: error_pages::RawErrorPages,
     #[serde(default)]
@@ -403,6 +407,7 @@ impl Config {
             }),
         };
         let client_ip = client_ip::rules(&raw.client_ip, &mut errs);
+        let admin = raw.admin.as_ref().and_then(|a| admin::admin(a, &mut errs));
         let error_pages = error_pages::pages(&raw.error_pages, files, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
         let middleware = middleware::layers(&raw.middleware, files, &mut errs);
@@ -432,6 +437,7 @@ impl Config {
             client_ip,
             log_path,
             log_format,
+            admin,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         })
@@ -459,6 +465,7 @@ impl Config {
             proxy_protocol: false,
             log_path: None,
             log_format: crate::proxy::LogFormat::Text,
+            admin: None,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         }

@@ -70,6 +70,8 @@ pub struct Worker {
     shutdown: Shutdown,
     grace: Duration,
     stop_at: Option<Instant>,
+    /// Scrapes waiting for this worker's snapshot.
+    asks: std::sync::mpsc::Receiver<std::sync::mpsc::Sender<weir_core::metrics::Snapshot>>,
 }
 
 impl Worker {
@@ -92,6 +94,12 @@ impl Worker {
         shutdown.on_trigger(move || {
             let _ = wake.wake();
         });
+        let (ask, asks) = std::sync::mpsc::channel();
+        let wake = waker.clone();
+        plans.on_scrape(Box::new(move |reply| {
+            let _ = ask.send(reply);
+            let _ = wake.wake();
+        }));
         plans.on_publish(move |_| {
             let _ = waker.wake();
         });
@@ -111,6 +119,7 @@ impl Worker {
             buf: ReadBuf::default(),
             log: LogSink::new(quiet),
             trim: HeapTrim::default(),
+            asks,
             limit,
             accept_paused_until: None,
             accept_blocked: false,
@@ -148,7 +157,10 @@ impl Worker {
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept(now),
-                    WAKER => self.install_newer_plan(),
+                    WAKER => {
+                        self.install_newer_plan();
+                        self.answer_scrapes(now);
+                    }
                     Token(k) => {
                         let Some(s) = self.socks.get_mut(k) else {
                             continue;

@@ -14,6 +14,13 @@ use crate::sock::{Owner, Sock, NO_SERVER};
 use crate::timers::Due;
 
 impl Worker {
+    /// Sends this worker's snapshot to every scrape that asked.
+    pub(super) fn answer_scrapes(&mut self, now: std::time::Instant) {
+        while let Ok(reply) = self.asks.try_recv() {
+            let _ = reply.send(self.gw.snapshot(now, self.pool.len() as u64));
+        }
+    }
+
     /// A reload published a newer plan: install it; pooled connections to
     /// servers that no group has any more are closed.
     pub(super) fn install_newer_plan(&mut self) {

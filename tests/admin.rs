@@ -1,0 +1,150 @@
+//! End-to-end admin listener, on both binaries: `promtool check metrics`
+//! (Prometheus's own linter) passes on a scrape taken under load; after
+//! the same scripted traffic both frontends report the same counts;
+//! `/status` is JSON naming every server; `/healthz`, `/ready`, `POST
+//! /reload` answer.
+
+mod support;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::client::{get, Client};
+use support::upstream::Origin;
+use support::Weir;
+
+const SECS: Duration = Duration::from_secs(10);
+
+/// The admin address the gateway announced.
+fn admin_addr(w: &Weir) -> SocketAddr {
+    w.wait_stderr("admin listening on ", SECS);
+    let lines = w.stderr.lock().unwrap();
+    let line = lines
+        .iter()
+        .find_map(|l| l.split("admin listening on ").nth(1))
+        .unwrap();
+    line.parse().unwrap()
+}
+
+fn start(bin: &str, origin: &Origin) -> Weir {
+    let dir = support::scratch_dir("admin");
+    let config = format!(
+        "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n[[route]]\nname = \"all\"\nupstream = \"app\"\n",
+        origin.addr
+    );
+    let path = Weir::write_config(&dir, &config);
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.arg("--config").arg(&path).arg("--quiet");
+    Weir::spawn(cmd, dir)
+}
+
+fn promtool(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus, installed by .ci/run)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
+}
+
+fn sample(text: &str, name_and_labels: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+fn metrics_pass_promtool_under_load_and_count_exactly(bin: &str) {
+    let origin = Origin::start("a");
+    let w = start(bin, &origin);
+    let admin = admin_addr(&w);
+    // Load: 4 keep-alive clients until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, stop) = (w.addr, stop.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    c.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+                    assert_eq!(c.read().status, 200);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let during = get(admin, "/metrics");
+    assert_eq!(during.status, 200);
+    assert_eq!(
+        during.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let (ok, said) = promtool(&during.text());
+    assert!(ok, "promtool: {said}\n{}", during.text());
+    stop.store(true, Ordering::Relaxed);
+    let sent: u64 = load.into_iter().map(|t| t.join().unwrap()).sum();
+    // Then exactly 100 more, one connection each.
+    for _ in 0..100 {
+        assert_eq!(get(w.addr, "/name").status, 200);
+    }
+    let key = "weir_requests_total{route=\"all\",upstream=\"app\",code=\"2xx\"}";
+    support::wait_until(SECS, "every request counted", || {
+        sample(&get(admin, "/metrics").text(), key) == Some(sent + 100)
+    });
+    let text = get(admin, "/metrics").text();
+    let server = format!("{{upstream=\"app\",server=\"{}\"}}", origin.addr);
+    assert_eq!(sample(&text, &format!("weir_server_up{server}")), Some(1));
+    assert_eq!(
+        sample(&text, &format!("weir_server_in_flight{server}")),
+        Some(0)
+    );
+    assert_eq!(
+        sample(&text, "weir_request_duration_seconds_count{route=\"all\"}"),
+        Some(sent + 100)
+    );
+    // OpenMetrics when asked.
+    let mut c = Client::connect(admin);
+    c.send(b"GET /metrics HTTP/1.1\r\nHost: a\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n");
+    let om = c.read();
+    assert!(om.text().ends_with("# EOF\n"));
+    // Status, health, readiness, reload.
+    let status: serde_json::Value = serde_json::from_slice(&get(admin, "/status").body).unwrap();
+    assert_eq!(status["generation"], 1);
+    assert_eq!(
+        status["upstreams"][0]["servers"][0]["addr"],
+        origin.addr.to_string()
+    );
+    assert_eq!(get(admin, "/healthz").status, 200);
+    assert_eq!(get(admin, "/ready").status, 200);
+    assert_eq!(get(admin, "/nothing").status, 404);
+    let mut c = Client::connect(admin);
+    c.send(b"POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+    let r = c.read();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("generation 2"));
+    let text = get(admin, "/metrics").text();
+    assert_eq!(sample(&text, "weir_config_generation"), Some(2));
+    assert_eq!(
+        sample(&text, "weir_config_reloads_total{result=\"success\"}"),
+        Some(1)
+    );
+}
+
+each_frontend!(metrics_pass_promtool_under_load_and_count_exactly);
