@@ -5,11 +5,14 @@
 //!
 //! Endpoints: `GET /metrics` (Prometheus text, OpenMetrics when `Accept`
 //! asks), `GET /status` (JSON), `GET /healthz` (the process serves),
-//! `GET /ready` (503 while shutting down), `POST /reload` (as SIGHUP).
+//! `GET /ready` (503 while shutting down), `POST /reload` (as SIGHUP),
+//! `POST /servers/drain` and `POST /servers/enable` with
+//! `upstream=NAME&server=ADDR` in the query or a form body.
 //! With a token, every request needs `Authorization: Bearer TOKEN`
 //! (compared in constant time). One request per connection.
 
 use std::fmt::Write;
+use std::net::SocketAddr;
 
 use subtle::ConstantTimeEq;
 
@@ -19,6 +22,9 @@ use crate::plan::Plan;
 
 /// The largest admin request head read.
 pub const MAX_REQUEST: usize = 16 * 1024;
+
+/// The largest form body read.
+pub const MAX_BODY: usize = 4096;
 
 /// What an admin request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +39,68 @@ pub enum Endpoint {
     Ready,
     /// `POST /reload`.
     Reload,
+    /// `POST /servers/drain`: no new requests to this server.
+    Drain(ServerRef),
+    /// `POST /servers/enable`: undoes a drain.
+    Enable(ServerRef),
+}
+
+/// A server named by an admin request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerRef {
+    /// Its upstream group's name.
+    pub upstream: String,
+    /// Its address.
+    pub server: SocketAddr,
+}
+
+impl ServerRef {
+    /// Checks that `plan` has this server in this group.
+    pub fn check(&self, plan: &Plan) -> Result<(), Reply> {
+        let Some(g) = plan
+            .config
+            .upstreams
+            .iter()
+            .find(|g| g.name == self.upstream)
+        else {
+            return Err(Reply::text(
+                404,
+                format!("no upstream named {:?}\n", self.upstream),
+            ));
+        };
+        if !g.servers.iter().any(|(a, _)| *a == self.server) {
+            return Err(Reply::text(
+                404,
+                format!(
+                    "upstream {:?} has no server {}\n",
+                    self.upstream, self.server
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `upstream=NAME&server=ADDR` from a query or form body.
+fn server_ref(form: &[u8]) -> Result<ServerRef, Reply> {
+    let (mut upstream, mut server) = (None, None);
+    for (k, v) in form_urlencoded::parse(form) {
+        match &*k {
+            "upstream" => upstream = Some(v.into_owned()),
+            "server" => server = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let (Some(upstream), Some(server)) = (upstream, server) else {
+        return Err(Reply::text(
+            400,
+            "name the server: upstream=NAME&server=ADDR (query or form body)\n",
+        ));
+    };
+    let server = server
+        .parse()
+        .map_err(|_| Reply::text(400, format!("{server:?} is not an address:port\n")))?;
+    Ok(ServerRef { upstream, server })
 }
 
 /// An answer: status, `Content-Type` and body.
@@ -78,14 +146,14 @@ impl Reply {
 pub fn request(bytes: &[u8], token: Option<&str>) -> Result<Option<Endpoint>, Reply> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
+    let head_len = match req.parse(bytes) {
+        Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if bytes.len() >= MAX_REQUEST => {
             return Err(Reply::text(431, "request head too large\n"))
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(Reply::text(400, "malformed request\n")),
-    }
+    };
     let header = |name: &str| {
         req.headers
             .iter()
@@ -100,10 +168,29 @@ pub fn request(bytes: &[u8], token: Option<&str>) -> Result<Option<Endpoint>, Re
             return Err(Reply::text(401, "a bearer token is required\n"));
         }
     }
-    let path = req.path.unwrap_or("/");
-    let path = path.split('?').next().unwrap_or(path);
+    // A small form body, read whole.
+    let length = match header("content-length")
+        .map(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+    {
+        None => 0,
+        Some(Some(n)) if n <= MAX_BODY => n,
+        Some(_) => return Err(Reply::text(413, "a form body is at most 4 KiB\n")),
+    };
+    if bytes.len() < head_len + length {
+        return Ok(None);
+    }
+    let body = &bytes[head_len..head_len + length];
+    let target = req.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let form = if query.is_empty() {
+        body
+    } else {
+        query.as_bytes()
+    };
     let method = req.method.unwrap_or("");
     let endpoint = match path {
+        "/servers/drain" => Endpoint::Drain(server_ref(form)?),
+        "/servers/enable" => Endpoint::Enable(server_ref(form)?),
         "/metrics" => Endpoint::Metrics(Format::from_accept(header("accept"))),
         "/status" => Endpoint::Status,
         "/healthz" => Endpoint::Healthz,
@@ -111,10 +198,9 @@ pub fn request(bytes: &[u8], token: Option<&str>) -> Result<Option<Endpoint>, Re
         "/reload" => Endpoint::Reload,
         _ => return Err(Reply::text(404, "no such admin endpoint\n")),
     };
-    let wanted = if endpoint == Endpoint::Reload {
-        "POST"
-    } else {
-        "GET"
+    let wanted = match endpoint {
+        Endpoint::Reload | Endpoint::Drain(_) | Endpoint::Enable(_) => "POST",
+        _ => "GET",
     };
     if method != wanted && !(method == "HEAD" && wanted == "GET") {
         return Err(Reply::text(405, format!("use {wanted}\n")));
@@ -148,6 +234,7 @@ pub fn status(snapshot: &Snapshot, process: &Process, plan: &Plan) -> Reply {
                         "addr": s.addr.to_string(),
                         "weight": s.weight,
                         "up": s.up,
+                        "drained": s.drained,
                         "in_flight": s.in_flight,
                         "failures": s.failures,
                     })

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use weir_core::admin::{self, Endpoint, Reply};
+use weir_core::admin::{self, Endpoint, Reply, ServerRef};
 
 use crate::reload::{Plans, Reloader};
 use crate::Shutdown;
@@ -94,6 +94,8 @@ fn answer(endpoint: Endpoint, ctx: &Ctx<'_>) -> Reply {
             &ctx.plans.process(),
             &ctx.plans.current(),
         ),
+        Endpoint::Drain(s) => drain(ctx, &s, true),
+        Endpoint::Enable(s) => drain(ctx, &s, false),
         Endpoint::Reload => match ctx.reloader {
             None => Reply::text(409, "no config file to reload (quick mode)\n"),
             Some(r) => match r.reload() {
@@ -102,4 +104,21 @@ fn answer(endpoint: Endpoint, ctx: &Ctx<'_>) -> Reply {
             },
         },
     }
+}
+
+/// Drains (`on`) or enables a server of the plan in force, in every worker.
+fn drain(ctx: &Ctx<'_>, s: &ServerRef, on: bool) -> Reply {
+    if let Err(reply) = s.check(&ctx.plans.current()) {
+        return reply;
+    }
+    ctx.plans.set_drained(&s.upstream, s.server, on);
+    let said = if on {
+        format!(
+            "drained {} in {}: no new requests; those in flight finish\n",
+            s.server, s.upstream
+        )
+    } else {
+        format!("enabled {} in {}\n", s.server, s.upstream)
+    };
+    Reply::text(200, said)
 }

@@ -7,6 +7,7 @@
 //! connections and the next request on each keep-alive connection use it;
 //! exchanges in flight finish on theirs). An invalid one changes nothing.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -23,10 +24,16 @@ type Listener = Box<dyn Fn(&Arc<Plan>) + Send>;
 /// answers at once).
 pub type Asker = Box<dyn Fn(mpsc::Sender<Snapshot>) + Send>;
 
+/// Told the drained servers (upstream name, address) when they change.
+type DrainListener = Box<dyn Fn(&[(String, SocketAddr)]) + Send>;
+
 struct Inner {
     current: Mutex<Arc<Plan>>,
     listeners: Mutex<Vec<Listener>>,
     askers: Mutex<Vec<Asker>>,
+    /// Servers drained through the admin API, and who applies them.
+    drained: Mutex<Vec<(String, SocketAddr)>>,
+    drain_listeners: Mutex<Vec<DrainListener>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     started: Instant,
@@ -46,6 +53,8 @@ impl Plans {
                 current: Mutex::new(Arc::new(Plan::compile(config, 1))),
                 listeners: Mutex::new(Vec::new()),
                 askers: Mutex::new(Vec::new()),
+                drained: Mutex::new(Vec::new()),
+                drain_listeners: Mutex::new(Vec::new()),
                 reloads_ok: AtomicU64::new(0),
                 reloads_failed: AtomicU64::new(0),
                 started: Instant::now(),
@@ -67,6 +76,45 @@ impl Plans {
     pub fn on_publish(&self, f: impl Fn(&Arc<Plan>) + Send + 'static) {
         self.inner
             .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// The servers drained now (upstream name, address).
+    pub fn drained(&self) -> Vec<(String, SocketAddr)> {
+        self.inner
+            .drained
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Drains (`on`) or enables one server, and tells every worker.
+    pub fn set_drained(&self, upstream: &str, server: SocketAddr, on: bool) {
+        let list = {
+            let mut list = self.inner.drained.lock().unwrap_or_else(|p| p.into_inner());
+            list.retain(|(n, a)| !(n == upstream && *a == server));
+            if on {
+                list.push((upstream.to_owned(), server));
+            }
+            list.clone()
+        };
+        for f in self
+            .inner
+            .drain_listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            f(&list);
+        }
+    }
+
+    /// Calls `f` with the drained list whenever it changes.
+    pub fn on_drain(&self, f: impl Fn(&[(String, SocketAddr)]) + Send + 'static) {
+        self.inner
+            .drain_listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Box::new(f));

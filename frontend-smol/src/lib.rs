@@ -108,6 +108,12 @@ pub async fn serve(
 /// scrapes from it (on the admin thread, the same short locks).
 fn follow(plans: &Plans, shard: &Arc<Shard>) {
     let weak = Arc::downgrade(shard);
+    let drains = Arc::downgrade(shard);
+    plans.on_drain(move |list| {
+        if let Some(shard) = drains.upgrade() {
+            shard.gateway().set_drained(list);
+        }
+    });
     plans.on_scrape(Box::new(move |reply| {
         if let Some(shard) = weak.upgrade() {
             let _ = reply.send(shard.snapshot());

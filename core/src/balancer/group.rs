@@ -36,6 +36,10 @@ pub struct Group {
     fail_open: bool,
     /// Per server: picks not yet reported, and failures reported.
     counts: Vec<(u64, u64)>,
+    /// Per server: drained by the operator (no new requests).
+    drained: Vec<bool>,
+    /// True when any server is drained.
+    any_drained: bool,
 }
 
 /// How a group is built (the validated `[[upstream]]` section).
@@ -161,6 +165,8 @@ impl Group {
             hash_key: spec.hash_key.clone(),
             fail_open: spec.fail_open,
             counts: vec![(0, 0); spec.servers.len()],
+            drained: vec![false; spec.servers.len()],
+            any_drained: false,
         }
     }
 
@@ -212,10 +218,12 @@ impl Group {
     /// recently failed untried server when none is up (if allowed).
     pub fn pick(&mut self, key: Option<u64>, tried: &[ServerId], now: Instant) -> Option<Pick> {
         let health = &self.health;
-        let picked = if tried.is_empty() && health.all_up(now) {
+        let drained = &self.drained;
+        let picked = if tried.is_empty() && !self.any_drained && health.all_up(now) {
             self.balancer.pick_any(key)
         } else {
-            let usable = |s: ServerId| !tried.contains(&s) && health.is_up(s, now);
+            let usable =
+                |s: ServerId| !tried.contains(&s) && !drained[s.index()] && health.is_up(s, now);
             self.balancer.pick(key, &usable)
         };
         if let Some(s) = picked {
@@ -225,9 +233,10 @@ impl Group {
         if !self.fail_open {
             return None;
         }
+        // Failing open never picks a drained server.
         let untried = (0..self.addrs.len() as u16)
             .map(ServerId)
-            .filter(|s| !tried.contains(s));
+            .filter(|s| !tried.contains(s) && !self.drained[s.index()]);
         let s = self.health.least_recently_failed(untried)?;
         // Keep the strategy's bookkeeping (in-flight counts) consistent.
         let forced = self.balancer.pick(key, &|x| x == s).unwrap_or(s);
@@ -253,6 +262,17 @@ impl Group {
         self.balancer.report(s, outcome);
     }
 
+    /// Drains (`true`) or enables the server at `addr`; false when the
+    /// group has no such server.
+    pub fn set_drained(&mut self, addr: SocketAddr, drained: bool) -> bool {
+        let Some(s) = self.server_at(addr) else {
+            return false;
+        };
+        self.drained[s.index()] = drained;
+        self.any_drained = self.drained.iter().any(|d| *d);
+        true
+    }
+
     fn count_pick(&mut self, s: ServerId) {
         if let Some(c) = self.counts.get_mut(s.index()) {
             c.0 += 1;
@@ -271,6 +291,7 @@ impl Group {
                 addr: *addr,
                 weight: *weight,
                 up: self.health.is_up(ServerId(i as u16), now),
+                drained: self.drained.get(i).copied().unwrap_or(false),
                 in_flight: self.counts.get(i).map_or(0, |c| c.0),
                 failures: self.counts.get(i).map_or(0, |c| c.1),
             })

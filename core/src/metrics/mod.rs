@@ -311,6 +311,8 @@ pub struct ServerStat {
     pub weight: u32,
     /// Not marked down by passive health.
     pub up: bool,
+    /// Drained by the operator: takes no new requests.
+    pub drained: bool,
     /// Requests picked for it and not yet reported.
     pub in_flight: u64,
     /// Passive failures counted.

@@ -25,6 +25,9 @@ pub struct Gateway {
     route_names: Vec<Bytes>,
     pub(crate) access_log: bool,
     pub(super) stock: super::buffers::Stock,
+    /// Servers drained by the operator, by (upstream name, address);
+    /// applied again to every plan installed.
+    drained: Vec<(String, SocketAddr)>,
     /// This worker's counters, updated where exchanges end.
     pub metrics: crate::metrics::Metrics,
     /// Connections made over this gateway (`Connection::new` sees it
@@ -58,6 +61,7 @@ impl Gateway {
             stock: Default::default(),
             metrics: Default::default(),
             opened: Default::default(),
+            drained: Vec::new(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Gateway {
             .filter(|a| !groups.iter().any(|g| g.server_at(*a).is_some()))
             .collect();
         self.groups = groups;
+        self.apply_drained();
         self.route_names = names(&plan);
         self.plan = plan;
         gone
@@ -154,6 +159,23 @@ impl Gateway {
     /// frontend would drop them anyway; saves building each one).
     pub fn set_access_log(&mut self, on: bool) {
         self.access_log = on;
+    }
+
+    /// Puts exactly these servers (upstream name, address) in the drained
+    /// state (the admin API's list, the same for every worker): they take
+    /// no new requests and finish what they have. Kept across reloads.
+    pub fn set_drained(&mut self, drained: &[(String, SocketAddr)]) {
+        self.drained = drained.to_vec();
+        self.apply_drained();
+    }
+
+    fn apply_drained(&mut self) {
+        for g in &mut self.groups {
+            for addr in g.addrs().to_vec() {
+                let on = self.drained.iter().any(|(n, a)| *n == g.name && *a == addr);
+                g.set_drained(addr, on);
+            }
+        }
     }
 
     /// A copy of this worker's numbers at `now`, for a scrape (`pooled`:

@@ -100,6 +100,10 @@ impl Worker {
             let _ = ask.send(reply);
             let _ = wake.wake();
         }));
+        let wake = waker.clone();
+        plans.on_drain(move |_| {
+            let _ = wake.wake();
+        });
         plans.on_publish(move |_| {
             let _ = waker.wake();
         });
@@ -159,6 +163,7 @@ impl Worker {
                     LISTENER => self.accept(now),
                     WAKER => {
                         self.install_newer_plan();
+                        self.gw.set_drained(&self.plans.drained());
                         self.answer_scrapes(now);
                     }
                     Token(k) => {
