@@ -79,6 +79,7 @@ fn counters_after_a_scripted_sequence_are_exact() {
         [
             "weir_server_up{upstream=\"app\",server=\"127.0.0.1:9001\"} 1",
             "weir_server_in_flight{upstream=\"app\",server=\"127.0.0.1:9001\"} 0",
+            "weir_server_requests_total{upstream=\"app\",server=\"127.0.0.1:9001\"} 2",
             "weir_server_failures_total{upstream=\"app\",server=\"127.0.0.1:9001\"} 1",
         ]
     );

@@ -81,6 +81,7 @@ fn serve_one(mut stream: TcpStream, ctx: &Ctx<'_>) {
 
 fn answer(endpoint: Endpoint, ctx: &Ctx<'_>) -> Reply {
     match endpoint {
+        Endpoint::Page => admin::page(),
         Endpoint::Healthz => Reply::text(200, "ok\n"),
         Endpoint::Ready if ctx.shutdown.is_fired() => Reply::text(503, "shutting down\n"),
         Endpoint::Ready => Reply::text(200, "ready\n"),

@@ -34,8 +34,8 @@ pub struct Group {
     health: Health,
     hash_key: Option<HashKey>,
     fail_open: bool,
-    /// Per server: picks not yet reported, and failures reported.
-    counts: Vec<(u64, u64)>,
+    /// Per server: picks not yet reported, failures reported, picks.
+    counts: Vec<(u64, u64, u64)>,
     /// Per server: drained by the operator (no new requests).
     drained: Vec<bool>,
     /// True when any server is drained.
@@ -164,7 +164,7 @@ impl Group {
             health: Health::new(spec.servers.len(), spec.max_fails, spec.fail_timeout),
             hash_key: spec.hash_key.clone(),
             fail_open: spec.fail_open,
-            counts: vec![(0, 0); spec.servers.len()],
+            counts: vec![(0, 0, 0); spec.servers.len()],
             drained: vec![false; spec.servers.len()],
             any_drained: false,
         }
@@ -276,6 +276,7 @@ impl Group {
     fn count_pick(&mut self, s: ServerId) {
         if let Some(c) = self.counts.get_mut(s.index()) {
             c.0 += 1;
+            c.2 += 1;
         }
     }
 
@@ -294,6 +295,7 @@ impl Group {
                 drained: self.drained.get(i).copied().unwrap_or(false),
                 in_flight: self.counts.get(i).map_or(0, |c| c.0),
                 failures: self.counts.get(i).map_or(0, |c| c.1),
+                requests: self.counts.get(i).map_or(0, |c| c.2),
             })
             .collect()
     }

@@ -317,6 +317,8 @@ pub struct ServerStat {
     pub in_flight: u64,
     /// Passive failures counted.
     pub failures: u64,
+    /// Requests sent to it (picks, retries included).
+    pub requests: u64,
 }
 
 /// What one worker hands to a scrape.
@@ -348,6 +350,7 @@ impl Snapshot {
                         o.up &= st.up;
                         o.in_flight += st.in_flight;
                         o.failures += st.failures;
+                        o.requests += st.requests;
                     }
                     None => out.servers.push(st.clone()),
                 }

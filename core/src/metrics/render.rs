@@ -216,6 +216,14 @@ pub fn render(s: &Snapshot, p: &Process, format: Format) -> String {
         o.sample("weir_server_in_flight", &server(st), st.in_flight);
     }
     o.family(
+        "weir_server_requests_total",
+        "counter",
+        "Requests sent to the server (retries included).",
+    );
+    for st in &s.servers {
+        o.sample("weir_server_requests_total", &server(st), st.requests);
+    }
+    o.family(
         "weir_server_failures_total",
         "counter",
         "Passive failures (connect, reset, timeout, bad response) of the server.",

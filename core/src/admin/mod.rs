@@ -3,7 +3,8 @@
 //! to send at once), and the answers are built here from numbers the
 //! frontend gathered ([`Snapshot`]s, [`Process`]).
 //!
-//! Endpoints: `GET /metrics` (Prometheus text, OpenMetrics when `Accept`
+//! Endpoints: `GET /` (the status page: one self-contained HTML file,
+//! `page.html`, that reads `/status` every 2 s), `GET /metrics` (Prometheus text, OpenMetrics when `Accept`
 //! asks), `GET /status` (JSON), `GET /healthz` (the process serves),
 //! `GET /ready` (503 while shutting down), `POST /reload` (as SIGHUP),
 //! `POST /servers/drain` and `POST /servers/enable` with
@@ -29,6 +30,8 @@ pub const MAX_BODY: usize = 4096;
 /// What an admin request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `GET /`: the status page.
+    Page,
     /// `GET /metrics`, in this format.
     Metrics(Format),
     /// `GET /status`.
@@ -191,6 +194,7 @@ pub fn request(bytes: &[u8], token: Option<&str>) -> Result<Option<Endpoint>, Re
     let endpoint = match path {
         "/servers/drain" => Endpoint::Drain(server_ref(form)?),
         "/servers/enable" => Endpoint::Enable(server_ref(form)?),
+        "/" => Endpoint::Page,
         "/metrics" => Endpoint::Metrics(Format::from_accept(header("accept"))),
         "/status" => Endpoint::Status,
         "/healthz" => Endpoint::Healthz,
@@ -206,6 +210,18 @@ pub fn request(bytes: &[u8], token: Option<&str>) -> Result<Option<Endpoint>, Re
         return Err(Reply::text(405, format!("use {wanted}\n")));
     }
     Ok(Some(endpoint))
+}
+
+/// The status page.
+pub const PAGE: &str = include_str!("page.html");
+
+/// The answer to `GET /`.
+pub fn page() -> Reply {
+    Reply {
+        status: 200,
+        content_type: "text/html; charset=utf-8",
+        body: PAGE.to_owned(),
+    }
 }
 
 /// The answer to `GET /metrics`.
@@ -237,6 +253,7 @@ pub fn status(snapshot: &Snapshot, process: &Process, plan: &Plan) -> Reply {
                         "drained": s.drained,
                         "in_flight": s.in_flight,
                         "failures": s.failures,
+                        "requests": s.requests,
                     })
                 })
                 .collect();
