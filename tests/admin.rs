@@ -20,17 +20,6 @@ use support::Weir;
 
 const SECS: Duration = Duration::from_secs(10);
 
-/// The admin address the gateway announced.
-fn admin_addr(w: &Weir) -> SocketAddr {
-    w.wait_stderr("admin listening on ", SECS);
-    let lines = w.stderr.lock().unwrap();
-    let line = lines
-        .iter()
-        .find_map(|l| l.split("admin listening on ").nth(1))
-        .unwrap();
-    line.parse().unwrap()
-}
-
 fn start(bin: &str, origin: &Origin) -> Weir {
     let dir = support::scratch_dir("admin");
     let config = format!(
@@ -72,7 +61,7 @@ fn sample(text: &str, name_and_labels: &str) -> Option<u64> {
 fn metrics_pass_promtool_under_load_and_count_exactly(bin: &str) {
     let origin = Origin::start("a");
     let w = start(bin, &origin);
-    let admin = admin_addr(&w);
+    let admin = w.admin_addr();
     // Load: 4 keep-alive clients until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
     let load: Vec<_> = (0..4)
@@ -172,7 +161,7 @@ fn a_drain_loses_nothing_in_flight_and_sends_nothing_new(bin: &str) {
     let mut cmd = Command::new(support::binary(bin));
     cmd.arg("--config").arg(&path).arg("--quiet");
     let w = Weir::spawn(cmd, dir);
-    let admin = admin_addr(&w);
+    let admin = w.admin_addr();
     // Slow requests in flight on both servers while a is drained.
     let slow: Vec<_> = (0..6)
         .map(|_| {

@@ -6,26 +6,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use support::client::{get, Client};
 use support::upstream::Origin;
 use support::Weir;
-
-const SECS: Duration = Duration::from_secs(10);
-
-fn admin_addr(w: &Weir) -> SocketAddr {
-    w.wait_stderr("admin listening on ", SECS);
-    let lines = w.stderr.lock().unwrap();
-    let line = lines
-        .iter()
-        .find_map(|l| l.split("admin listening on ").nth(1))
-        .unwrap();
-    line.parse().unwrap()
-}
 
 /// Chromium, headless; `args` after the common ones. Its stdout.
 fn chromium(args: &[&str]) -> String {
@@ -61,7 +47,7 @@ fn the_status_page_shows_every_server_in_a_browser(bin: &str) {
     let mut cmd = Command::new(support::binary(bin));
     cmd.arg("--config").arg(&path).arg("--quiet");
     let w = Weir::spawn(cmd, dir);
-    let admin = admin_addr(&w);
+    let admin = w.admin_addr();
     for _ in 0..8 {
         assert_eq!(get(w.addr, "/name").status, 200);
     }

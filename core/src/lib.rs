@@ -51,6 +51,7 @@ pub mod admin;
 pub mod balancer;
 pub mod client_ip;
 pub mod config;
+pub mod health_check;
 pub mod http1;
 pub mod metrics;
 pub mod middleware;

@@ -146,7 +146,11 @@ fn a_drained_server_takes_no_new_request_even_across_a_reload() {
     let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     sim.script(9001, &[ok; 8]);
     sim.script(9002, &[ok; 8]);
-    sim.gw.set_drained(&[("app".into(), addr(9001))]);
+    let drained = |list: &[u16]| weir_core::proxy::ServerMarks {
+        drained: list.iter().map(|p| ("app".to_string(), addr(*p))).collect(),
+        down: vec![],
+    };
+    sim.gw.set_marks(&drained(&[9001]));
     for _ in 0..4 {
         sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     }
@@ -163,12 +167,11 @@ fn a_drained_server_takes_no_new_request_even_across_a_reload() {
     let stats = sim.gw.snapshot(sim.now, 0).servers;
     assert!(stats[0].drained && !stats[1].drained);
     // Every server drained: 503, never a drained one.
-    sim.gw
-        .set_drained(&[("app".into(), addr(9001)), ("app".into(), addr(9002))]);
+    sim.gw.set_marks(&drained(&[9001, 9002]));
     sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(sim.logs[5].status, 503);
     // Enabled again: both take requests.
-    sim.gw.set_drained(&[]);
+    sim.gw.set_marks(&drained(&[]));
     for _ in 0..2 {
         sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     }

@@ -12,6 +12,7 @@ pub mod accesslog;
 pub mod admin;
 pub mod cli;
 pub mod demo;
+pub mod health;
 pub mod io;
 pub mod memory;
 pub mod pool;

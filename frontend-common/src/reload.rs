@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use weir_core::metrics::render::Process;
 use weir_core::metrics::Snapshot;
+use weir_core::proxy::ServerMarks;
 use weir_core::{Config, Plan};
 
 type Listener = Box<dyn Fn(&Arc<Plan>) + Send>;
@@ -24,16 +25,17 @@ type Listener = Box<dyn Fn(&Arc<Plan>) + Send>;
 /// answers at once).
 pub type Asker = Box<dyn Fn(mpsc::Sender<Snapshot>) + Send>;
 
-/// Told the drained servers (upstream name, address) when they change.
-type DrainListener = Box<dyn Fn(&[(String, SocketAddr)]) + Send>;
+/// Told the server marks when they change.
+type MarkListener = Box<dyn Fn(&ServerMarks) + Send>;
 
 struct Inner {
     current: Mutex<Arc<Plan>>,
     listeners: Mutex<Vec<Listener>>,
     askers: Mutex<Vec<Asker>>,
-    /// Servers drained through the admin API, and who applies them.
-    drained: Mutex<Vec<(String, SocketAddr)>>,
-    drain_listeners: Mutex<Vec<DrainListener>>,
+    /// Servers drained through the admin API or found down by the
+    /// active checks, and who applies them.
+    marks: Mutex<ServerMarks>,
+    mark_listeners: Mutex<Vec<MarkListener>>,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     started: Instant,
@@ -53,8 +55,8 @@ impl Plans {
                 current: Mutex::new(Arc::new(Plan::compile(config, 1))),
                 listeners: Mutex::new(Vec::new()),
                 askers: Mutex::new(Vec::new()),
-                drained: Mutex::new(Vec::new()),
-                drain_listeners: Mutex::new(Vec::new()),
+                marks: Mutex::new(ServerMarks::default()),
+                mark_listeners: Mutex::new(Vec::new()),
                 reloads_ok: AtomicU64::new(0),
                 reloads_failed: AtomicU64::new(0),
                 started: Instant::now(),
@@ -81,10 +83,10 @@ impl Plans {
             .push(Box::new(f));
     }
 
-    /// The servers drained now (upstream name, address).
-    pub fn drained(&self) -> Vec<(String, SocketAddr)> {
+    /// The servers drained or found down now.
+    pub fn marks(&self) -> ServerMarks {
         self.inner
-            .drained
+            .marks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -92,29 +94,46 @@ impl Plans {
 
     /// Drains (`on`) or enables one server, and tells every worker.
     pub fn set_drained(&self, upstream: &str, server: SocketAddr, on: bool) {
-        let list = {
-            let mut list = self.inner.drained.lock().unwrap_or_else(|p| p.into_inner());
-            list.retain(|(n, a)| !(n == upstream && *a == server));
+        self.mark(|m| &mut m.drained, upstream, server, on);
+    }
+
+    /// Marks one server down (`on`) or up for the active health checks,
+    /// and tells every worker.
+    pub fn set_checked_down(&self, upstream: &str, server: SocketAddr, on: bool) {
+        self.mark(|m| &mut m.down, upstream, server, on);
+    }
+
+    fn mark(
+        &self,
+        list: impl Fn(&mut ServerMarks) -> &mut Vec<(String, SocketAddr)>,
+        upstream: &str,
+        server: SocketAddr,
+        on: bool,
+    ) {
+        let marks = {
+            let mut marks = self.inner.marks.lock().unwrap_or_else(|p| p.into_inner());
+            let l = list(&mut marks);
+            l.retain(|(n, a)| !(n == upstream && *a == server));
             if on {
-                list.push((upstream.to_owned(), server));
+                l.push((upstream.to_owned(), server));
             }
-            list.clone()
+            marks.clone()
         };
         for f in self
             .inner
-            .drain_listeners
+            .mark_listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            f(&list);
+            f(&marks);
         }
     }
 
-    /// Calls `f` with the drained list whenever it changes.
-    pub fn on_drain(&self, f: impl Fn(&[(String, SocketAddr)]) + Send + 'static) {
+    /// Calls `f` with the marks whenever they change.
+    pub fn on_marks(&self, f: impl Fn(&ServerMarks) + Send + 'static) {
         self.inner
-            .drain_listeners
+            .mark_listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Box::new(f));

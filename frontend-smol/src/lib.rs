@@ -109,9 +109,9 @@ pub async fn serve(
 fn follow(plans: &Plans, shard: &Arc<Shard>) {
     let weak = Arc::downgrade(shard);
     let drains = Arc::downgrade(shard);
-    plans.on_drain(move |list| {
+    plans.on_marks(move |marks| {
         if let Some(shard) = drains.upgrade() {
-            shard.gateway().set_drained(list);
+            shard.gateway().set_marks(marks);
         }
     });
     plans.on_scrape(Box::new(move |reply| {

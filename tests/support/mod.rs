@@ -144,6 +144,17 @@ impl Weir {
         }
     }
 
+    /// The admin listener's address, as the gateway announced it.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.wait_stderr("admin listening on ", Duration::from_secs(10));
+        let lines = self.stderr.lock().unwrap();
+        let addr = lines
+            .iter()
+            .find_map(|l| l.split("admin listening on ").nth(1))
+            .expect("announced");
+        addr.parse().expect("an address")
+    }
+
     /// Waits until a stderr line contains `needle`.
     pub fn wait_stderr(&self, needle: &str, limit: Duration) {
         wait_until(limit, needle, || {

@@ -24,7 +24,12 @@ pub struct Origin {
 
 impl Origin {
     pub fn start(name: &str) -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Origin::start_at(name, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// An origin on `addr` (a killed origin's address: it comes back).
+    pub fn start_at(name: &str, addr: SocketAddr) -> Origin {
+        let listener = TcpListener::bind(addr).unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let live = Arc::new(AtomicUsize::new(0));

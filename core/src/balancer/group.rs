@@ -36,10 +36,13 @@ pub struct Group {
     fail_open: bool,
     /// Per server: picks not yet reported, failures reported, picks.
     counts: Vec<(u64, u64, u64)>,
-    /// Per server: drained by the operator (no new requests).
+    /// Per server: drained by the operator (no new requests, never
+    /// picked), and marked down by the active checks (picked only
+    /// failing open).
     drained: Vec<bool>,
-    /// True when any server is drained.
-    any_drained: bool,
+    checked_down: Vec<bool>,
+    /// True when any server is drained or checked down.
+    any_marked: bool,
 }
 
 /// How a group is built (the validated `[[upstream]]` section).
@@ -65,6 +68,8 @@ pub struct GroupSpec {
     pub retries: u8,
     /// Which failures send a request to the next server.
     pub retry_on: RetryOn,
+    /// Active health checks, when configured.
+    pub health: Option<crate::health_check::CheckSpec>,
 }
 
 /// The timeouts of talking to one group's servers.
@@ -143,6 +148,7 @@ impl GroupSpec {
             },
             retries: 2,
             retry_on: RetryOn::CONNECT.with(RetryOn::RESET),
+            health: None,
         }
     }
 }
@@ -166,7 +172,8 @@ impl Group {
             fail_open: spec.fail_open,
             counts: vec![(0, 0, 0); spec.servers.len()],
             drained: vec![false; spec.servers.len()],
-            any_drained: false,
+            checked_down: vec![false; spec.servers.len()],
+            any_marked: false,
         }
     }
 
@@ -218,12 +225,16 @@ impl Group {
     /// recently failed untried server when none is up (if allowed).
     pub fn pick(&mut self, key: Option<u64>, tried: &[ServerId], now: Instant) -> Option<Pick> {
         let health = &self.health;
-        let drained = &self.drained;
-        let picked = if tried.is_empty() && !self.any_drained && health.all_up(now) {
+        let (drained, down) = (&self.drained, &self.checked_down);
+        let picked = if tried.is_empty() && !self.any_marked && health.all_up(now) {
             self.balancer.pick_any(key)
         } else {
-            let usable =
-                |s: ServerId| !tried.contains(&s) && !drained[s.index()] && health.is_up(s, now);
+            let usable = |s: ServerId| {
+                !tried.contains(&s)
+                    && !drained[s.index()]
+                    && !down[s.index()]
+                    && health.is_up(s, now)
+            };
             self.balancer.pick(key, &usable)
         };
         if let Some(s) = picked {
@@ -269,7 +280,18 @@ impl Group {
             return false;
         };
         self.drained[s.index()] = drained;
-        self.any_drained = self.drained.iter().any(|d| *d);
+        self.any_marked = self.drained.iter().chain(&self.checked_down).any(|d| *d);
+        true
+    }
+
+    /// Marks the server at `addr` down (`true`) or up by the active
+    /// checks; false when the group has no such server.
+    pub fn set_checked_down(&mut self, addr: SocketAddr, down: bool) -> bool {
+        let Some(s) = self.server_at(addr) else {
+            return false;
+        };
+        self.checked_down[s.index()] = down;
+        self.any_marked = self.drained.iter().chain(&self.checked_down).any(|d| *d);
         true
     }
 
@@ -291,7 +313,8 @@ impl Group {
                 upstream: self.name.clone(),
                 addr: *addr,
                 weight: *weight,
-                up: self.health.is_up(ServerId(i as u16), now),
+                up: self.health.is_up(ServerId(i as u16), now)
+                    && !self.checked_down.get(i).copied().unwrap_or(false),
                 drained: self.drained.get(i).copied().unwrap_or(false),
                 in_flight: self.counts.get(i).map_or(0, |c| c.0),
                 failures: self.counts.get(i).map_or(0, |c| c.1),

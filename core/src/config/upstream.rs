@@ -27,6 +27,7 @@ pub(super) struct RawUpstream {
     timeouts: Option<Spanned<RawUpstreamTimeouts>>,
     retries: Option<Spanned<u8>>,
     retry_on: Option<Spanned<Vec<String>>>,
+    health: crate::health_check::RawHealth,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +146,12 @@ pub(super) fn groups(
                 }
             }
             spec.retry_on = on;
+        }
+        if let Some(h) = &u.health {
+            match crate::health_check::spec(h.get_ref()) {
+                Ok(c) => spec.health = Some(c),
+                Err(m) => errs.at(h.span(), key("health"), m),
+            }
         }
         groups.push(spec);
     }

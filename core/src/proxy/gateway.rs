@@ -11,6 +11,15 @@ use crate::config::Config;
 use crate::plan::Plan;
 use crate::rng::Rng;
 
+/// Servers taken out of balancing, by (upstream name, address).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerMarks {
+    /// Drained by the operator (admin API).
+    pub drained: Vec<(String, SocketAddr)>,
+    /// Found down by the active health checks.
+    pub down: Vec<(String, SocketAddr)>,
+}
+
 /// One worker's state: the plan in force, the upstream groups (balancer
 /// and passive health, aligned with the plan's upstreams) and a seeded
 /// RNG. Passed as `&mut` to every `Connection` call.
@@ -25,9 +34,9 @@ pub struct Gateway {
     route_names: Vec<Bytes>,
     pub(crate) access_log: bool,
     pub(super) stock: super::buffers::Stock,
-    /// Servers drained by the operator, by (upstream name, address);
-    /// applied again to every plan installed.
-    drained: Vec<(String, SocketAddr)>,
+    /// Servers drained by the operator and marked down by the active
+    /// checks; applied again to every plan installed.
+    marks: ServerMarks,
     /// This worker's counters, updated where exchanges end.
     pub metrics: crate::metrics::Metrics,
     /// Connections made over this gateway (`Connection::new` sees it
@@ -61,7 +70,7 @@ impl Gateway {
             stock: Default::default(),
             metrics: Default::default(),
             opened: Default::default(),
-            drained: Vec::new(),
+            marks: ServerMarks::default(),
         }
     }
 
@@ -101,7 +110,7 @@ impl Gateway {
             .filter(|a| !groups.iter().any(|g| g.server_at(*a).is_some()))
             .collect();
         self.groups = groups;
-        self.apply_drained();
+        self.apply_marks();
         self.route_names = names(&plan);
         self.plan = plan;
         gone
@@ -161,19 +170,27 @@ impl Gateway {
         self.access_log = on;
     }
 
-    /// Puts exactly these servers (upstream name, address) in the drained
-    /// state (the admin API's list, the same for every worker): they take
-    /// no new requests and finish what they have. Kept across reloads.
-    pub fn set_drained(&mut self, drained: &[(String, SocketAddr)]) {
-        self.drained = drained.to_vec();
-        self.apply_drained();
+    /// Puts exactly these marks in force (the same for every worker):
+    /// drained servers take no new requests and finish what they have;
+    /// servers the active checks found down are picked only failing open.
+    /// Kept across reloads.
+    pub fn set_marks(&mut self, marks: &ServerMarks) {
+        self.marks = marks.clone();
+        self.apply_marks();
     }
 
-    fn apply_drained(&mut self) {
+    fn apply_marks(&mut self) {
+        let has = |list: &[(String, SocketAddr)], g: &str, addr: SocketAddr| {
+            list.iter().any(|(n, a)| n == g && *a == addr)
+        };
         for g in &mut self.groups {
             for addr in g.addrs().to_vec() {
-                let on = self.drained.iter().any(|(n, a)| *n == g.name && *a == addr);
-                g.set_drained(addr, on);
+                let (drained, down) = (
+                    has(&self.marks.drained, &g.name, addr),
+                    has(&self.marks.down, &g.name, addr),
+                );
+                g.set_drained(addr, drained);
+                g.set_checked_down(addr, down);
             }
         }
     }

@@ -37,7 +37,7 @@ mod upstream_page;
 
 pub use connection::Connection;
 pub use fault::{Fault, Origin};
-pub use gateway::Gateway;
+pub use gateway::{Gateway, ServerMarks};
 pub use log::AccessRecord;
 pub use log_format::LogFormat;
 pub use route::{Found, Router};

@@ -101,7 +101,7 @@ impl Worker {
             let _ = wake.wake();
         }));
         let wake = waker.clone();
-        plans.on_drain(move |_| {
+        plans.on_marks(move |_| {
             let _ = wake.wake();
         });
         plans.on_publish(move |_| {
@@ -163,7 +163,7 @@ impl Worker {
                     LISTENER => self.accept(now),
                     WAKER => {
                         self.install_newer_plan();
-                        self.gw.set_drained(&self.plans.drained());
+                        self.gw.set_marks(&self.plans.marks());
                         self.answer_scrapes(now);
                     }
                     Token(k) => {
