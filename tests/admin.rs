@@ -203,3 +203,64 @@ each_frontend!(
     metrics_pass_promtool_under_load_and_count_exactly,
     a_drain_loses_nothing_in_flight_and_sends_nothing_new,
 );
+
+/// The same scripted traffic against both binaries: the same metric
+/// names and the same request counts.
+#[test]
+fn both_frontends_count_the_same_traffic_the_same() {
+    let scrape = |bin: &str| {
+        let (a, b) = (Origin::start("a"), Origin::start("b"));
+        let dir = support::scratch_dir("same");
+        let config = format!(
+            "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\n[[middleware]]\nname = \"limit\"\nkind = \"rate-limit\"\nkey = [\"route\"]\nrate = 1\nper = 60000\nburst = 1\n[[route]]\nname = \"api\"\npath_prefix = \"/api/\"\nupstream = \"app\"\n[[route]]\nname = \"once\"\npath = \"/once\"\nupstream = \"app\"\nmiddleware = [\"limit\"]\n",
+            a.addr, b.addr
+        );
+        let path = Weir::write_config(&dir, &config);
+        let mut cmd = Command::new(support::binary(bin));
+        cmd.arg("--config").arg(&path).arg("--quiet");
+        let w = Weir::spawn(cmd, dir);
+        let admin = w.admin_addr();
+        for i in 0..20 {
+            assert_eq!(get(w.addr, &format!("/api/{i}")).status, 200);
+        }
+        assert_eq!(get(w.addr, "/nowhere").status, 404);
+        assert_eq!(get(w.addr, "/once").status, 200);
+        assert_eq!(get(w.addr, "/once").status, 429);
+        let mut c = Client::connect(w.addr);
+        c.send(b"GET /api/x HTTP/1.1\r\nHost: a b\r\n\r\n");
+        assert_eq!(c.read().status, 400);
+        let text = get(admin, "/metrics").text();
+        let names: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE "))
+            .map(str::to_owned)
+            .collect();
+        let counts: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("weir_requests_total")
+                    || l.starts_with("weir_policy_rejections_total")
+                    || l.starts_with("weir_request_duration_seconds_count")
+            })
+            .map(str::to_owned)
+            .collect();
+        (names, counts)
+    };
+    let (mio_names, mio_counts) = scrape("weir-mio");
+    let (smol_names, smol_counts) = scrape("weir-smol");
+    assert_eq!(mio_names, smol_names);
+    assert_eq!(mio_counts, smol_counts);
+    assert_eq!(
+        mio_counts,
+        [
+            "weir_requests_total{route=\"\",upstream=\"\",code=\"4xx\"} 2",
+            "weir_requests_total{route=\"api\",upstream=\"app\",code=\"2xx\"} 20",
+            "weir_requests_total{route=\"once\",upstream=\"\",code=\"4xx\"} 1",
+            "weir_requests_total{route=\"once\",upstream=\"app\",code=\"2xx\"} 1",
+            "weir_request_duration_seconds_count{route=\"\"} 2",
+            "weir_request_duration_seconds_count{route=\"api\"} 20",
+            "weir_request_duration_seconds_count{route=\"once\"} 2",
+            "weir_policy_rejections_total{policy=\"rate-limit\"} 1",
+        ]
+    );
+}
