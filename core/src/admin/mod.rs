@@ -251,6 +251,7 @@ pub fn status(snapshot: &Snapshot, process: &Process, plan: &Plan) -> Reply {
                         "weight": s.weight,
                         "up": s.up,
                         "drained": s.drained,
+                        "backup": s.backup,
                         "in_flight": s.in_flight,
                         "failures": s.failures,
                         "requests": s.requests,

@@ -43,6 +43,8 @@ pub struct Group {
     checked_down: Vec<bool>,
     /// True when any server is drained or checked down.
     any_marked: bool,
+    /// Per server: a backup (picked only when no primary can be).
+    backup: Vec<bool>,
 }
 
 /// How a group is built (the validated `[[upstream]]` section).
@@ -70,6 +72,8 @@ pub struct GroupSpec {
     pub retry_on: RetryOn,
     /// Active health checks, when configured.
     pub health: Option<crate::health_check::CheckSpec>,
+    /// Servers used only when every other one is down or drained.
+    pub backups: Vec<SocketAddr>,
 }
 
 /// The timeouts of talking to one group's servers.
@@ -149,6 +153,7 @@ impl GroupSpec {
             retries: 2,
             retry_on: RetryOn::CONNECT.with(RetryOn::RESET),
             health: None,
+            backups: Vec::new(),
         }
     }
 }
@@ -174,6 +179,11 @@ impl Group {
             drained: vec![false; spec.servers.len()],
             checked_down: vec![false; spec.servers.len()],
             any_marked: false,
+            backup: spec
+                .servers
+                .iter()
+                .map(|(a, _)| spec.backups.contains(a))
+                .collect(),
         }
     }
 
@@ -226,7 +236,9 @@ impl Group {
     pub fn pick(&mut self, key: Option<u64>, tried: &[ServerId], now: Instant) -> Option<Pick> {
         let health = &self.health;
         let (drained, down) = (&self.drained, &self.checked_down);
-        let picked = if tried.is_empty() && !self.any_marked && health.all_up(now) {
+        let backup = &self.backup;
+        let has_backups = !self.spec.backups.is_empty();
+        let picked = if tried.is_empty() && !self.any_marked && !has_backups && health.all_up(now) {
             self.balancer.pick_any(key)
         } else {
             let usable = |s: ServerId| {
@@ -235,7 +247,15 @@ impl Group {
                     && !down[s.index()]
                     && health.is_up(s, now)
             };
-            self.balancer.pick(key, &usable)
+            let primary = self
+                .balancer
+                .pick(key, &|s| !backup[s.index()] && usable(s));
+            match primary {
+                Some(s) => Some(s),
+                // Every primary is out: the backups take over.
+                None if has_backups => self.balancer.pick(key, &|s| backup[s.index()] && usable(s)),
+                None => None,
+            }
         };
         if let Some(s) = picked {
             self.count_pick(s);
@@ -316,6 +336,7 @@ impl Group {
                 up: self.health.is_up(ServerId(i as u16), now)
                     && !self.checked_down.get(i).copied().unwrap_or(false),
                 drained: self.drained.get(i).copied().unwrap_or(false),
+                backup: self.backup.get(i).copied().unwrap_or(false),
                 in_flight: self.counts.get(i).map_or(0, |c| c.0),
                 failures: self.counts.get(i).map_or(0, |c| c.1),
                 requests: self.counts.get(i).map_or(0, |c| c.2),

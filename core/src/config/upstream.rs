@@ -35,6 +35,8 @@ pub(super) struct RawUpstream {
 struct RawServer {
     addr: Spanned<String>,
     weight: Option<Spanned<u32>>,
+    #[serde(default)]
+    backup: bool,
 }
 
 /// `timeouts = { connect = .., response = .., idle = .. }` of one upstream:
@@ -153,6 +155,7 @@ pub(super) fn groups(
                 Err(m) => errs.at(h.span(), key("health"), m),
             }
         }
+        spec.backups = backups(u, i, errs);
         groups.push(spec);
     }
     groups
@@ -211,4 +214,23 @@ fn servers(u: &RawUpstream, i: usize, errs: &mut Errors<'_>) -> Vec<(SocketAddr,
         servers.push((addr, weight));
     }
     servers
+}
+
+/// The servers marked `backup = true`; at least one server must not be.
+fn backups(u: &RawUpstream, i: usize, errs: &mut Errors<'_>) -> Vec<SocketAddr> {
+    let list: Vec<SocketAddr> = u
+        .servers
+        .get_ref()
+        .iter()
+        .filter(|s| s.backup)
+        .filter_map(|s| s.addr.get_ref().parse().ok())
+        .collect();
+    if !list.is_empty() && u.servers.get_ref().iter().all(|s| s.backup) {
+        errs.at(
+            u.servers.span(),
+            format!("upstream[{i}].servers"),
+            "every server is a backup: at least one must be a primary".into(),
+        );
+    }
+    list
 }

@@ -313,6 +313,8 @@ pub struct ServerStat {
     pub up: bool,
     /// Drained by the operator: takes no new requests.
     pub drained: bool,
+    /// A backup server.
+    pub backup: bool,
     /// Requests picked for it and not yet reported.
     pub in_flight: u64,
     /// Passive failures counted.
