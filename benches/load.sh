@@ -17,6 +17,8 @@
 # auth_basic, limit_req, add_header, $request_id), compared with nginx-gw-N;
 # the plain proxies answer (g) too, which gives the gateway's overhead:
 #   SCENARIOS=g PROXIES="nginx-2 weir-mio-2 nginx-gw-2 weir-mio-gw-2" benches/load.sh
+# weir-mio-base-N runs $WEIR_BASE_DIR/weir-mio (an older build) beside the
+# current one, for a before/after figure from one interleaved run.
 # Each run also records the
 # proxy's CPU time per request (utime+stime of its processes / requests).
 # Results: medians over the rounds, and ratios to nginx with the same
@@ -185,9 +187,12 @@ backend b
 CONF
       "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/logs/haproxy.log" 2>&1 & proxy_pids=($!) ;;
     weir-mio-*|weir-smol-*)
-      local bin=${name%-*} env=() gw=""
+      local bin=${name%-*} env=() gw="" dir_bin=target/release
       if [ "$bin" = weir-mio-shared ]; then bin=weir-mio; env=(WEIR_ACCEPT=shared); fi
       if [ "${bin%-gw}" != "$bin" ]; then bin=${bin%-gw}; gw=1; fi
+      # weir-mio-base-N: the binary in $WEIR_BASE_DIR (an older build), for
+      # a before/after comparison within one interleaved run.
+      if [ "$bin" = weir-mio-base ]; then bin=weir-mio; dir_bin=${WEIR_BASE_DIR:?set WEIR_BASE_DIR}; fi
       cat > "$dir/weir.toml" <<CONF
 listen = "127.0.0.1:$PROXY_PORT"
 workers = $workers
@@ -225,7 +230,7 @@ burst = 1000000
 $(weir_gw_routes)
 CONF
       fi
-      env "${env[@]}" "target/release/$bin" --quiet --config "$dir/weir.toml" & proxy_pids=($!) ;;
+      env "${env[@]}" "$dir_bin/$bin" --quiet --config "$dir/weir.toml" & proxy_pids=($!) ;;
   esac
   pids+=("${proxy_pids[@]}")
   target=$PROXY_PORT

@@ -94,3 +94,73 @@ fn every_server_a_backup_is_a_config_error() {
         "line 4: upstream[0].servers: every server is a backup: at least one must be a primary"
     );
 }
+
+#[test]
+fn bounded_load_spreads_a_hot_key_and_no_server_passes_the_cap() {
+    use weir_core::balancer::Group;
+    let group = |factor: &str| {
+        let c = weir_core::Config::from_toml(&format!(
+            "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nbalancer = \"consistent-hash\"\nhash_key = \"header:X-User\"\n{factor}\nservers = [{{ addr = \"127.0.0.1:9001\" }}, {{ addr = \"127.0.0.1:9002\" }}, {{ addr = \"127.0.0.1:9003\" }}]\n"
+        ))
+        .unwrap();
+        Group::new(&c.upstreams[0], 7)
+    };
+    let now = Instant::now();
+    // Without a factor: one hot key, every request on one server.
+    let mut plain = group("");
+    let mut in_flight = [0u64; 3];
+    for _ in 0..30 {
+        let s = plain.pick(Some(42), &[], now).unwrap().server();
+        in_flight[s.index()] += 1;
+    }
+    assert_eq!(in_flight.iter().filter(|n| **n > 0).count(), 1);
+    // 125: none above ceil(1.25 × the average), counting the new request.
+    let mut bounded = group("hash_balance_factor = 125");
+    let mut in_flight = [0u64; 3];
+    for i in 0..30u64 {
+        let s = bounded.pick(Some(42), &[], now).unwrap().server();
+        in_flight[s.index()] += 1;
+        let cap = ((i + 1) * 125).div_ceil(300);
+        assert!(
+            in_flight.iter().all(|n| *n <= cap),
+            "{in_flight:?} cap {cap}"
+        );
+    }
+    assert_eq!(in_flight.iter().sum::<u64>(), 30);
+    // The key's server and the next ones on the ring fill up to the cap
+    // (ceil(30 × 1.25 / 3) = 13) in turn.
+    assert_eq!(in_flight.iter().max(), Some(&13), "{in_flight:?}");
+    assert!(in_flight.iter().filter(|n| **n > 0).count() >= 2);
+    // Finished requests free their share: the key's own server again.
+    let home = group("").pick(Some(42), &[], now).unwrap().server();
+    let mut b = group("hash_balance_factor = 125");
+    let first = b.pick(Some(42), &[], now).unwrap().server();
+    b.report(
+        first,
+        weir_core::balancer::Outcome::Success {
+            latency: Duration::ZERO,
+        },
+        now,
+    );
+    assert_eq!(b.pick(Some(42), &[], now).unwrap().server(), home);
+}
+
+#[test]
+fn hash_balance_factor_is_checked() {
+    let c = |extra: &str| {
+        weir_core::Config::from_toml(&format!(
+            "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\n{extra}\nservers = [{{ addr = \"127.0.0.1:9001\" }}]\n"
+        ))
+        .unwrap_err()[0]
+            .message
+            .clone()
+    };
+    assert_eq!(
+        c("hash_balance_factor = 125"),
+        "only with balancer = \"consistent-hash\""
+    );
+    assert!(c(
+        "balancer = \"consistent-hash\"\nhash_key = \"client-ip\"\nhash_balance_factor = 100"
+    )
+    .starts_with("a percentage from 101 to 10000"));
+}

@@ -74,6 +74,9 @@ pub struct GroupSpec {
     pub health: Option<crate::health_check::CheckSpec>,
     /// Servers used only when every other one is down or drained.
     pub backups: Vec<SocketAddr>,
+    /// Consistent hashing with bounded load: no server takes more than
+    /// this percentage of the average in-flight load (this worker's).
+    pub balance_factor: Option<u32>,
 }
 
 /// The timeouts of talking to one group's servers.
@@ -154,6 +157,7 @@ impl GroupSpec {
             retry_on: RetryOn::CONNECT.with(RetryOn::RESET),
             health: None,
             backups: Vec::new(),
+            balance_factor: None,
         }
     }
 }
@@ -238,13 +242,29 @@ impl Group {
         let (drained, down) = (&self.drained, &self.checked_down);
         let backup = &self.backup;
         let has_backups = !self.spec.backups.is_empty();
-        let picked = if tried.is_empty() && !self.any_marked && !has_backups && health.all_up(now) {
+        // Bounded load: a server at the cap is passed over, and the ring
+        // walks on to the next one (Mirrokni et al.; HAProxy's and Envoy's
+        // hash_balance_factor).
+        let cap = self.spec.balance_factor.map(|f| {
+            let total: u64 = self.counts.iter().map(|c| c.0).sum::<u64>() + 1;
+            let n = self.addrs.len().max(1) as u64;
+            (total * u64::from(f)).div_ceil(n * 100)
+        });
+        let counts = &self.counts;
+        let under_cap = |s: ServerId| cap.is_none_or(|c| counts[s.index()].0 < c);
+        let picked = if tried.is_empty()
+            && !self.any_marked
+            && !has_backups
+            && cap.is_none()
+            && health.all_up(now)
+        {
             self.balancer.pick_any(key)
         } else {
             let usable = |s: ServerId| {
                 !tried.contains(&s)
                     && !drained[s.index()]
                     && !down[s.index()]
+                    && under_cap(s)
                     && health.is_up(s, now)
             };
             let primary = self

@@ -20,6 +20,7 @@ pub(super) struct RawUpstream {
     name: Spanned<String>,
     balancer: Option<Spanned<String>>,
     hash_key: Option<Spanned<String>>,
+    hash_balance_factor: Option<Spanned<u32>>,
     servers: Spanned<Vec<RawServer>>,
     max_fails: Option<u32>,
     fail_timeout: Option<u64>,
@@ -98,6 +99,24 @@ pub(super) fn groups(
             hash_key,
             defaults,
         );
+        if let Some(f) = &u.hash_balance_factor {
+            if strategy != Strategy::ConsistentHash {
+                errs.at(
+                    f.span(),
+                    key("hash_balance_factor"),
+                    "only with balancer = \"consistent-hash\"".into(),
+                );
+            } else if !(101..=10_000).contains(f.get_ref()) {
+                errs.at(
+                    f.span(),
+                    key("hash_balance_factor"),
+                    "a percentage from 101 to 10000 (125: at most 25% above the average load)"
+                        .into(),
+                );
+            } else {
+                spec.balance_factor = Some(*f.get_ref());
+            }
+        }
         spec.max_fails = u.max_fails.unwrap_or(spec.max_fails);
         if let Some(ms) = u.fail_timeout {
             spec.fail_timeout = Duration::from_millis(ms);
