@@ -164,3 +164,47 @@ fn hash_balance_factor_is_checked() {
     )
     .starts_with("a percentage from 101 to 10000"));
 }
+
+#[test]
+fn a_sticky_cookie_set_by_weir_brings_the_client_back_to_its_server() {
+    let cfg = "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nsticky = { cookie = \"wsrv\" }\nservers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]\n";
+    let mut sim = Sim::from_toml(cfg, Instant::now()).unwrap();
+    sim.script(9001, &[OK; 8]);
+    sim.script(9002, &[OK; 8]);
+    sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    let first = sim.logs[0].upstream.unwrap();
+    let text = sim.client_text();
+    let set = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: wsrv="))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_owned();
+    let (id, attrs) = set.split_once(';').unwrap();
+    assert_eq!(attrs, " Path=/; HttpOnly; SameSite=Lax");
+    assert_eq!(id.len(), 16, "an opaque id, not the address");
+    // With the cookie: the same server every time (round robin would
+    // alternate), and no new cookie.
+    let again = format!("GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1; wsrv={id}\r\n\r\n");
+    let before = sim.client_out.len();
+    for _ in 0..3 {
+        sim.client(again.as_bytes());
+    }
+    assert!(sim.logs[1..].iter().all(|l| l.upstream == Some(first)));
+    assert!(!String::from_utf8_lossy(&sim.client_out[before..]).contains("Set-Cookie"));
+    // Its server drained: another one, and a cookie naming it.
+    sim.gw.set_marks(&ServerMarks {
+        drained: vec![("app".into(), first)],
+        down: vec![],
+    });
+    let before = sim.client_out.len();
+    sim.client(again.as_bytes());
+    assert_ne!(sim.logs[4].upstream, Some(first));
+    assert!(String::from_utf8_lossy(&sim.client_out[before..]).contains("Set-Cookie: wsrv="));
+    // An unknown id: the balancer decides, and a cookie is set.
+    let before = sim.client_out.len();
+    sim.client(b"GET / HTTP/1.1\r\nHost: h\r\nCookie: wsrv=nonsense\r\n\r\n");
+    assert_eq!(sim.logs[5].status, 200);
+    assert!(String::from_utf8_lossy(&sim.client_out[before..]).contains("Set-Cookie: wsrv="));
+    let bad = weir_core::Config::from_toml(&cfg.replace("\"wsrv\"", "\"a b\"")).unwrap_err();
+    assert_eq!(bad[0].key, "upstream[0].sticky");
+}

@@ -45,6 +45,9 @@ pub struct Group {
     any_marked: bool,
     /// Per server: a backup (picked only when no primary can be).
     backup: Vec<bool>,
+    /// Per server: its opaque id in a sticky cookie (a hash of its
+    /// address, 16 hex digits).
+    ids: Vec<String>,
 }
 
 /// How a group is built (the validated `[[upstream]]` section).
@@ -77,6 +80,8 @@ pub struct GroupSpec {
     /// Consistent hashing with bounded load: no server takes more than
     /// this percentage of the average in-flight load (this worker's).
     pub balance_factor: Option<u32>,
+    /// Cookie stickiness: the cookie weir sets naming the server.
+    pub sticky: Option<String>,
 }
 
 /// The timeouts of talking to one group's servers.
@@ -158,6 +163,7 @@ impl GroupSpec {
             health: None,
             backups: Vec::new(),
             balance_factor: None,
+            sticky: None,
         }
     }
 }
@@ -187,6 +193,10 @@ impl Group {
                 .servers
                 .iter()
                 .map(|(a, _)| spec.backups.contains(a))
+                .collect(),
+            ids: names
+                .iter()
+                .map(|n| format!("{:016x}", crate::rng::hash(n.as_bytes())))
                 .collect(),
         }
     }
@@ -311,6 +321,30 @@ impl Group {
             Outcome::Abandoned => {}
         }
         self.balancer.report(s, outcome);
+    }
+
+    /// The server a sticky cookie's value names, when it can take the
+    /// request (not tried, drained or down); `None` sends the request to
+    /// the balancer.
+    pub fn pick_sticky(&mut self, id: &[u8], tried: &[ServerId], now: Instant) -> Option<Pick> {
+        let i = self.ids.iter().position(|x| x.as_bytes() == id)?;
+        let s = ServerId(i as u16);
+        let usable = !tried.contains(&s)
+            && !self.drained[i]
+            && !self.checked_down[i]
+            && self.health.is_up(s, now);
+        if !usable {
+            return None;
+        }
+        // Through the strategy, so its bookkeeping (in-flight) stays right.
+        let s = self.balancer.pick(None, &|x| x == s)?;
+        self.count_pick(s);
+        Some(Pick::Healthy(s))
+    }
+
+    /// A server's id in a sticky cookie.
+    pub fn sticky_id(&self, s: ServerId) -> &str {
+        self.ids.get(s.index()).map_or("", String::as_str)
     }
 
     /// Drains (`true`) or enables the server at `addr`; false when the

@@ -65,18 +65,21 @@ impl HashKey {
             HashKey::Path => Some(hash(req.path())),
             HashKey::Uri => Some(hash(&req.target)),
             HashKey::Header(name) => req.headers.get(name).map(hash),
-            HashKey::Cookie(name) => req
-                .headers
-                .get_all("cookie")
-                .flat_map(|v| v.split(|&b| b == b';'))
-                .find_map(|pair| pair_value(trim(pair), name))
-                .map(hash),
+            HashKey::Cookie(name) => cookie(req, name).map(hash),
             HashKey::Query(name) => req
                 .query()
                 .and_then(|q| q.split(|&b| b == b'&').find_map(|p| pair_value(p, name)))
                 .map(hash),
         }
     }
+}
+
+/// The value of the request's cookie `name`, if it has one.
+pub fn cookie<'a>(req: &'a RequestHead, name: &str) -> Option<&'a [u8]> {
+    req.headers
+        .get_all("cookie")
+        .flat_map(|v| v.split(|&b| b == b';'))
+        .find_map(|pair| pair_value(trim(pair), name))
 }
 
 /// The value of `name=value` when the name matches.

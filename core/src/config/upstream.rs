@@ -21,6 +21,7 @@ pub(super) struct RawUpstream {
     balancer: Option<Spanned<String>>,
     hash_key: Option<Spanned<String>>,
     hash_balance_factor: Option<Spanned<u32>>,
+    sticky: Option<Spanned<RawSticky>>,
     servers: Spanned<Vec<RawServer>>,
     max_fails: Option<u32>,
     fail_timeout: Option<u64>,
@@ -38,6 +39,13 @@ struct RawServer {
     weight: Option<Spanned<u32>>,
     #[serde(default)]
     backup: bool,
+}
+
+/// `sticky = { cookie = "NAME" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSticky {
+    cookie: String,
 }
 
 /// `timeouts = { connect = .., response = .., idle = .. }` of one upstream:
@@ -115,6 +123,19 @@ pub(super) fn groups(
                 );
             } else {
                 spec.balance_factor = Some(*f.get_ref());
+            }
+        }
+        if let Some(st) = &u.sticky {
+            let name = &st.get_ref().cookie;
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if name.is_empty() || !name.bytes().all(token) {
+                errs.at(
+                    st.span(),
+                    key("sticky"),
+                    format!("cookie {name:?} is not a cookie name (a token)"),
+                );
+            } else {
+                spec.sticky = Some(name.clone());
             }
         }
         spec.max_fails = u.max_fails.unwrap_or(spec.max_fails);

@@ -108,6 +108,8 @@ pub(super) struct Exchange {
     pub body_seen: u64,
     pub close_after: bool,
     pub pool_retry_used: bool,
+    /// The server was chosen by the request's sticky cookie.
+    pub sticky_hit: bool,
     pub up: Option<Link>,
     pub resp: RespSide,
 }

@@ -16,6 +16,7 @@ use super::route::Found;
 use super::timer::Timer;
 use super::{Gateway, Output, Peer, UpstreamId};
 use crate::balancer::group::RetryOn;
+use crate::balancer::key::cookie;
 use crate::balancer::Pick;
 use crate::config::PathMatch;
 use crate::http1::parse::{begins_head_request, could_start_request};
@@ -212,6 +213,7 @@ impl Connection {
             body_seen: 0,
             close_after: false,
             pool_retry_used: false,
+            sticky_hit: false,
             up: None,
             resp: RespSide::Waiting,
             req,
@@ -361,10 +363,22 @@ impl Connection {
         // A reload that changed this exchange's group since it started
         // leaves no group to retry in: the fallback answer.
         let group = gw.group_of(&self.plan, ex.group);
+        let sticky = self
+            .plan
+            .config
+            .upstreams
+            .get(ex.group)
+            .and_then(|g| g.sticky.as_deref());
         let pick = match group {
-            Some(g) if ex.tried.len() < tries.min(MAX_TRIES) => g
-                .pick(ex.key, ex.tried.as_slice(), now)
-                .map(|p| (p, g.addr(p.server()))),
+            Some(g) if ex.tried.len() < tries.min(MAX_TRIES) => {
+                // A sticky cookie naming a usable server wins, else the balancer.
+                let held = sticky
+                    .and_then(|name| cookie(&ex.req, name))
+                    .and_then(|id| g.pick_sticky(id, ex.tried.as_slice(), now));
+                ex.sticky_hit = held.is_some();
+                held.or_else(|| g.pick(ex.key, ex.tried.as_slice(), now))
+                    .map(|p| (p, g.addr(p.server())))
+            }
             _ => None,
         };
         let Some((pick, addr)) = pick else {

@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::connection::Connection;
 use super::exchange::layer_cx;
-use super::exchange::{ReqSide, RespSide, Socket};
+use super::exchange::{Exchange, ReqSide, RespSide, Socket};
 use super::fault::Fault;
 use super::rewrite::strip_hop_by_hop;
 use super::timer::Timer;
@@ -17,6 +17,8 @@ use crate::balancer::Outcome;
 use crate::http1::{
     parse_response_into, response_framing, BodyReader, Framing, HeadError, ResponseHead, Version,
 };
+use crate::plan::Plan;
+use std::sync::Arc;
 
 impl Connection {
     pub(super) fn on_upstream_bytes(&mut self, gw: &mut Gateway, now: Instant, b: Bytes) {
@@ -186,6 +188,10 @@ impl Connection {
             gw,
         );
         super::exchange::unwind(&self.plan, ex, resp, &mut cx);
+        drop(cx);
+        if !ex.sticky_hit {
+            sticky_cookie(gw, &self.plan, ex, resp);
+        }
         super::exchange::connection_field(resp, close, ex.client_version);
         ex.record.status = resp.status;
         let done = reader.is_done();
@@ -348,4 +354,27 @@ impl Connection {
             RespSide::Replaced(_) => self.send_page(gw, now, false),
         }
     }
+}
+
+/// `sticky = { cookie }`: names the server that answered in a cookie, so
+/// the client's next requests come back to it (not sent when the request's
+/// own cookie already chose it).
+fn sticky_cookie(gw: &mut Gateway, plan: &Arc<Plan>, ex: &Exchange, resp: &mut ResponseHead) {
+    let Some(name) = plan
+        .config
+        .upstreams
+        .get(ex.group)
+        .and_then(|g| g.sticky.as_deref())
+    else {
+        return;
+    };
+    let (Some(l), Some(g)) = (&ex.up, gw.group_of(plan, ex.group)) else {
+        return;
+    };
+    let value = format!(
+        "{name}={}; Path=/; HttpOnly; SameSite=Lax",
+        g.sticky_id(l.server)
+    );
+    resp.headers
+        .append(Bytes::from_static(b"Set-Cookie"), Bytes::from(value));
 }
