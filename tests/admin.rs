@@ -21,15 +21,11 @@ use support::Weir;
 const SECS: Duration = Duration::from_secs(10);
 
 fn start(bin: &str, origin: &Origin) -> Weir {
-    let dir = support::scratch_dir("admin");
     let config = format!(
         "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n[[route]]\nname = \"all\"\nupstream = \"app\"\n",
         origin.addr
     );
-    let path = Weir::write_config(&dir, &config);
-    let mut cmd = Command::new(support::binary(bin));
-    cmd.arg("--config").arg(&path).arg("--quiet");
-    Weir::spawn(cmd, dir)
+    Weir::start_with(bin, &config, &["--quiet"])
 }
 
 fn promtool(text: &str) -> (bool, String) {
@@ -152,15 +148,11 @@ fn post(addr: SocketAddr, path: &str, form: &str) -> support::client::Response {
 
 fn a_drain_loses_nothing_in_flight_and_sends_nothing_new(bin: &str) {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
-    let dir = support::scratch_dir("drain");
     let config = format!(
         "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\n",
         a.addr, b.addr
     );
-    let path = Weir::write_config(&dir, &config);
-    let mut cmd = Command::new(support::binary(bin));
-    cmd.arg("--config").arg(&path).arg("--quiet");
-    let w = Weir::spawn(cmd, dir);
+    let w = Weir::start_with(bin, &config, &["--quiet"]);
     let admin = w.admin_addr();
     // Slow requests in flight on both servers while a is drained.
     let slow: Vec<_> = (0..6)
@@ -210,15 +202,11 @@ each_frontend!(
 fn both_frontends_count_the_same_traffic_the_same() {
     let scrape = |bin: &str| {
         let (a, b) = (Origin::start("a"), Origin::start("b"));
-        let dir = support::scratch_dir("same");
         let config = format!(
             "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\n[[middleware]]\nname = \"limit\"\nkind = \"rate-limit\"\nkey = [\"route\"]\nrate = 1\nper = 60000\nburst = 1\n[[route]]\nname = \"api\"\npath_prefix = \"/api/\"\nupstream = \"app\"\n[[route]]\nname = \"once\"\npath = \"/once\"\nupstream = \"app\"\nmiddleware = [\"limit\"]\n",
             a.addr, b.addr
         );
-        let path = Weir::write_config(&dir, &config);
-        let mut cmd = Command::new(support::binary(bin));
-        cmd.arg("--config").arg(&path).arg("--quiet");
-        let w = Weir::spawn(cmd, dir);
+        let w = Weir::start_with(bin, &config, &["--quiet"]);
         let admin = w.admin_addr();
         for i in 0..20 {
             assert_eq!(get(w.addr, &format!("/api/{i}")).status, 200);

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::client::get;
@@ -13,16 +12,12 @@ use support::Weir;
 
 fn a_killed_server_goes_down_and_comes_back(bin: &str) {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
-    let dir = support::scratch_dir("health");
     // Passive health off, so only the active checks can mark a down.
     let config = format!(
         "workers = 2\n[[upstream]]\nname = \"app\"\nmax_fails = 0\nservers = [{{ addr = \"{}\" }}, {{ addr = \"{}\" }}]\nhealth = {{ path = \"/name\", interval = 300, timeout = 200, rise = 2, fall = 3 }}\n",
         a.addr, b.addr
     );
-    let path = Weir::write_config(&dir, &config);
-    let mut cmd = Command::new(support::binary(bin));
-    cmd.arg("--config").arg(&path).arg("--quiet");
-    let w = Weir::spawn(cmd, dir);
+    let w = Weir::start_with(bin, &config, &["--quiet"]);
     let names = |n: usize| {
         (0..n)
             .map(|_| get(w.addr, "/name").text())

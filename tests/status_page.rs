@@ -38,15 +38,11 @@ fn chromium(args: &[&str]) -> String {
 
 fn the_status_page_shows_every_server_in_a_browser(bin: &str) {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
-    let dir = support::scratch_dir("page");
     let config = format!(
         "workers = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"shop\"\nservers = [{{ addr = \"{}\", weight = 3 }}, {{ addr = \"{}\" }}]\n",
         a.addr, b.addr
     );
-    let path = Weir::write_config(&dir, &config);
-    let mut cmd = Command::new(support::binary(bin));
-    cmd.arg("--config").arg(&path).arg("--quiet");
-    let w = Weir::spawn(cmd, dir);
+    let w = Weir::start_with(bin, &config, &["--quiet"]);
     let admin = w.admin_addr();
     for _ in 0..8 {
         assert_eq!(get(w.addr, "/name").status, 200);

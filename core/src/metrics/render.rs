@@ -199,37 +199,39 @@ pub fn render(s: &Snapshot, p: &Process, format: Format) -> String {
     let server = |st: &super::ServerStat| {
         format!("upstream=\"{}\",server=\"{}\"", esc(&st.upstream), st.addr)
     };
-    o.family(
-        "weir_server_up",
-        "gauge",
-        "1 unless passive health marked the server down (in any worker).",
-    );
-    for st in &s.servers {
-        o.sample("weir_server_up", &server(st), u8::from(st.up));
-    }
-    o.family(
-        "weir_server_in_flight",
-        "gauge",
-        "Requests sent to the server and not finished.",
-    );
-    for st in &s.servers {
-        o.sample("weir_server_in_flight", &server(st), st.in_flight);
-    }
-    o.family(
-        "weir_server_requests_total",
-        "counter",
-        "Requests sent to the server (retries included).",
-    );
-    for st in &s.servers {
-        o.sample("weir_server_requests_total", &server(st), st.requests);
-    }
-    o.family(
-        "weir_server_failures_total",
-        "counter",
-        "Passive failures (connect, reset, timeout, bad response) of the server.",
-    );
-    for st in &s.servers {
-        o.sample("weir_server_failures_total", &server(st), st.failures);
+    // Per server: (name, type, help, value).
+    type Of = fn(&super::ServerStat) -> u64;
+    let per_server: [(&str, &str, &str, Of); 4] = [
+        (
+            "weir_server_up",
+            "gauge",
+            "1 unless passive health or the active checks marked the server down (in any worker).",
+            |st| u64::from(st.up),
+        ),
+        (
+            "weir_server_in_flight",
+            "gauge",
+            "Requests sent to the server and not finished.",
+            |st| st.in_flight,
+        ),
+        (
+            "weir_server_requests_total",
+            "counter",
+            "Requests sent to the server (retries included).",
+            |st| st.requests,
+        ),
+        (
+            "weir_server_failures_total",
+            "counter",
+            "Passive failures (connect, reset, timeout, bad response) of the server.",
+            |st| st.failures,
+        ),
+    ];
+    for (name, kind, help, value) in per_server {
+        o.family(name, kind, help);
+        for st in &s.servers {
+            o.sample(name, &server(st), value(st));
+        }
     }
     o.family(
         "weir_policy_rejections_total",
