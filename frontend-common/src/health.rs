@@ -17,8 +17,7 @@ use weir_core::health_check::{CheckSpec, Target};
 
 use crate::reload::Plans;
 
-/// How often the supervisor looks for a new plan, and the longest a
-/// checker sleeps before looking at its stop flag.
+/// The longest a checker sleeps before looking at its stop flag.
 const TICK: Duration = Duration::from_millis(100);
 
 struct Running {
@@ -27,21 +26,23 @@ struct Running {
     target: Arc<Mutex<Target>>,
 }
 
-/// Starts the supervisor thread (it does nothing until a plan has checks).
+/// Starts the supervisor thread: it brings the checkers in line with the
+/// plan at start and with every plan published after (it sleeps between).
 pub fn start(name: &'static str, plans: &Plans) -> std::io::Result<()> {
+    let (published, next) = std::sync::mpsc::channel();
+    plans.on_publish(move |_| {
+        let _ = published.send(());
+    });
     let plans = plans.clone();
     std::thread::Builder::new()
         .name("weir-health".into())
         .spawn(move || {
             let mut running: HashMap<(String, SocketAddr), Running> = HashMap::new();
-            let mut seen = 0;
             loop {
-                let plan = plans.current();
-                if plan.generation != seen {
-                    seen = plan.generation;
-                    reconcile(name, &plans, &plan, &mut running);
+                reconcile(name, &plans, &plans.current(), &mut running);
+                if next.recv().is_err() {
+                    return;
                 }
-                std::thread::sleep(TICK);
             }
         })?;
     Ok(())
