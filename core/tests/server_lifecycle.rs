@@ -208,3 +208,92 @@ fn a_sticky_cookie_set_by_weir_brings_the_client_back_to_its_server() {
     let bad = weir_core::Config::from_toml(&cfg.replace("\"wsrv\"", "\"a b\"")).unwrap_err();
     assert_eq!(bad[0].key, "upstream[0].sticky");
 }
+
+#[test]
+fn slow_start_ramps_a_returning_server_share_over_the_period() {
+    use weir_core::balancer::{Group, Outcome};
+    let c = weir_core::Config::from_toml(
+        "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nslow_start = 10000\nservers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]\n",
+    )
+    .unwrap();
+    let mut g = Group::new(&c.upstreams[0], 3);
+    let t0 = Instant::now();
+    let b = addr(9002);
+    // Found down by the checks, then up again at t0.
+    g.set_checked_down(b, true);
+    g.set_checked_down(b, false);
+    let share = |g: &mut Group, at: Duration| {
+        let now = t0 + at;
+        let mut to_b = 0;
+        for _ in 0..1000 {
+            let s = g.pick(None, &[], now).unwrap().server();
+            if g.addr(s) == b {
+                to_b += 1;
+            }
+            g.report(
+                s,
+                Outcome::Success {
+                    latency: Duration::ZERO,
+                },
+                now,
+            );
+        }
+        to_b
+    };
+    // Each time round robin offers b, the ramp admits it with probability
+    // p = the ramp's progress (at least 5%); a refused b is offered again
+    // at the next pick, so b's share of all picks is p / (1 + p): 4.8% at
+    // 0 s, 9.1% at 1 s, 33% at 5 s, then round robin's 50%.
+    // The ramp starts at the server's first pick after it came back.
+    let first = share(&mut g, Duration::ZERO);
+    assert!((30..=65).contains(&first), "0 s: {first}");
+    let early = share(&mut g, Duration::from_secs(1));
+    let half = share(&mut g, Duration::from_secs(5));
+    let done = share(&mut g, Duration::from_secs(10));
+    assert!((70..=115).contains(&early), "1 s: {early}");
+    assert!((300..=370).contains(&half), "5 s: {half}");
+    assert_eq!(done, 500, "after slow_start: its full share");
+    let bad = weir_core::Config::from_toml(
+        "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nslow_start = 3600001\nservers = [{ addr = \"127.0.0.1:9001\" }]\n",
+    )
+    .unwrap_err();
+    assert_eq!(bad[0].key, "upstream[0].slow_start");
+}
+
+#[test]
+fn a_server_added_by_a_reload_or_enabled_after_a_drain_starts_slowly() {
+    let one = "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nslow_start = 10000\nservers = [{ addr = \"127.0.0.1:9001\" }]\n";
+    let two = one.replace(
+        "servers = [{ addr = \"127.0.0.1:9001\" }]",
+        "servers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]",
+    );
+    let mut sim = Sim::from_toml(one, Instant::now()).unwrap();
+    sim.script(9001, &[OK; 64]);
+    sim.script(9002, &[OK; 64]);
+    sim.reload(&two).unwrap();
+    for _ in 0..40 {
+        sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    let new = served(&sim, 0).iter().filter(|p| **p == 9002).count();
+    assert!(new <= 8, "a new server at once took {new} of 40");
+    // Ten seconds on: its full share.
+    sim.advance(Duration::from_secs(11));
+    for _ in 0..20 {
+        sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    assert_eq!(served(&sim, 40).iter().filter(|p| **p == 9002).count(), 10);
+    // Drained, then enabled: slowly again.
+    let marks = |drained: Vec<(String, std::net::SocketAddr)>| ServerMarks {
+        drained,
+        down: vec![],
+    };
+    sim.gw.set_marks(&marks(vec![("app".into(), addr(9002))]));
+    sim.gw.set_marks(&marks(vec![]));
+    sim.script(9001, &[OK; 64]);
+    sim.script(9002, &[OK; 64]);
+    for _ in 0..40 {
+        sim.client(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    let back = served(&sim, 60).iter().filter(|p| **p == 9002).count();
+    assert!(back <= 8, "an enabled server at once took {back} of 40");
+}

@@ -45,6 +45,11 @@ pub struct Group {
     any_marked: bool,
     /// Per server: a backup (picked only when no primary can be).
     backup: Vec<bool>,
+    /// Per server: when its slow start began; `Some(None)`: begins at
+    /// the next pick (a mark was lifted, or it is new after a reload).
+    ramp: Vec<Option<Option<Instant>>>,
+    /// Draws for slow start's admissions.
+    rng: crate::rng::Rng,
     /// Per server: its opaque id in a sticky cookie (a hash of its
     /// address, 16 hex digits).
     ids: Vec<String>,
@@ -82,6 +87,9 @@ pub struct GroupSpec {
     pub balance_factor: Option<u32>,
     /// Cookie stickiness: the cookie weir sets naming the server.
     pub sticky: Option<String>,
+    /// A server back from down, drained or new gets its share of requests
+    /// ramped up over this long.
+    pub slow_start: Option<Duration>,
 }
 
 /// The timeouts of talking to one group's servers.
@@ -164,6 +172,7 @@ impl GroupSpec {
             backups: Vec::new(),
             balance_factor: None,
             sticky: None,
+            slow_start: None,
         }
     }
 }
@@ -194,6 +203,8 @@ impl Group {
                 .iter()
                 .map(|(a, _)| spec.backups.contains(a))
                 .collect(),
+            ramp: vec![None; spec.servers.len()],
+            rng: crate::rng::Rng::new(seed ^ 0x5157),
             ids: names
                 .iter()
                 .map(|n| format!("{:016x}", crate::rng::hash(n.as_bytes())))
@@ -203,12 +214,16 @@ impl Group {
 
     /// Takes over the passive health of the servers `old` shares with this
     /// group (by address): what a reload that changed the group keeps.
+    /// Servers it did not have start their slow start.
     pub fn carry_health(&mut self, old: &Group) {
         for (i, addr) in self.addrs.iter().enumerate() {
-            if let Some(j) = old.addrs.iter().position(|a| a == addr) {
-                self.health
-                    .carry(ServerId(i as u16), &old.health, ServerId(j as u16));
-            }
+            let Some(j) = old.addrs.iter().position(|a| a == addr) else {
+                self.ramp[i] = Some(None);
+                continue;
+            };
+            self.ramp[i] = old.ramp[j];
+            self.health
+                .carry(ServerId(i as u16), &old.health, ServerId(j as u16));
         }
     }
 
@@ -248,6 +263,44 @@ impl Group {
     /// Picks a server that is up and not in `tried`; fails open to the least
     /// recently failed untried server when none is up (if allowed).
     pub fn pick(&mut self, key: Option<u64>, tried: &[ServerId], now: Instant) -> Option<Pick> {
+        if let Some(mut s) = self.pick_usable(key, tried, now) {
+            if self.turned_away(s, now) {
+                // Its share is still ramping: the pick goes back, and
+                // another server is asked for (this one if none is left).
+                self.balancer.report(s, Outcome::Abandoned);
+                let mut others = tried.to_vec();
+                others.push(s);
+                s = match self.pick_usable(key, &others, now) {
+                    Some(other) => other,
+                    None => self.balancer.pick(key, &|x| x == s).unwrap_or(s),
+                };
+            }
+            self.count_pick(s);
+            return Some(Pick::Healthy(s));
+        }
+        if !self.fail_open {
+            return None;
+        }
+        // Failing open never picks a drained server.
+        let untried = (0..self.addrs.len() as u16)
+            .map(ServerId)
+            .filter(|s| !tried.contains(s) && !self.drained[s.index()]);
+        let s = self.health.least_recently_failed(untried)?;
+        // Keep the strategy's bookkeeping (in-flight counts) consistent.
+        let forced = self.balancer.pick(key, &|x| x == s).unwrap_or(s);
+        self.count_pick(forced);
+        Some(Pick::FailOpen(forced))
+    }
+
+    /// The strategy's pick among the servers that can take a request (up,
+    /// not drained, not tried, under the load cap; backups only when no
+    /// primary can).
+    fn pick_usable(
+        &mut self,
+        key: Option<u64>,
+        tried: &[ServerId],
+        now: Instant,
+    ) -> Option<ServerId> {
         let health = &self.health;
         let (drained, down) = (&self.drained, &self.checked_down);
         let backup = &self.backup;
@@ -262,7 +315,7 @@ impl Group {
         });
         let counts = &self.counts;
         let under_cap = |s: ServerId| cap.is_none_or(|c| counts[s.index()].0 < c);
-        let picked = if tried.is_empty()
+        if tried.is_empty()
             && !self.any_marked
             && !has_backups
             && cap.is_none()
@@ -286,23 +339,7 @@ impl Group {
                 None if has_backups => self.balancer.pick(key, &|s| backup[s.index()] && usable(s)),
                 None => None,
             }
-        };
-        if let Some(s) = picked {
-            self.count_pick(s);
-            return Some(Pick::Healthy(s));
         }
-        if !self.fail_open {
-            return None;
-        }
-        // Failing open never picks a drained server.
-        let untried = (0..self.addrs.len() as u16)
-            .map(ServerId)
-            .filter(|s| !tried.contains(s) && !self.drained[s.index()]);
-        let s = self.health.least_recently_failed(untried)?;
-        // Keep the strategy's bookkeeping (in-flight counts) consistent.
-        let forced = self.balancer.pick(key, &|x| x == s).unwrap_or(s);
-        self.count_pick(forced);
-        Some(Pick::FailOpen(forced))
     }
 
     /// Reports how an exchange with a picked server ended.
@@ -321,6 +358,27 @@ impl Group {
             Outcome::Abandoned => {}
         }
         self.balancer.report(s, outcome);
+    }
+
+    /// Slow start: true when `s` is ramping up at `now` and this pick is
+    /// not one of its share (admitted with the probability of the ramp's
+    /// progress, at least 5%).
+    fn turned_away(&mut self, s: ServerId, now: Instant) -> bool {
+        let Some(length) = self.spec.slow_start else {
+            return false;
+        };
+        let i = s.index();
+        if let Some(None) = self.ramp[i] {
+            self.ramp[i] = Some(Some(now));
+        }
+        let start = self.ramp[i].flatten().max(self.health.recovered_at(s, now));
+        let Some(start) = start else { return false };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= length {
+            return false;
+        }
+        let per_mille = (elapsed.as_nanos() * 1000 / length.as_nanos().max(1)).max(50) as u64;
+        self.rng.below(1000) >= per_mille
     }
 
     /// The server a sticky cookie's value names, when it can take the
@@ -353,6 +411,9 @@ impl Group {
         let Some(s) = self.server_at(addr) else {
             return false;
         };
+        if self.drained[s.index()] && !drained {
+            self.ramp[s.index()] = Some(None);
+        }
         self.drained[s.index()] = drained;
         self.any_marked = self.drained.iter().chain(&self.checked_down).any(|d| *d);
         true
@@ -364,6 +425,9 @@ impl Group {
         let Some(s) = self.server_at(addr) else {
             return false;
         };
+        if self.checked_down[s.index()] && !down {
+            self.ramp[s.index()] = Some(None);
+        }
         self.checked_down[s.index()] = down;
         self.any_marked = self.drained.iter().chain(&self.checked_down).any(|d| *d);
         true

@@ -43,6 +43,15 @@ impl Health {
             .is_none_or(|t| now >= t)
     }
 
+    /// When passive health last let the server up again (the end of its
+    /// latest down period), if that is past at `now`.
+    pub fn recovered_at(&self, s: ServerId, now: Instant) -> Option<Instant> {
+        self.servers
+            .get(s.index())
+            .and_then(|h| h.down_until)
+            .filter(|t| *t <= now)
+    }
+
     /// True when no server can be down at `now` (a cheap check).
     pub fn all_up(&self, now: Instant) -> bool {
         self.any_down_until.is_none_or(|t| now >= t)

@@ -22,6 +22,7 @@ pub(super) struct RawUpstream {
     hash_key: Option<Spanned<String>>,
     hash_balance_factor: Option<Spanned<u32>>,
     sticky: Option<Spanned<RawSticky>>,
+    slow_start: Option<Spanned<u64>>,
     servers: Spanned<Vec<RawServer>>,
     max_fails: Option<u32>,
     fail_timeout: Option<u64>,
@@ -136,6 +137,17 @@ pub(super) fn groups(
                 );
             } else {
                 spec.sticky = Some(name.clone());
+            }
+        }
+        if let Some(ms) = &u.slow_start {
+            if *ms.get_ref() > 3_600_000 {
+                errs.at(
+                    ms.span(),
+                    key("slow_start"),
+                    "at most 3600000 ms (an hour)".into(),
+                );
+            } else if *ms.get_ref() > 0 {
+                spec.slow_start = Some(Duration::from_millis(*ms.get_ref()));
             }
         }
         spec.max_fails = u.max_fails.unwrap_or(spec.max_fails);
