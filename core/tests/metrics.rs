@@ -149,3 +149,79 @@ fn counts_survive_a_reload_under_their_names() {
         ]
     );
 }
+
+#[test]
+fn retries_a_504_and_failing_open_are_counted_exactly() {
+    let cfg = "listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"app\"\nmax_fails = 1\nfail_timeout = 30000\ntimeouts = { response = 1000 }\nservers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]\n";
+    let mut sim = Sim::from_toml(cfg, Instant::now()).unwrap();
+    // 9001 refuses: the request goes on to 9002 (one retry), 9001 is down.
+    sim.refuse.push(addr(9001));
+    sim.script(9002, &[OK]);
+    sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!((sim.logs[0].status, sim.logs[0].tries), (200, 2));
+    // 9002 answers nothing: 504 at the response timeout; 9002 is down too.
+    sim.client(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    sim.advance(Duration::from_millis(1100));
+    assert_eq!(sim.logs[1].status, 504);
+    // Both down: failing open to the least recently failed, 9001.
+    sim.refuse.clear();
+    sim.close_pooled(addr(9002));
+    sim.script(9001, &[OK]);
+    sim.client(b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(sim.logs[2].status, 200);
+    let text = render(
+        &Snapshot::merge(&[sim.gw.snapshot(sim.now, 0)]),
+        &Process::default(),
+        Format::Prometheus,
+    );
+    assert_eq!(
+        lines(&text, "weir_requests_total"),
+        [
+            "weir_requests_total{route=\"default\",upstream=\"app\",code=\"2xx\"} 2",
+            "weir_requests_total{route=\"default\",upstream=\"app\",code=\"5xx\"} 1",
+        ]
+    );
+    assert_eq!(
+        lines(&text, "weir_upstream_retries_total{"),
+        ["weir_upstream_retries_total{upstream=\"app\"} 1"]
+    );
+    assert_eq!(
+        lines(&text, "weir_upstream_fail_open_total{"),
+        ["weir_upstream_fail_open_total{upstream=\"app\"} 1"]
+    );
+    assert_eq!(
+        lines(&text, "weir_server_failures_total"),
+        [
+            "weir_server_failures_total{upstream=\"app\",server=\"127.0.0.1:9001\"} 1",
+            "weir_server_failures_total{upstream=\"app\",server=\"127.0.0.1:9002\"} 1",
+        ]
+    );
+    // The upstream response time of the 504 is not observed (no head came):
+    // two observations, both answered at once.
+    assert_eq!(
+        lines(&text, "weir_upstream_response_seconds_count"),
+        ["weir_upstream_response_seconds_count{upstream=\"app\"} 2"]
+    );
+    // The 504 took exactly the response timeout, 1 s: in the le="1" bucket.
+    assert_eq!(
+        lines(
+            &text,
+            "weir_request_duration_seconds_bucket{route=\"default\",le=\"0.5\"}"
+        ),
+        ["weir_request_duration_seconds_bucket{route=\"default\",le=\"0.5\"} 2"]
+    );
+    assert_eq!(
+        lines(
+            &text,
+            "weir_request_duration_seconds_bucket{route=\"default\",le=\"1\"}"
+        ),
+        ["weir_request_duration_seconds_bucket{route=\"default\",le=\"1\"} 3"]
+    );
+    assert_eq!(
+        lines(
+            &text,
+            "weir_request_duration_seconds_sum{route=\"default\"}"
+        ),
+        ["weir_request_duration_seconds_sum{route=\"default\"} 1"]
+    );
+}

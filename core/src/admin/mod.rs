@@ -258,8 +258,14 @@ pub fn status(snapshot: &Snapshot, process: &Process, plan: &Plan) -> Reply {
                     })
                 })
                 .collect();
+            let fail_open = snapshot
+                .metrics
+                .upstreams
+                .get(g.name.as_str())
+                .map_or(0, |u| u.fail_open);
             serde_json::json!({
                 "name": g.name,
+                "fail_open_requests": fail_open,
                 "balancer": g.strategy.name(),
                 "servers": servers,
             })

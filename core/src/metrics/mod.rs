@@ -78,6 +78,9 @@ impl Histogram {
     }
 }
 
+/// The access record's note for a request sent failing open.
+pub const FAIL_OPEN: &str = "fail-open: every server down";
+
 /// Counts by status class: index 0 for "no response sent", 1..=5 for
 /// 1xx..5xx.
 pub type ByClass = [u64; 6];
@@ -106,6 +109,9 @@ pub struct UpstreamStats {
     pub response_time: Histogram,
     /// Servers tried beyond the first.
     pub retries: u64,
+    /// Requests sent to a server that was down because every one was
+    /// (`fail_open`).
+    pub fail_open: u64,
 }
 
 /// Counts for the plan in force, indexed by route and group (no hashing
@@ -183,6 +189,7 @@ impl Metrics {
                 us.response_time.observe(t);
             }
             us.retries += u64::from(r.tries.saturating_sub(1));
+            us.fail_open += u64::from(r.note == FAIL_OPEN);
         }
         self.common(r);
     }
@@ -221,12 +228,13 @@ impl Metrics {
             rs.duration.merge(duration);
         }
         for (gi, u) in fast.upstreams.iter().enumerate() {
-            if u.response_time.count() == 0 && u.retries == 0 {
+            if u.response_time.count() == 0 && u.retries == 0 && u.fail_open == 0 {
                 continue;
             }
             let mine = entry(&mut self.upstreams, group_name(gi));
             mine.response_time.merge(&u.response_time);
             mine.retries += u.retries;
+            mine.fail_open += u.fail_open;
         }
     }
 
@@ -268,6 +276,7 @@ impl Metrics {
                 us.response_time.observe(t);
             }
             us.retries += u64::from(r.tries.saturating_sub(1));
+            us.fail_open += u64::from(r.note == FAIL_OPEN);
         }
         self.common(r);
     }
@@ -289,6 +298,7 @@ impl Metrics {
             let mine = entry(&mut self.upstreams, name);
             mine.response_time.merge(&u.response_time);
             mine.retries += u.retries;
+            mine.fail_open += u.fail_open;
         }
         for (k, v) in &o.rejections {
             *self.rejections.entry(k).or_default() += v;

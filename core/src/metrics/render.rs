@@ -169,6 +169,18 @@ pub fn render(s: &Snapshot, p: &Process, format: Format) -> String {
         );
     }
     o.family(
+        "weir_upstream_fail_open_total",
+        "counter",
+        "Requests sent to a down server because every server of the group was down (fail_open).",
+    );
+    for (up, u) in &ups {
+        o.sample(
+            "weir_upstream_fail_open_total",
+            &format!("upstream=\"{}\"", esc(up)),
+            u.fail_open,
+        );
+    }
+    o.family(
         "weir_received_bytes_total",
         "counter",
         "Request bytes received from clients.",

@@ -386,7 +386,7 @@ impl Connection {
             return;
         };
         if let Pick::FailOpen(_) = pick {
-            ex.record.note = "fail-open: every server down";
+            ex.record.note = crate::metrics::FAIL_OPEN;
         }
         let server = pick.server();
         ex.tried.push(server);
