@@ -9,8 +9,7 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::connection::{Connection, COMPACT_AFTER};
-use super::exchange::layer_cx;
-use super::exchange::{connection_field, release, unwind, ReqSide, RespSide};
+use super::exchange::{connection_field, layer_cx, release, unwind, ReqSide, RespSide};
 use super::fault::{Fault, Origin};
 use super::log::AccessRecord;
 use super::timer::Timer;

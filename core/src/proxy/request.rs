@@ -7,8 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::connection::Connection;
-use super::exchange::layer_cx;
-use super::exchange::{Exchange, Link, ReqSide, RespSide, Socket, MAX_TRIES};
+use super::exchange::{layer_cx, Exchange, Link, ReqSide, RespSide, Socket, MAX_TRIES};
 use super::fault::Fault;
 use super::log::AccessRecord;
 use super::rewrite::{strip_hop_by_hop, strip_prefix, upstream_head};

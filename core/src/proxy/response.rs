@@ -2,13 +2,13 @@
 //! the response body, and how an upstream connection ends.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::connection::Connection;
-use super::exchange::layer_cx;
-use super::exchange::{Exchange, ReqSide, RespSide, Socket};
+use super::exchange::{layer_cx, Exchange, ReqSide, RespSide, Socket};
 use super::fault::Fault;
 use super::rewrite::strip_hop_by_hop;
 use super::timer::Timer;
@@ -18,7 +18,6 @@ use crate::http1::{
     parse_response_into, response_framing, BodyReader, Framing, HeadError, ResponseHead, Version,
 };
 use crate::plan::Plan;
-use std::sync::Arc;
 
 impl Connection {
     pub(super) fn on_upstream_bytes(&mut self, gw: &mut Gateway, now: Instant, b: Bytes) {
