@@ -1,49 +1,54 @@
-//! Active health checks, driven for the whole process: one thread per
-//! checked server (bounded by the config; a probe blocks only its own
-//! thread), each running the core's sans-IO `health_check::Target` and
-//! handing its verdicts to every worker through [`Plans`] (so every
-//! worker sees the same state). A supervisor follows reloads: a server
-//! whose check is unchanged keeps its checker, a changed one carries its
-//! state, a removed one stops and its mark goes.
+//! Active health checks, driven for the whole process by one event loop:
+//! a thread running a smol executor, one task per checked server (a dead
+//! server's connect timeout holds up no other check and never a worker),
+//! each running the core's sans-IO `health_check::Target` and handing its
+//! verdicts to every worker through [`Plans`] (so every worker sees the
+//! same state). A supervisor task follows reloads: a server whose check is
+//! unchanged keeps its checker, a changed one carries its state, a removed
+//! one stops and its mark goes.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
 
+use smol::future::FutureExt;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::{LocalExecutor, Timer};
 use weir_core::health_check::{CheckSpec, Target};
 
 use crate::reload::Plans;
 
-/// The longest a checker sleeps before looking at its stop flag.
-const TICK: Duration = Duration::from_millis(100);
+type Key = (String, SocketAddr);
 
 struct Running {
     spec: CheckSpec,
-    stop: Arc<AtomicBool>,
-    target: Arc<Mutex<Target>>,
+    stop: Rc<Cell<bool>>,
+    target: Rc<RefCell<Target>>,
 }
 
-/// Starts the supervisor thread: it brings the checkers in line with the
-/// plan at start and with every plan published after (it sleeps between).
+/// Starts the checks' thread: it brings the checkers in line with the plan
+/// at start and with every plan published after, and sleeps in between.
 pub fn start(name: &'static str, plans: &Plans) -> std::io::Result<()> {
-    let (published, next) = std::sync::mpsc::channel();
+    let (published, next) = smol::channel::unbounded();
     plans.on_publish(move |_| {
-        let _ = published.send(());
+        let _ = published.try_send(());
     });
     let plans = plans.clone();
     std::thread::Builder::new()
         .name("weir-health".into())
         .spawn(move || {
-            let mut running: HashMap<(String, SocketAddr), Running> = HashMap::new();
-            loop {
-                reconcile(name, &plans, &plans.current(), &mut running);
-                if next.recv().is_err() {
-                    return;
+            let ex = LocalExecutor::new();
+            smol::block_on(ex.run(async {
+                let mut running: HashMap<Key, Running> = HashMap::new();
+                loop {
+                    reconcile(name, &ex, &plans, &plans.current(), &mut running);
+                    if next.recv().await.is_err() {
+                        return;
+                    }
                 }
-            }
+            }));
         })?;
     Ok(())
 }
@@ -51,11 +56,12 @@ pub fn start(name: &'static str, plans: &Plans) -> std::io::Result<()> {
 /// Brings the running checkers in line with `plan`.
 fn reconcile(
     name: &'static str,
+    ex: &LocalExecutor<'_>,
     plans: &Plans,
     plan: &weir_core::Plan,
-    running: &mut HashMap<(String, SocketAddr), Running>,
+    running: &mut HashMap<Key, Running>,
 ) {
-    let mut wanted: HashMap<(String, SocketAddr), CheckSpec> = HashMap::new();
+    let mut wanted: HashMap<Key, CheckSpec> = HashMap::new();
     for g in &plan.config.upstreams {
         if let Some(spec) = &g.health {
             for (addr, _) in &g.servers {
@@ -63,76 +69,80 @@ fn reconcile(
             }
         }
     }
-    let keys: Vec<_> = running.keys().cloned().collect();
+    let keys: Vec<Key> = running.keys().cloned().collect();
     for key in keys {
-        let keep = wanted.get(&key).is_some_and(|s| running[&key].spec == *s);
-        if !keep {
-            if let Some(r) = running.remove(&key) {
-                r.stop.store(true, Ordering::Relaxed);
-                if !wanted.contains_key(&key) {
-                    plans.set_checked_down(&key.0, key.1, false);
-                } else {
-                    // Changed: the new checker starts from this state.
-                    let old = r.target.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    let mut t = Target::new(wanted[&key].clone(), key.1, Instant::now());
-                    t.carry(&old);
-                    spawn(name, plans, &key, t, running);
-                }
+        if wanted.get(&key).is_some_and(|s| running[&key].spec == *s) {
+            continue;
+        }
+        let Some(r) = running.remove(&key) else {
+            continue;
+        };
+        r.stop.set(true);
+        match wanted.get(&key) {
+            None => plans.set_checked_down(&key.0, key.1, false),
+            Some(spec) => {
+                // Changed: the new checker starts from this state.
+                let mut t = Target::new(spec.clone(), key.1, Instant::now());
+                t.carry(&r.target.borrow());
+                spawn(name, ex, plans, &key, t, running);
             }
         }
     }
     for (key, spec) in wanted {
         if !running.contains_key(&key) {
             let t = Target::new(spec, key.1, Instant::now());
-            spawn(name, plans, &key, t, running);
+            spawn(name, ex, plans, &key, t, running);
         }
     }
 }
 
 fn spawn(
     name: &'static str,
+    ex: &LocalExecutor<'_>,
     plans: &Plans,
-    key: &(String, SocketAddr),
+    key: &Key,
     target: Target,
-    running: &mut HashMap<(String, SocketAddr), Running>,
+    running: &mut HashMap<Key, Running>,
 ) {
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Rc::new(Cell::new(false));
     let spec = target.spec.clone();
-    let target = Arc::new(Mutex::new(target));
-    let (plans, upstream, t, s) = (plans.clone(), key.0.clone(), target.clone(), stop.clone());
-    let started = std::thread::Builder::new()
-        .name("weir-check".into())
-        .spawn(move || check_loop(name, &plans, &upstream, &t, &s));
-    if let Err(e) = started {
-        eprintln!("{name}: health check of {} not started: {e}", key.1);
-        return;
-    }
+    let target = Rc::new(RefCell::new(target));
+    let task = check_loop(
+        name,
+        plans.clone(),
+        key.0.clone(),
+        target.clone(),
+        stop.clone(),
+    );
+    ex.spawn(task).detach();
     running.insert(key.clone(), Running { spec, stop, target });
 }
 
-fn check_loop(
+async fn check_loop(
     name: &'static str,
-    plans: &Plans,
-    upstream: &str,
-    target: &Mutex<Target>,
-    stop: &AtomicBool,
+    plans: Plans,
+    upstream: String,
+    target: Rc<RefCell<Target>>,
+    stop: Rc<Cell<bool>>,
 ) {
     loop {
         let (next_at, addr, request, timeout) = {
-            let t = target.lock().unwrap_or_else(|p| p.into_inner());
+            let t = target.borrow();
             (t.next_at, t.addr, t.request(), t.spec.timeout)
         };
-        while Instant::now() < next_at {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(TICK.min(next_at.saturating_duration_since(Instant::now())));
-        }
-        if stop.load(Ordering::Relaxed) {
+        Timer::at(next_at).await;
+        if stop.get() {
             return;
         }
-        let ok = probe(addr, &request, timeout, target);
-        let mut t = target.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = async {
+            Timer::after(timeout).await;
+            false
+        };
+        let ok = probe(addr, &request, &target).or(failed).await;
+        if stop.get() {
+            return;
+        }
+        let mut t = target.borrow_mut();
         if let Some(up) = t.record(ok, Instant::now()) {
             let (state, n) = if up {
                 ("up", t.spec.rise)
@@ -142,38 +152,28 @@ fn check_loop(
             eprintln!(
                 "{name}: health check: {addr} in {upstream} is {state} ({n} checks in a row)"
             );
-            plans.set_checked_down(upstream, addr, !up);
+            plans.set_checked_down(&upstream, addr, !up);
         }
     }
 }
 
-/// One probe: connect, send, read until the core can judge the answer,
-/// all within `timeout`. Any failure is a failed check.
-fn probe(addr: SocketAddr, request: &[u8], timeout: Duration, target: &Mutex<Target>) -> bool {
-    let deadline = Instant::now() + timeout;
-    let left = || {
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
-    };
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else {
+/// One probe: connect, send, read until the core can judge the answer.
+/// Any failure is a failed check (the caller bounds it by the timeout).
+async fn probe(addr: SocketAddr, request: &[u8], target: &RefCell<Target>) -> bool {
+    let Ok(mut s) = smol::net::TcpStream::connect(addr).await else {
         return false;
     };
-    if s.set_write_timeout(Some(left())).is_err() || s.write_all(request).is_err() {
+    if s.write_all(request).await.is_err() {
         return false;
     }
     let mut got = Vec::with_capacity(512);
     let mut buf = [0u8; 2048];
     loop {
-        if Instant::now() >= deadline || s.set_read_timeout(Some(left())).is_err() {
-            return false;
-        }
-        match s.read(&mut buf) {
+        match s.read(&mut buf).await {
             Ok(0) | Err(_) => return false,
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
-        let verdict = target.lock().unwrap_or_else(|p| p.into_inner()).judge(&got);
-        if let Some(ok) = verdict {
+        if let Some(ok) = target.borrow().judge(&got) {
             return ok;
         }
     }
