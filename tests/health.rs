@@ -49,4 +49,34 @@ fn a_killed_server_goes_down_and_comes_back(bin: &str) {
     assert!(names(10).contains(&"a".to_string()));
 }
 
-each_frontend!(a_killed_server_goes_down_and_comes_back);
+/// A server that accepts connections and never answers: each probe fails
+/// at its timeout, and the server is marked down after `fall` of them.
+fn a_server_that_never_answers_is_marked_down_at_the_timeouts(bin: &str) {
+    let b = Origin::start("b");
+    // Connections complete in the kernel's backlog; nothing is ever read.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let config = format!(
+        "workers = 2\n[[upstream]]\nname = \"app\"\nmax_fails = 0\nservers = [{{ addr = \"{addr}\" }}, {{ addr = \"{}\" }}]\nhealth = {{ path = \"/name\", interval = 300, timeout = 200, rise = 2, fall = 2 }}\n",
+        b.addr
+    );
+    let started = Instant::now();
+    let w = Weir::start_with(bin, &config, &["--quiet"]);
+    w.wait_stderr(
+        &format!("{addr} in app is down (2 checks in a row)"),
+        Duration::from_secs(5),
+    );
+    // Two probes, 300 ms apart, each failing at its 200 ms timeout.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500),
+        "down after {took:?}: before two timeouts"
+    );
+    assert!((0..10).all(|_| get(w.addr, "/name").text() == "b"));
+    drop(silent);
+}
+
+each_frontend!(
+    a_killed_server_goes_down_and_comes_back,
+    a_server_that_never_answers_is_marked_down_at_the_timeouts,
+);
