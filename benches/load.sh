@@ -101,15 +101,12 @@ weir_gw_routes() {
   done
 }
 
-# ---- starting one proxy; sets $proxy_pids and $target ----
-start_proxy() {
-  local name=$1 workers=${1##*-}
-  local dir="$work/$name"; mkdir -p "$dir/logs"
-  proxy_pids=()
-  case "$name" in
-    direct) target=$ORIGIN_PORT; proxy_pids=(); return ;;
-    nginx-[0-9]*)
-      cat > "$dir/nginx.conf" <<CONF
+# The part of every nginx proxy config that is the same: workers, no log,
+# keep-alive both ways, the origin upstream. The caller adds the rest of
+# the http block.
+nginx_prelude() {
+  local dir=$1 workers=$2
+  cat <<CONF
 worker_processes $workers;
 daemon off;
 pid $dir/nginx.pid;
@@ -120,6 +117,18 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 256; keepalive_requests 1000000; }
+CONF
+}
+
+# ---- starting one proxy; sets $proxy_pids and $target ----
+start_proxy() {
+  local name=$1 workers=${1##*-}
+  local dir="$work/$name"; mkdir -p "$dir/logs"
+  proxy_pids=()
+  case "$name" in
+    direct) target=$ORIGIN_PORT; proxy_pids=(); return ;;
+    nginx-[0-9]*)
+      { nginx_prelude "$dir" "$workers"; cat; } > "$dir/nginx.conf" <<CONF
   server {
     listen 127.0.0.1:$PROXY_PORT backlog=4096;
     location / {
@@ -134,17 +143,7 @@ http {
 CONF
       "$NGINX" -p "$dir" -c "$dir/nginx.conf" & proxy_pids=($!) ;;
     nginx-gw-*)
-      cat > "$dir/nginx.conf" <<CONF
-worker_processes $workers;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log crit;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 256; keepalive_requests 1000000; }
+      { nginx_prelude "$dir" "$workers"; cat; } > "$dir/nginx.conf" <<CONF
   limit_req_zone \$binary_remote_addr zone=all:10m rate=1000000r/s;
   map \$http_origin \$cors_origin { "https://app.example.com" \$http_origin; default ""; }
   server {

@@ -156,29 +156,24 @@ pub fn render(s: &Snapshot, p: &Process, format: Format) -> String {
             &u.response_time,
         );
     }
-    o.family(
-        "weir_upstream_retries_total",
-        "counter",
-        "Servers tried beyond the first, by upstream group.",
-    );
-    for (up, u) in &ups {
-        o.sample(
+    type OfUpstream = fn(&super::UpstreamStats) -> u64;
+    let per_upstream: [(&str, &str, OfUpstream); 2] = [
+        (
             "weir_upstream_retries_total",
-            &format!("upstream=\"{}\"", esc(up)),
-            u.retries,
-        );
-    }
-    o.family(
-        "weir_upstream_fail_open_total",
-        "counter",
-        "Requests sent to a down server because every server of the group was down (fail_open).",
-    );
-    for (up, u) in &ups {
-        o.sample(
+            "Servers tried beyond the first, by upstream group.",
+            |u| u.retries,
+        ),
+        (
             "weir_upstream_fail_open_total",
-            &format!("upstream=\"{}\"", esc(up)),
-            u.fail_open,
-        );
+            "Requests sent to a down server because every server of the group was down (fail_open).",
+            |u| u.fail_open,
+        ),
+    ];
+    for (name, help, value) in per_upstream {
+        o.family(name, "counter", help);
+        for (up, u) in &ups {
+            o.sample(name, &format!("upstream=\"{}\"", esc(up)), value(u));
+        }
     }
     o.family(
         "weir_received_bytes_total",
