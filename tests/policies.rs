@@ -206,4 +206,51 @@ each_frontend!(
     curl_against_basic_auth_with_a_real_htpasswd_file,
     a_rate_limit_is_exact_across_workers,
     api_keys_from_a_file_and_a_reload_that_changes_it,
+    several_listeners_each_with_its_own_proxy_protocol,
 );
+
+/// `listen` as a list: a plain listener and a PROXY-protocol one on the
+/// same gateway, each applying its own setting.
+fn several_listeners_each_with_its_own_proxy_protocol(bin: &str) {
+    let o = Origin::start("a");
+    let dir = support::scratch_dir("listeners");
+    let log = dir.join("access.log");
+    let config = format!(
+        "listen = [\"127.0.0.1:0\", {{ addr = \"127.0.0.1:0\", proxy_protocol = true }}]\nworkers = 2\n[log]\npath = \"{}\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n",
+        log.display(),
+        o.addr
+    );
+    let path = dir.join("weir.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.arg("--config").arg(&path);
+    let w = Weir::spawn(cmd, dir);
+    let addrs = w.listen_addrs(2);
+    assert_eq!(addrs.len(), 2, "{addrs:?}");
+    assert_ne!(addrs[0], addrs[1]);
+    for _ in 0..3 {
+        let mut plain = Client::connect(addrs[0]);
+        plain.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(plain.read().text(), "a");
+        let mut proxied = Client::connect(addrs[1]);
+        proxied.send(
+            b"PROXY TCP4 192.0.2.7 198.51.100.2 40000 443\r\nGET /name HTTP/1.1\r\nHost: t\r\n\r\n",
+        );
+        assert_eq!(proxied.read().text(), "a");
+    }
+    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+    support::wait_until(Duration::from_secs(10), "six log lines", || {
+        lines().lines().count() == 6
+    });
+    let text = lines();
+    assert_eq!(
+        text.matches(" 192.0.2.7:40000 \"GET /name\" 200").count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| !l.contains("192.0.2.7")).count(),
+        3,
+        "{text}"
+    );
+}

@@ -264,7 +264,6 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
         eprintln!("{name}: {e}");
         return 1;
     }
-    let listen = config.listen;
     let stopping = shutdown.clone();
     match serve(&plans, opts, shutdown) {
         Ok(()) => {
@@ -272,10 +271,6 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
                 eprintln!("{name}: {}", stopping.report());
             }
             0
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            eprintln!("{name}: cannot listen on {listen}: address already in use");
-            1
         }
         Err(e) => {
             eprintln!("{name}: {e}");

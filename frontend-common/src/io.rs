@@ -183,6 +183,24 @@ pub fn bind(addr: std::net::SocketAddr) -> io::Result<std::net::TcpListener> {
     bind_with(addr, false)
 }
 
+/// Binds every listener of `config` with [`bind`], in order; an address
+/// in use fails with `cannot listen on ADDR: address already in use`.
+pub fn bind_all(config: &weir_core::Config) -> io::Result<Vec<std::net::TcpListener>> {
+    config
+        .listeners
+        .iter()
+        .map(|l| {
+            bind(l.addr).map_err(|e| match e.kind() {
+                io::ErrorKind::AddrInUse => io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {}: address already in use", l.addr),
+                ),
+                _ => io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.addr)),
+            })
+        })
+        .collect()
+}
+
 /// [`bind`] with `SO_REUSEPORT`, for one listening socket per worker (the
 /// kernel spreads connections). Another process binding the port the same
 /// way is not refused: callers check with a plain [`bind`] first.

@@ -245,14 +245,12 @@ impl Reloader {
         }
         let old = &current.config;
         let mut refused = Vec::new();
-        if config.listen != old.listen {
+        if config.listeners != old.listeners {
             refused.push(format!(
                 "listen cannot change on reload ({} -> {}); restart to move",
-                old.listen, config.listen
+                addrs(&old.listeners),
+                addrs(&config.listeners)
             ));
-        }
-        if config.proxy_protocol != old.proxy_protocol {
-            refused.push("proxy_protocol cannot change on reload; restart to change it".into());
         }
         if config.admin != old.admin {
             refused.push("admin cannot change on reload; restart to change it".into());
@@ -290,4 +288,16 @@ impl Reloader {
             }
         }
     }
+}
+
+/// The listeners' addresses, for a message (with their PROXY-protocol flag).
+fn addrs(listeners: &[weir_core::config::listen::Listener]) -> String {
+    listeners
+        .iter()
+        .map(|l| match l.proxy_protocol {
+            true => format!("{} (proxy_protocol)", l.addr),
+            false => l.addr.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -28,26 +28,47 @@ use weir_frontend::{Options, Plans, Shutdown};
 /// publishes.
 pub fn serve(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
     let config = plans.current().config.clone();
-    if std::env::var_os("WEIR_ACCEPT").is_some_and(|v| v == "shared") {
-        // The measured alternative: one listening socket shared by all workers.
-        let listener = weir_frontend::io::bind(config.listen)?;
-        weir_frontend::io::announce(listener.local_addr()?);
-        return serve_on(plans, listener, opts, shutdown);
-    }
-    // A plain bind first, released at once: it fails with "address
-    // already in use" when anything (another weir included) listens there,
-    // which SO_REUSEPORT sockets alone would not report. It also fixes the
-    // port when the config asks for port 0.
-    let addr = weir_frontend::io::bind(config.listen)?.local_addr()?;
-    let n = weir_frontend::cli::workers(&config);
-    let listeners = (0..n)
-        .map(|_| weir_frontend::io::bind_reuseport(addr))
+    // A plain bind of every listener first: it fails with "address
+    // already in use" when anything (another weir included) listens
+    // there, which SO_REUSEPORT sockets alone would not report. It also
+    // fixes the ports the config leaves to the system (port 0).
+    let plain = weir_frontend::io::bind_all(&config)?;
+    let addrs = plain
+        .iter()
+        .map(|l| l.local_addr())
         .collect::<std::io::Result<Vec<_>>>()?;
-    weir_frontend::io::announce(addr);
-    run_workers(plans, listeners, opts, shutdown)
+    let n = weir_frontend::cli::workers(&config);
+    if std::env::var_os("WEIR_ACCEPT").is_some_and(|v| v == "shared") {
+        // The measured alternative: one listening socket per address
+        // shared by all workers.
+        let per_worker = (0..n)
+            .map(|_| plain.iter().map(|l| l.try_clone()).collect())
+            .collect::<std::io::Result<Vec<_>>>()?;
+        announce(&addrs);
+        return run_workers(plans, per_worker, opts, shutdown);
+    }
+    drop(plain);
+    let per_worker = (0..n)
+        .map(|_| {
+            addrs
+                .iter()
+                .map(|a| weir_frontend::io::bind_reuseport(*a))
+                .collect()
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    announce(&addrs);
+    run_workers(plans, per_worker, opts, shutdown)
 }
 
-/// Runs the gateway on an already bound listener.
+/// Says where the gateway listens, once every socket is bound.
+fn announce(addrs: &[std::net::SocketAddr]) {
+    for a in addrs {
+        weir_frontend::io::announce(*a);
+    }
+}
+
+/// Runs the gateway on an already bound listener (the first of the
+/// config's listeners; embedding and tests).
 pub fn serve_on(
     plans: &Plans,
     listener: TcpListener,
@@ -55,16 +76,17 @@ pub fn serve_on(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let n = weir_frontend::cli::workers(&plans.current().config);
-    let listeners = (0..n)
-        .map(|_| listener.try_clone())
+    let per_worker = (0..n)
+        .map(|_| listener.try_clone().map(|l| vec![l]))
         .collect::<std::io::Result<Vec<_>>>()?;
-    run_workers(plans, listeners, opts, shutdown)
+    run_workers(plans, per_worker, opts, shutdown)
 }
 
-/// One worker thread per listener handle.
+/// One worker thread per set of listener handles (one handle of each
+/// listener, in config order).
 fn run_workers(
     plans: &Plans,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Vec<TcpListener>>,
     opts: &Options,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {

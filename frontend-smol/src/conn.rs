@@ -79,6 +79,7 @@ pub async fn run(
     shard: Arc<Shard>,
     stream: Async<TcpStream>,
     addr: SocketAddr,
+    listener: usize,
     quiet: bool,
     ending: Ending,
 ) {
@@ -87,7 +88,7 @@ pub async fn run(
         cut,
         stopping: counts,
     } = ending;
-    let mut core = Connection::new(&shard.gateway(), addr, Instant::now());
+    let mut core = Connection::on_listener(&shard.gateway(), addr, Instant::now(), listener);
     let mut client = Some(Side::fresh(stream));
     let mut ups: Vec<Up> = Vec::new();
     let mut timer = Timer::never();

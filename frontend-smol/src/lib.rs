@@ -99,7 +99,16 @@ pub async fn serve(
         .collect();
     let shared = Shared::new(&config, None);
     let spawn = |task: Task| ex.spawn(task).detach();
-    accept_loop(&spawn, &config, shards, listener, &settings, &shared, stop).await;
+    accept_loop(
+        &spawn,
+        &config,
+        shards,
+        vec![listener],
+        &settings,
+        &shared,
+        stop,
+    )
+    .await;
     Ok(())
 }
 
@@ -173,7 +182,7 @@ async fn accept_loop(
     spawn: &dyn Fn(Task),
     config: &Config,
     shards: Vec<Arc<Shard>>,
-    listener: Async<TcpListener>,
+    listeners: Vec<Async<TcpListener>>,
     settings: &Settings,
     shared: &Shared,
     stop: impl Future<Output = ()>,
@@ -209,7 +218,7 @@ async fn accept_loop(
         let accepted = future::or(
             async {
                 let permit = shared.permits.acquire_arc().await;
-                Some((listener.accept().await, permit))
+                Some((accept_any(&listeners).await, permit))
             },
             async {
                 stop.as_mut().await;
@@ -220,6 +229,7 @@ async fn accept_loop(
         let Some((result, permit)) = accepted else {
             break;
         };
+        let (listener, result) = result;
         match result {
             Ok((stream, addr)) => {
                 let shard = shards[next % shards.len()].clone();
@@ -234,7 +244,7 @@ async fn accept_loop(
                 };
                 live.fetch_add(1, Ordering::SeqCst);
                 spawn(Box::pin(async move {
-                    conn::run(shard, stream, addr, quiet, ending).await;
+                    conn::run(shard, stream, addr, listener, quiet, ending).await;
                     live.fetch_sub(1, Ordering::SeqCst);
                     drop(permit);
                 }));
@@ -247,7 +257,7 @@ async fn accept_loop(
         }
     }
     // Shutdown: no more accepts, connections are told to finish.
-    drop(listener);
+    drop(listeners);
     stop_tx.close();
     for s in &shards {
         s.clear_pool();
@@ -264,6 +274,41 @@ async fn accept_loop(
     }
 }
 
+/// The next connection on any of `listeners` (fairly, when several are
+/// ready), with the listener's index.
+async fn accept_any(
+    listeners: &[Async<TcpListener>],
+) -> (
+    usize,
+    std::io::Result<(Async<std::net::TcpStream>, std::net::SocketAddr)>,
+) {
+    type Accept<'a> = std::pin::Pin<
+        Box<
+            dyn Future<
+                    Output = (
+                        usize,
+                        std::io::Result<(Async<std::net::TcpStream>, std::net::SocketAddr)>,
+                    ),
+                > + 'a,
+        >,
+    >;
+    if let [only] = listeners {
+        return (0, only.accept().await);
+    }
+    let mut any: Option<Accept<'_>> = None;
+    for (i, l) in listeners.iter().enumerate() {
+        let next: Accept<'_> = Box::pin(async move { (i, l.accept().await) });
+        any = Some(match any {
+            None => next,
+            Some(prev) => Box::pin(future::race(prev, next)),
+        });
+    }
+    match any {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The command-line entry: `workers` threads, each with its own
 /// single-threaded executor, its own accept loop on a handle of the one
 /// listening socket and its own shard (gateway and pool). A connection's
@@ -272,8 +317,10 @@ async fn accept_loop(
 /// everything).
 pub fn serve_blocking(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
     let config = plans.current().config.clone();
-    let std_listener = weir_frontend::io::bind(config.listen)?;
-    weir_frontend::io::announce(std_listener.local_addr()?);
+    let std_listeners = weir_frontend::io::bind_all(&config)?;
+    for l in &std_listeners {
+        weir_frontend::io::announce(l.local_addr()?);
+    }
     let workers = weir_frontend::cli::workers(&config);
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     shutdown.on_trigger(move || {
@@ -287,7 +334,10 @@ pub fn serve_blocking(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std:
     let shared = Shared::new(&config, Some(shutdown.clone()));
     let mut threads = Vec::new();
     for i in 0..workers {
-        let listener = Async::new(std_listener.try_clone()?)?;
+        let listeners = std_listeners
+            .iter()
+            .map(|l| l.try_clone().and_then(Async::new))
+            .collect::<std::io::Result<Vec<_>>>()?;
         let shard = Arc::new(Shard::new(
             plans.current(),
             0x5745_4952 ^ i as u64,
@@ -315,7 +365,7 @@ pub fn serve_blocking(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std:
                             &spawn,
                             &config,
                             vec![shard],
-                            listener,
+                            listeners,
                             &settings,
                             &shared,
                             stop,

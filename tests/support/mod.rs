@@ -155,6 +155,24 @@ impl Weir {
         addr.parse().expect("an address")
     }
 
+    /// Every address the gateway announced it listens on, in order
+    /// (waits for `n` of them).
+    pub fn listen_addrs(&self, n: usize) -> Vec<SocketAddr> {
+        let found = || -> Vec<SocketAddr> {
+            self.stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| l.strip_prefix("weir: listening on "))
+                .filter_map(|a| a.parse().ok())
+                .collect()
+        };
+        wait_until(Duration::from_secs(10), "every listener announced", || {
+            found().len() >= n
+        });
+        found()
+    }
+
     /// Waits until a stderr line contains `needle`.
     pub fn wait_stderr(&self, needle: &str, limit: Duration) {
         wait_until(limit, needle, || {

@@ -17,6 +17,7 @@ pub mod admin;
 pub(crate) mod client_ip;
 pub mod error_pages;
 mod http;
+pub mod listen;
 pub mod middleware;
 pub mod route;
 pub mod upstream;
@@ -115,8 +116,8 @@ impl Default for Limits {
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Address to accept clients on.
-    pub listen: SocketAddr,
+    /// Where clients are accepted, in config order (at least one).
+    pub listeners: Vec<listen::Listener>,
     /// Worker threads; `None` = one per core (decided by the frontend).
     pub workers: Option<usize>,
     /// Timeouts.
@@ -132,8 +133,6 @@ pub struct Config {
     pub middleware: Vec<LayerConfig>,
     /// How request paths are normalised before routing (`[http]`).
     pub paths: PathRules,
-    /// The listener expects a PROXY protocol header (v1 or v2) first.
-    pub proxy_protocol: bool,
     /// `[error_pages]`: bodies of the answers weir makes.
     pub error_pages: error_pages::ErrorPages,
     /// `[admin]`: the admin listener, when configured.
@@ -153,7 +152,7 @@ pub struct Config {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    listen: Spanned<String>,
+    listen: Spanned<toml::Value>,
     workers: Option<Spanned<usize>>,
     #[serde(default)]
     proxy_protocol: bool,
@@ -299,20 +298,7 @@ impl Config {
             errs.list
         })?;
         let mut errs = Errors { text, list: vec![] };
-        let listen = match raw.listen.get_ref().parse::<SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                errs.at(
-                    raw.listen.span(),
-                    "listen".into(),
-                    format!(
-                        "invalid address {:?} (expected IP:PORT)",
-                        raw.listen.get_ref()
-                    ),
-                );
-                SocketAddr::from(([127, 0, 0, 1], 0))
-            }
-        };
+        let listeners = listen::listeners(&raw.listen, raw.proxy_protocol, &mut errs);
         if let Some(w) = &raw.workers {
             if *w.get_ref() == 0 || *w.get_ref() > 1024 {
                 errs.at(
@@ -424,7 +410,7 @@ impl Config {
             return Err(errs.list);
         }
         Ok(Config {
-            listen,
+            listeners,
             workers: raw.workers.map(|w| *w.get_ref()),
             timeouts,
             limits,
@@ -432,7 +418,6 @@ impl Config {
             routes,
             middleware,
             paths,
-            proxy_protocol: raw.proxy_protocol,
             error_pages,
             client_ip,
             log_path,
@@ -443,10 +428,18 @@ impl Config {
         })
     }
 
+    /// The first listener's address (the one `--listen` and the demo name).
+    pub fn listen(&self) -> SocketAddr {
+        self.listeners[0].addr
+    }
+
     /// Quick mode: one listener, one group of servers, every path routed to it.
     pub fn quick(listen: SocketAddr, servers: &[SocketAddr], strategy: Strategy) -> Config {
         Config {
-            listen,
+            listeners: vec![listen::Listener {
+                addr: listen,
+                proxy_protocol: false,
+            }],
             workers: None,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
@@ -462,7 +455,6 @@ impl Config {
             paths: PathRules::default(),
             client_ip: Default::default(),
             error_pages: Default::default(),
-            proxy_protocol: false,
             log_path: None,
             log_format: crate::proxy::LogFormat::Text,
             admin: None,

@@ -270,3 +270,64 @@ fn the_fuzz_seed_configs_are_valid() {
         assert!(!c.routes.is_empty());
     }
 }
+
+#[test]
+fn listen_takes_a_list_with_a_proxy_protocol_setting_each() {
+    const UP: &str = "[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n";
+    let c = Config::from_toml(&format!(
+        "listen = [\"127.0.0.1:1\", {{ addr = \"[::1]:3\", proxy_protocol = true }}, {{ addr = \"127.0.0.1:4\" }}]\nproxy_protocol = false\n{UP}"
+    ))
+    .unwrap();
+    let got: Vec<(String, bool)> = c
+        .listeners
+        .iter()
+        .map(|l| (l.addr.to_string(), l.proxy_protocol))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("127.0.0.1:1".to_owned(), false),
+            ("[::1]:3".to_owned(), true),
+            ("127.0.0.1:4".to_owned(), false)
+        ]
+    );
+    // The top-level setting is the default of the entries that do not say.
+    let c = Config::from_toml(&format!(
+        "listen = [\"127.0.0.1:1\", {{ addr = \"127.0.0.1:4\", proxy_protocol = false }}]\nproxy_protocol = true\n{UP}"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.listeners
+            .iter()
+            .map(|l| l.proxy_protocol)
+            .collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert_eq!(c.listen().to_string(), "127.0.0.1:1");
+    for (listen, message) in [
+        ("[]", "line 1: listen: needs at least one address"),
+        (
+            "[\"127.0.0.1:1\", \"127.0.0.1:1\"]",
+            "line 1: listen: 127.0.0.1:1 is listed twice",
+        ),
+        (
+            "[\"127.0.0.1:1\", { adr = \"127.0.0.1:2\" }]",
+            "line 1: listen: entry 2: unknown key \"adr\" (expected: addr, proxy_protocol)",
+        ),
+        (
+            "[{ addr = \"x:1\" }]",
+            "line 1: listen: entry 1: invalid address \"x:1\" (expected IP:PORT)",
+        ),
+        (
+            "[{ addr = \"127.0.0.1:1\", proxy_protocol = \"yes\" }]",
+            "line 1: listen: entry 1: proxy_protocol must be true or false",
+        ),
+        (
+            "[8080]",
+            "line 1: listen: entry 1: expected \"IP:PORT\" or { addr = \"IP:PORT\", proxy_protocol = true }",
+        ),
+        ("\"nowhere\"", "line 1: listen: invalid address \"nowhere\" (expected IP:PORT)"),
+    ] {
+        assert_eq!(errors(&format!("listen = {listen}\n{UP}")), [message], "{listen}");
+    }
+}

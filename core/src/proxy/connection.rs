@@ -82,8 +82,20 @@ impl Connection {
         spec.retry_on.has(cause) && ex.tried.len() <= usize::from(spec.retries)
     }
 
-    /// A new client connection accepted at `now`.
+    /// A new client connection accepted at `now` on the first listener.
     pub fn new(gw: &Gateway, client: SocketAddr, now: Instant) -> Connection {
+        Connection::on_listener(gw, client, now, 0)
+    }
+
+    /// A new client connection accepted at `now` on listener `listener`
+    /// (its index in `Config::listeners`, which says whether a PROXY
+    /// protocol header comes first).
+    pub fn on_listener(
+        gw: &Gateway,
+        client: SocketAddr,
+        now: Instant,
+        listener: usize,
+    ) -> Connection {
         gw.opened.set(gw.opened.get() + 1);
         let mut timers = Timers::default();
         timers.set(
@@ -106,7 +118,12 @@ impl Connection {
             compacted: false,
             access_log: gw.access_log,
             linger: false,
-            awaiting_proxy_header: gw.plan.config.proxy_protocol,
+            awaiting_proxy_header: gw
+                .plan
+                .config
+                .listeners
+                .get(listener)
+                .is_some_and(|l| l.proxy_protocol),
         }
     }
 

@@ -13,7 +13,15 @@ use super::{Conn, Worker, ACCEPT_BACKOFF};
 use crate::sock::{Owner, Sock, NO_SERVER};
 
 impl Worker {
-    pub(super) fn accept(&mut self, now: Instant) {
+    /// Accepts on every listener (after a pause or a blocked accept).
+    pub(super) fn accept_all(&mut self, now: Instant) {
+        for i in 0..self.listeners.len() {
+            self.accept(i, now);
+        }
+    }
+
+    /// Accepts what waits on listener `i`.
+    pub(super) fn accept(&mut self, i: usize, now: Instant) {
         if !self.listening || self.accept_paused_until.is_some() {
             return;
         }
@@ -24,8 +32,11 @@ impl Worker {
                 self.accept_blocked = true;
                 return;
             }
-            match self.listener.accept() {
-                Ok((stream, addr)) => self.adopt(stream, addr, now),
+            let Some(listener) = self.listeners.get(i) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, addr)) => self.adopt(stream, addr, i, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_out_of_resources(&e) => {
@@ -41,12 +52,18 @@ impl Worker {
         }
     }
 
-    pub(super) fn adopt(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
+    pub(super) fn adopt(
+        &mut self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        listener: usize,
+        now: Instant,
+    ) {
         let ck = self.conns.vacant_key();
         let Some(k) = self.register(Sock::new(stream, Owner::client(ck), NO_SERVER)) else {
             return;
         };
-        let core = Connection::new(&self.gw, addr, now);
+        let core = Connection::on_listener(&self.gw, addr, now, listener);
         self.conns.insert(Conn {
             core,
             client: Some(k),

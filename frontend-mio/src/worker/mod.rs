@@ -28,8 +28,11 @@ mod upstream;
 use crate::sock::{Owner, Sock};
 use crate::timers::{Due, TimerHeap};
 
-const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+/// Listener `i` is `Token(FIRST_LISTENER - i)`.
+const FIRST_LISTENER: usize = usize::MAX - 3;
+/// Most listeners (config::listen's bound).
+const MAX_LISTENERS: usize = 64;
 /// How long accepting pauses when the process is out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -51,7 +54,8 @@ struct Conn {
 /// A worker thread's whole state.
 pub struct Worker {
     poll: Poll,
-    listener: TcpListener,
+    /// One handle of each listener, in config order.
+    listeners: Vec<TcpListener>,
     listening: bool,
     gw: Gateway,
     /// The process's plans; a wake-up looks for a newer one.
@@ -78,7 +82,7 @@ impl Worker {
     /// A worker over its own handle of the listening socket.
     pub fn new(
         plans: &Plans,
-        listener: std::net::TcpListener,
+        listeners: Vec<std::net::TcpListener>,
         index: u64,
         quiet: bool,
         limit: usize,
@@ -86,9 +90,13 @@ impl Worker {
         grace: Duration,
     ) -> io::Result<Worker> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::from_std(listener);
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut mine = Vec::new();
+        for (i, l) in listeners.into_iter().take(MAX_LISTENERS).enumerate() {
+            let mut l = TcpListener::from_std(l);
+            poll.registry()
+                .register(&mut l, Token(FIRST_LISTENER - i), Interest::READABLE)?;
+            mine.push(l);
+        }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let wake = waker.clone();
         shutdown.on_trigger(move || {
@@ -112,7 +120,7 @@ impl Worker {
         gw.set_access_log(!quiet);
         Ok(Worker {
             poll,
-            listener,
+            listeners: mine,
             listening: true,
             gw,
             plans: plans.clone(),
@@ -160,7 +168,9 @@ impl Worker {
             let now = Instant::now();
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept(now),
+                    Token(t) if t <= FIRST_LISTENER && t > FIRST_LISTENER - MAX_LISTENERS => {
+                        self.accept(FIRST_LISTENER - t, now)
+                    }
                     WAKER => {
                         self.install_newer_plan();
                         self.gw.set_marks(&self.plans.marks());
@@ -230,7 +240,7 @@ impl Worker {
             self.trim.maybe_trim(now, events.is_empty());
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
-                self.accept(now);
+                self.accept_all(now);
             }
             if self.shutdown.is_fired() {
                 if self.stop_at.is_none() {
@@ -538,7 +548,7 @@ impl Worker {
         }
         if self.accept_blocked {
             self.accept_blocked = false;
-            self.accept(now);
+            self.accept_all(now);
         }
     }
 }

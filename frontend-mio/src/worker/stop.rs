@@ -10,7 +10,9 @@ impl Worker {
     pub(super) fn begin_shutdown(&mut self, now: Instant) {
         self.stop_at = Some(now + self.grace);
         if self.listening {
-            let _ = self.poll.registry().deregister(&mut self.listener);
+            for l in &mut self.listeners {
+                let _ = self.poll.registry().deregister(l);
+            }
             self.listening = false;
         }
         for k in self.pool.drain() {
