@@ -49,6 +49,7 @@
 
 pub mod admin;
 pub mod balancer;
+pub mod call;
 pub mod client_ip;
 pub mod config;
 pub mod health_check;

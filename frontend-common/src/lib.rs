@@ -10,6 +10,7 @@
 
 pub mod accesslog;
 pub mod admin;
+pub mod calls;
 pub mod cli;
 pub mod demo;
 pub mod health;

@@ -13,6 +13,10 @@ pub enum Owner {
     Upstream(u32, UpstreamId),
     /// Idle in the pool.
     Pooled,
+    /// Carrying an outside call of a connection.
+    Call(u32),
+    /// Idle between calls (a Redis connection).
+    CallIdle,
 }
 
 impl Owner {
@@ -30,7 +34,7 @@ impl Owner {
     pub fn conn(self) -> Option<usize> {
         match self {
             Owner::Client(ck) | Owner::Upstream(ck, _) => Some(ck as usize),
-            Owner::Pooled => None,
+            Owner::Pooled | Owner::Call(_) | Owner::CallIdle => None,
         }
     }
 }

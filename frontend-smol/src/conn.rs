@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use async_io::{Async, Timer};
 use smol::channel::Receiver;
+use weir_core::call::{CallId, Reply};
 use weir_core::{Connection, Input, Output, Peer, UpstreamId};
 use weir_frontend::io::{AfterFlush, Flushed, ReadBuf, ReadOutcome, WriteQueue, READ_MAX};
 use weir_frontend::LogSink;
@@ -19,6 +20,9 @@ use weir_frontend::LogSink;
 use crate::shard::Shard;
 
 type Connecting = Pin<Box<dyn Future<Output = std::io::Result<Async<TcpStream>>> + Send>>;
+/// An outside call in progress (at most one per connection: a new one
+/// replaces one whose exchange stopped waiting for it).
+type Calling = (CallId, Pin<Box<dyn Future<Output = Reply> + Send>>);
 
 struct Side {
     stream: Async<TcpStream>,
@@ -62,6 +66,7 @@ enum Event {
     Stop,
     Cut,
     Connected(usize, std::io::Result<Async<TcpStream>>),
+    Replied(CallId, Reply),
 }
 
 /// How a connection learns that the gateway stops.
@@ -91,6 +96,7 @@ pub async fn run(
     let mut core = Connection::on_listener(&shard.gateway(), addr, Instant::now(), listener);
     let mut client = Some(Side::fresh(stream));
     let mut ups: Vec<Up> = Vec::new();
+    let mut calling: Option<Calling> = None;
     let mut timer = Timer::never();
     let mut armed: Option<Instant> = None;
     let mut log = LogSink::new(quiet);
@@ -170,6 +176,9 @@ pub async fn run(
                     }
                 }
                 Output::Log(r) => log.record(&r, core.plan()),
+                Output::Call { id, call } => {
+                    calling = Some((id, Box::pin(crate::calls::perform(shard.clone(), call))));
+                }
             }
         }
         if !inputs.is_empty() {
@@ -257,6 +266,11 @@ pub async fn run(
             if let Some(c) = &mut client {
                 ready |= wants(&core, Peer::Client, c, cx);
             }
+            if let Some((id, f)) = &mut calling {
+                if let Poll::Ready(reply) = f.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Replied(*id, reply));
+                }
+            }
             for (i, u) in ups.iter_mut().enumerate() {
                 if let Some(f) = &mut u.connecting {
                     if let Poll::Ready(r) = f.as_mut().poll(cx) {
@@ -292,6 +306,10 @@ pub async fn run(
                         c.note_cut();
                     }
                 }
+            }
+            Event::Replied(id, reply) => {
+                calling = None;
+                inputs.push(Input::Reply { id, reply });
             }
             Event::Connected(i, result) => {
                 let u = &mut ups[i];

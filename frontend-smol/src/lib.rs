@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod calls;
 mod conn;
 mod drive;
 mod shard;

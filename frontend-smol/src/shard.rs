@@ -22,6 +22,8 @@ use weir_frontend::pool::Pool;
 pub struct Shard {
     gateway: Mutex<Gateway>,
     pool: Mutex<Pool<Async<TcpStream>>>,
+    /// Idle connections to called services (Redis).
+    idle_calls: Mutex<crate::calls::IdleCalls>,
     /// Connections that gave back their buffers or ended since the
     /// trimming task last looked.
     released: AtomicU32,
@@ -37,7 +39,20 @@ impl Shard {
         Shard {
             gateway: Mutex::new(gateway),
             pool: Mutex::new(pool),
+            idle_calls: Mutex::new(Default::default()),
             released: AtomicU32::new(0),
+        }
+    }
+
+    /// An idle connection to the called service at `addr`, if one is left.
+    pub fn take_idle_call(&self, addr: SocketAddr) -> Option<Async<TcpStream>> {
+        self.idle_calls.lock().ok()?.take(addr)
+    }
+
+    /// Keeps a called service's connection for the next call.
+    pub fn put_idle_call(&self, addr: SocketAddr, s: Async<TcpStream>) {
+        if let Ok(mut idle) = self.idle_calls.lock() {
+            idle.put(addr, s);
         }
     }
 

@@ -202,7 +202,7 @@ upstream = "a"
             "line 7: upstream[0].timeouts.response: must be at least 1 (milliseconds)",
             "line 5: upstream[0].retries: at most 5 (a request goes to at most 6 servers)",
             "line 6: upstream[0].retry_on: unknown cause \"5xx\" (expected: connect, reset, timeout)",
-            "line 10: middleware[0].kind: unknown middleware kind \"headerz\" (the kinds are: headers, ip-access, cors, request-id, rate-limit, concurrency, redirect, rewrite, forwarded, api-key, basic-auth, jwt)",
+            "line 10: middleware[0].kind: unknown middleware kind \"headerz\" (the kinds are: headers, ip-access, cors, request-id, rate-limit, concurrency, redirect, rewrite, forwarded, api-key, basic-auth, jwt, forward-auth)",
             "line 14: middleware[1].request_set: \"Transfer-Encoding\" is a framing or hop-by-hop header that only the core sets",
             "line 17: route[0].path_prefix: a route has one of path, path_prefix, path_regex (this one also has path)",
             "line 19: route[0].middleware: no middleware named \"nope\" (named ones: none)",

@@ -57,23 +57,29 @@ impl LimitKey {
         LimitKey(parts)
     }
 
-    /// The request's key, hashed.
+    /// The request's key, hashed (the same on every instance: Redis
+    /// keys are named by it).
     pub fn of(&self, req: &RequestHead, cx: &Cx<'_>) -> u64 {
         let mut h: u64 = 0x5745_4952;
-        for p in &self.0 {
-            let v = match p {
-                Part::ClientIp => match cx.client.ip() {
-                    IpAddr::V4(ip) => fnv1a(&ip.octets()),
-                    IpAddr::V6(ip) => fnv1a(&ip.octets()[..8]),
-                },
-                Part::Route => fnv1a(cx.route),
-                Part::Principal => fnv1a(cx.principal.as_deref().unwrap_or(b"")),
-                Part::Host => fnv1a(&req.headers.get("host").unwrap_or(b"").to_ascii_lowercase()),
-                Part::Header(n) => fnv1a(req.headers.get(n).unwrap_or(b"")),
-                Part::Query(n) => fnv1a(req.query_param(n).unwrap_or(b"")),
-            };
-            h = mix(h ^ v);
-        }
+        self.parts(req, cx, |v| h = mix(h ^ fnv1a(v)));
         h
+    }
+
+    /// Each part's value in turn, as bytes (for a key that must not
+    /// collide: the forward-auth cache digests them).
+    pub fn parts(&self, req: &RequestHead, cx: &Cx<'_>, mut each: impl FnMut(&[u8])) {
+        for p in &self.0 {
+            match p {
+                Part::ClientIp => match cx.client.ip() {
+                    IpAddr::V4(ip) => each(&ip.octets()),
+                    IpAddr::V6(ip) => each(&ip.octets()[..8]),
+                },
+                Part::Route => each(cx.route),
+                Part::Principal => each(cx.principal.as_deref().unwrap_or(b"")),
+                Part::Host => each(&req.headers.get("host").unwrap_or(b"").to_ascii_lowercase()),
+                Part::Header(n) => each(req.headers.get(n).unwrap_or(b"")),
+                Part::Query(n) => each(req.query_param(n).unwrap_or(b"")),
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ pub mod api_key;
 pub mod basic_auth;
 pub mod concurrency;
 pub mod cors;
+pub mod forward_auth;
 pub mod forwarded;
 pub mod forwarded_rfc7239;
 pub mod gcra;
@@ -45,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::call::{Call, Reply};
 use crate::http1::{RequestHead, ResponseHead};
 use crate::rng::Rng;
 
@@ -151,6 +153,7 @@ pub const KINDS: &[Kind] = &[
     api_key::KIND,
     basic_auth::KIND,
     jwt::KIND,
+    forward_auth::KIND,
 ];
 
 /// A CORS preflight (`OPTIONS` with `Origin` and
@@ -259,6 +262,14 @@ pub enum Flow {
     Next,
     /// Answer now; no upstream is contacted.
     Answer(Answer),
+    /// Ask the outside world first: the exchange parks until the reply
+    /// or `deadline`, then this layer's [`Layer::on_reply`] decides.
+    Call {
+        /// What to ask.
+        call: Call,
+        /// How long to wait for the reply ([`Reply::Expired`] after).
+        deadline: Duration,
+    },
 }
 
 /// One layer of the onion. `&self` holds the layer's settings, shared by
@@ -267,6 +278,11 @@ pub enum Flow {
 pub trait Layer: Send + Sync {
     /// On the way in, outermost first. May rewrite the request or answer it.
     fn on_request(&self, _req: &mut RequestHead, _cx: &mut Cx<'_>) -> Flow {
+        Flow::Next
+    }
+    /// The reply to the call this layer's [`Layer::on_request`] (or an
+    /// earlier `on_reply`) asked for: decides as `on_request` does.
+    fn on_reply(&self, _req: &mut RequestHead, _reply: Reply, _cx: &mut Cx<'_>) -> Flow {
         Flow::Next
     }
     /// On the way out, innermost first; `req` is the request as forwarded.
@@ -304,16 +320,33 @@ impl Chain {
         self.layers.is_empty()
     }
 
-    /// Runs the request inward until a layer answers. Returns how many
-    /// layers saw the request (the depth its response unwinds through).
+    /// Runs the request inward until a layer answers or calls out.
+    /// Returns how many layers saw the request (the depth its response
+    /// unwinds through; for a call, the index of the layer that waits).
     pub fn request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> (usize, Flow) {
-        for (i, layer) in self.layers.iter().enumerate() {
-            let flow = layer.on_request(req, cx);
+        self.resume(0, None, req, cx)
+    }
+
+    /// [`Chain::request`] from layer `start` on; with `reply`, layer
+    /// `start` gets it (through `on_reply`) instead of the request.
+    pub fn resume(
+        &self,
+        start: usize,
+        mut reply: Option<Reply>,
+        req: &mut RequestHead,
+        cx: &mut Cx<'_>,
+    ) -> (usize, Flow) {
+        for (i, layer) in self.layers.iter().enumerate().skip(start) {
+            let flow = match reply.take() {
+                Some(r) => layer.on_reply(req, r, cx),
+                None => layer.on_request(req, cx),
+            };
             if let Some(token) = cx.hold.take() {
                 cx.held.push((cx.depth_base + i, token));
             }
-            if let Flow::Answer(a) = flow {
-                return (i, Flow::Answer(a));
+            match flow {
+                Flow::Next => {}
+                stop => return (i, stop),
             }
         }
         (self.layers.len(), Flow::Next)

@@ -154,6 +154,7 @@ impl Connection {
             Input::Connected { id, reused } if self.is_current(id) => {
                 self.on_connected(now, reused)
             }
+            Input::Reply { id, reply } => self.on_reply(gw, now, id, reply),
             Input::Drained(Peer::Client) => self.client_unflushed = 0,
             Input::Drained(Peer::Upstream(id)) => {
                 if let Some(l) = self.link_mut().filter(|l| l.id == id) {
@@ -545,6 +546,7 @@ impl Connection {
                     self.abort(gw, now, "upstream body timeout");
                 }
                 Timer::TunnelIdle => self.abort(gw, now, "tunnel idle"),
+                Timer::Call => self.call_expired(gw, now),
             }
         }
     }

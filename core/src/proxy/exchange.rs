@@ -93,6 +93,10 @@ pub(super) struct Exchange {
     pub held: Vec<(usize, u64)>,
     pub req: RequestHead,
     pub head_bytes: Bytes,
+    /// The request's body framing (as forwarded).
+    pub framing: crate::http1::Framing,
+    /// Set while a layer (the one at `depth`) waits for this call's reply.
+    pub parked: Option<crate::call::CallId>,
     pub head_request: bool,
     pub replayable: bool,
     pub client_version: Version,

@@ -22,14 +22,11 @@ impl Connection {
     /// upstream. The connection stays open when the request's framing
     /// allows: a body of at most [`DISCARD_MAX`] bytes is read and dropped
     /// after the answer; a longer (or longer announced) one closes it.
-    pub(super) fn answer_early(
-        &mut self,
-        gw: &mut Gateway,
-        now: Instant,
-        ex: Exchange,
-        a: Answer,
-        has_body: bool,
-    ) {
+    pub(super) fn answer_early(&mut self, gw: &mut Gateway, now: Instant, ex: Exchange, a: Answer) {
+        let has_body = !matches!(
+            ex.framing,
+            crate::http1::Framing::None | crate::http1::Framing::Length(0)
+        );
         let discard = match &self.req_side {
             ReqSide::Body(BodyReader::Length(n)) if *n > u64::from(DISCARD_MAX) => None,
             ReqSide::Body(reader) if has_body => Some(reader.clone()),

@@ -46,6 +46,8 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
+use crate::call::{Call, CallId, Reply};
+
 /// An upstream connection of one [`Connection`]; never reused within it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UpstreamId(pub u32);
@@ -77,6 +79,14 @@ pub enum Input {
     },
     /// Everything handed out for that peer has been written.
     Drained(Peer),
+    /// How an [`Output::Call`] ended (a reply for an exchange that is
+    /// gone, or a stale id, is dropped).
+    Reply {
+        /// The call's id.
+        id: CallId,
+        /// Its reply, or why there is none.
+        reply: Reply,
+    },
     /// Only time has passed.
     Tick,
 }
@@ -103,6 +113,15 @@ pub enum Output {
     Close(Peer),
     /// One access record per exchange.
     Log(Box<AccessRecord>),
+    /// Make this outside call and feed its reply back as
+    /// [`Input::Reply`] (the core keeps the deadline: a reply after it is
+    /// dropped). Boxed: rare, and it keeps every output small.
+    Call {
+        /// The id to answer with.
+        id: CallId,
+        /// What to ask.
+        call: Box<Call>,
+    },
     /// Nothing more to do now; feed `Tick` at this time (None: no timer).
     Wait(Option<std::time::Instant>),
 }

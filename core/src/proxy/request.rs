@@ -2,7 +2,7 @@
 //! picked server, and a forwarded body.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -17,6 +17,7 @@ use super::{Gateway, Output, Peer, UpstreamId};
 use crate::balancer::group::RetryOn;
 use crate::balancer::key::cookie;
 use crate::balancer::Pick;
+use crate::call::{Call, CallId, Reply};
 use crate::config::PathMatch;
 use crate::http1::parse::{begins_head_request, could_start_request};
 use crate::http1::path::normalise;
@@ -183,22 +184,14 @@ impl Connection {
             .resolve(self.client.ip(), &req.headers);
         self.ensure_client_ip(client);
         record.client = SocketAddr::new(client, self.client.port());
-        let mut cx = layer_cx(record.client, &self.bufs, now, gw);
-        let (depth, flow) = self.plan.global.request(&mut req, &mut cx);
-        if let Some(id) = cx.request_id.take() {
-            record.request_id = id;
-        }
-        if let Some(who) = cx.principal.take() {
-            record.principal = who;
-        }
-        let response_fields = std::mem::take(&mut cx.response_fields);
-        let held = std::mem::take(&mut cx.held);
-        let mut ex = Exchange {
-            response_fields,
-            held,
+        let ex = Exchange {
+            response_fields: Vec::new(),
+            held: Vec::new(),
             record,
             client,
             head_bytes: Bytes::new(),
+            framing,
+            parked: None,
             head_request: &req.method[..] == b"HEAD",
             replayable: req.is_idempotent() && !has_body,
             client_version: req.version,
@@ -208,7 +201,7 @@ impl Connection {
             group: 0,
             key: None,
             tried: Default::default(),
-            depth,
+            depth: 0,
             body_seen: 0,
             close_after: false,
             pool_retry_used: false,
@@ -217,42 +210,93 @@ impl Connection {
             resp: RespSide::Waiting,
             req,
         };
-        if let Flow::Answer(a) = flow {
-            ex.record.answered_by = self.plan.layer_kind(None, depth);
-            self.answer_early(gw, now, ex, a, has_body);
-            return true;
+        self.proceed(gw, now, ex, None);
+        true
+    }
+
+    /// Runs `ex` through its layers from where it stands (`ex.depth`;
+    /// with `reply`, the parked layer there gets it first), routes it and
+    /// asks for its first server, or answers it, or parks it on a call.
+    pub(super) fn proceed(
+        &mut self,
+        gw: &mut Gateway,
+        now: Instant,
+        mut ex: Exchange,
+        mut reply: Option<Reply>,
+    ) {
+        let global = self.plan.global.len();
+        if ex.route.is_none() {
+            let flow = self.run_layers(gw, now, &mut ex, None, reply.take());
+            match flow {
+                Flow::Next => {}
+                Flow::Answer(a) => {
+                    ex.record.answered_by = self.plan.layer_kind(None, ex.depth);
+                    self.answer_early(gw, now, ex, a);
+                    return;
+                }
+                Flow::Call { call, deadline } => return self.park(now, ex, call, deadline),
+            }
+            let route = match self.plan.router.find(&ex.req) {
+                Found::Route(r) => r,
+                Found::WrongMethod(allow) => {
+                    let mut head = Fault::MethodNotAllowed.head();
+                    head.headers.set(Bytes::from_static(b"Allow"), allow);
+                    let body = Fault::MethodNotAllowed.body();
+                    ex.record.note = "method not allowed by the route";
+                    self.answer_early(gw, now, ex, Answer { head, body });
+                    return;
+                }
+                Found::Nothing => {
+                    let (head, body) = (Fault::NoRoute.head(), Fault::NoRoute.body());
+                    ex.record.note = Fault::NoRoute.reason();
+                    self.answer_early(gw, now, ex, Answer { head, body });
+                    return;
+                }
+            };
+            ex.route = Some(route);
+            ex.record.route = gw.route_name(&self.plan, route);
         }
-        let route = match self.plan.router.find(&ex.req) {
-            Found::Route(r) => r,
-            Found::WrongMethod(allow) => {
-                let mut head = Fault::MethodNotAllowed.head();
-                head.headers.set(Bytes::from_static(b"Allow"), allow);
-                let body = Fault::MethodNotAllowed.body();
-                ex.record.note = "method not allowed by the route";
-                self.answer_early(gw, now, ex, Answer { head, body }, has_body);
-                return true;
+        let Some(route) = ex.route else { return };
+        match self.run_layers(gw, now, &mut ex, Some(route), reply) {
+            Flow::Next => {}
+            Flow::Answer(a) => {
+                ex.record.answered_by = self.plan.layer_kind(Some(route), ex.depth - global);
+                self.answer_early(gw, now, ex, a);
+                return;
             }
-            Found::Nothing => {
-                let (head, body) = (Fault::NoRoute.head(), Fault::NoRoute.body());
-                ex.record.note = Fault::NoRoute.reason();
-                self.answer_early(gw, now, ex, Answer { head, body }, has_body);
-                return true;
-            }
+            Flow::Call { call, deadline } => return self.park(now, ex, call, deadline),
+        }
+        self.forward(gw, now, ex, route);
+    }
+
+    /// Runs the global layers (`route` None) or the route's from where
+    /// `ex` stands, gathering what they leave in the context.
+    fn run_layers(
+        &mut self,
+        gw: &mut Gateway,
+        now: Instant,
+        ex: &mut Exchange,
+        route: Option<usize>,
+        reply: Option<Reply>,
+    ) -> Flow {
+        let global = self.plan.global.len();
+        let plan = self.plan.clone();
+        let (chain, base) = match route {
+            None => (&plan.global, 0),
+            Some(r) => match plan.chains.get(r) {
+                Some(c) => (c, global),
+                None => return Flow::Next,
+            },
         };
-        ex.route = Some(route);
-        ex.record.route = gw.route_name(&self.plan, route);
-        let mut cx = layer_cx(
-            SocketAddr::new(ex.client, self.client.port()),
-            &self.bufs,
-            now,
-            gw,
-        );
+        let start = ex.depth.saturating_sub(base);
+        let client = SocketAddr::new(ex.client, self.client.port());
+        let mut cx = layer_cx(client, &self.bufs, now, gw);
         cx.route = &ex.record.route;
         if !ex.record.principal.is_empty() {
             cx.principal = Some(ex.record.principal.clone());
         }
-        cx.depth_base = self.plan.global.len();
-        let (more, flow) = self.plan.chains[route].request(&mut ex.req, &mut cx);
+        cx.depth_base = base;
+        let (depth, flow) = chain.resume(start, reply, &mut ex.req, &mut cx);
         if let Some(id) = cx.request_id.take() {
             ex.record.request_id = id;
         }
@@ -265,12 +309,61 @@ impl Connection {
         if !cx.held.is_empty() {
             ex.held.append(&mut cx.held);
         }
-        ex.depth += more;
-        if let Flow::Answer(a) = flow {
-            ex.record.answered_by = self.plan.layer_kind(Some(route), more);
-            self.answer_early(gw, now, ex, a, has_body);
-            return true;
+        ex.depth = base + depth;
+        flow
+    }
+
+    /// Parks `ex` until the reply to `call` or `deadline`; the request
+    /// body (if any) waits too, its timer stopped.
+    fn park(&mut self, now: Instant, mut ex: Exchange, call: Call, deadline: Duration) {
+        let id = CallId(self.next_id);
+        self.next_id += 1;
+        ex.parked = Some(id);
+        self.timers.clear(Timer::ClientBody);
+        self.timers.set(Timer::Call, now + deadline);
+        self.ex = Some(self.boxed(ex));
+        self.b().out.push_back(Output::Call {
+            id,
+            call: Box::new(call),
+        });
+    }
+
+    /// The reply to a parked exchange's call, or its deadline: the
+    /// waiting layer decides and the exchange goes on from there. Replies
+    /// for another call, or for an exchange that already ended, are dropped.
+    pub(super) fn on_reply(&mut self, gw: &mut Gateway, now: Instant, id: CallId, reply: Reply) {
+        let waiting = self
+            .ex
+            .as_ref()
+            .and_then(|ex| ex.parked)
+            .is_some_and(|p| p == id);
+        if !waiting {
+            return;
         }
+        let Some(mut boxed) = self.ex.take() else {
+            return;
+        };
+        boxed.parked = None;
+        self.timers.clear(Timer::Call);
+        if matches!(self.req_side, ReqSide::Body(_)) {
+            self.timers.set(
+                Timer::ClientBody,
+                now + self.plan.config.timeouts.client_body,
+            );
+        }
+        self.proceed(gw, now, *boxed, Some(reply));
+    }
+
+    /// The call of the parked exchange ran out of time.
+    pub(super) fn call_expired(&mut self, gw: &mut Gateway, now: Instant) {
+        if let Some(id) = self.ex.as_ref().and_then(|ex| ex.parked) {
+            self.on_reply(gw, now, id, Reply::Expired);
+        }
+    }
+
+    /// The route's own settings, the head as it goes upstream, and the
+    /// first server.
+    fn forward(&mut self, gw: &mut Gateway, now: Instant, mut ex: Exchange, route: usize) {
         let spec = &self.plan.router.routes()[route];
         if spec.strip_prefix {
             if let PathMatch::Prefix(p) = &spec.path {
@@ -301,18 +394,19 @@ impl Connection {
             ex.record.note = "no hash key: round-robin";
         }
         #[cfg(feature = "test-mutants")]
-        let framing = match (self.plan.config.mutant, framing) {
+        let framing = match (self.plan.config.mutant, ex.framing) {
             (crate::mutant::Mutant::DropContentLength, Framing::Length(_)) => Framing::None,
-            _ => framing,
+            (_, f) => f,
         };
+        #[cfg(not(feature = "test-mutants"))]
+        let framing = ex.framing;
         let b = self.b();
         b.make_room();
         let wbuf = &mut b.wbuf;
-        upstream_head(wbuf, &ex.req, framing, websocket);
+        upstream_head(wbuf, &ex.req, framing, ex.websocket);
         ex.head_bytes = wbuf.split().freeze();
         self.ex = Some(self.boxed(ex));
         self.connect_next(gw, now, Fault::NoServer, true);
-        true
     }
 
     /// Takes the PROXY header off the start of the connection: true when

@@ -20,13 +20,16 @@ pub enum Timer {
     UpstreamIdle,
     /// An upgraded tunnel with no bytes either way (close).
     TunnelIdle,
+    /// A parked exchange waits for a call's reply (its layer decides).
+    Call,
 }
 
 impl Timer {
     /// Timers of one side replace each other: a client is either sending
     /// a head, sending a body or idle; an upstream link is connecting,
     /// awaiting its response or sending its body, and a tunnel has only
-    /// its idle timer. So one slot per side holds every deadline a
+    /// its idle timer; an exchange parked on a call has no link yet. So
+    /// one slot per side holds every deadline a
     /// connection can have (checked in debug builds, which the tests and
     /// the fuzz targets run).
     fn is_client(self) -> bool {

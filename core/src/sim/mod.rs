@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::call::{Call, CallId, Reply};
 use crate::{
     AccessRecord, Config, ConfigError, Connection, Gateway, Input, Output, Peer, UpstreamId,
 };
@@ -108,6 +109,11 @@ pub struct Sim {
     /// The most the core held at once, after any input: buffered bytes
     /// plus bytes queued for sending.
     pub peak_held: usize,
+    /// Every outside call the core made, in order.
+    pub calls: Vec<(CallId, Call)>,
+    /// Scripted replies to calls, by the address called, in order; a call
+    /// with none waits (answer it with [`Sim::reply`], or let it expire).
+    pub call_replies: HashMap<SocketAddr, VecDeque<Reply>>,
 }
 
 /// Bytes as a frontend hands them in: a slice of a shared read buffer,
@@ -230,7 +236,19 @@ impl Sim {
             connects: Vec::new(),
             sends: Vec::new(),
             peak_held: 0,
+            calls: Vec::new(),
+            call_replies: HashMap::new(),
         }
+    }
+
+    /// Scripts the replies of the service at `addr` to the calls made to it.
+    pub fn script_calls(&mut self, addr: SocketAddr, replies: impl IntoIterator<Item = Reply>) {
+        self.call_replies.entry(addr).or_default().extend(replies);
+    }
+
+    /// Answers call `id` by hand (as a frontend would when it completes).
+    pub fn reply(&mut self, id: CallId, reply: Reply) {
+        self.input(Input::Reply { id, reply });
     }
 
     /// Reloads: compiles `toml` as the next generation and installs it in
@@ -392,6 +410,16 @@ impl Sim {
                         }
                     }
                     Output::Log(r) => self.logs.push(*r),
+                    Output::Call { id, call } => {
+                        if let Some(reply) = self
+                            .call_replies
+                            .get_mut(&call.addr)
+                            .and_then(|q| q.pop_front())
+                        {
+                            inputs.push(Input::Reply { id, reply });
+                        }
+                        self.calls.push((id, *call));
+                    }
                 }
                 moved = true;
             }

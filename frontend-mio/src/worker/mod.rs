@@ -22,6 +22,7 @@ use weir_frontend::{LogSink, Plans, Shutdown};
 use weir_frontend::io::{AfterFlush, Flushed, ReadBuf, ReadOutcome, READ_MAX};
 
 mod accept;
+mod calls;
 mod stop;
 mod upstream;
 
@@ -74,6 +75,10 @@ pub struct Worker {
     shutdown: Shutdown,
     grace: Duration,
     stop_at: Option<Instant>,
+    /// Outside calls in progress, by connection (one each at most).
+    calls: std::collections::HashMap<usize, calls::Calling>,
+    /// Idle connections to called services: (address, socket key).
+    idle_calls: Vec<(std::net::SocketAddr, usize)>,
     /// Scrapes waiting for this worker's snapshot.
     asks: std::sync::mpsc::Receiver<std::sync::mpsc::Sender<weir_core::metrics::Snapshot>>,
 }
@@ -132,6 +137,8 @@ impl Worker {
             log: LogSink::new(quiet),
             trim: HeapTrim::default(),
             asks,
+            calls: Default::default(),
+            idle_calls: Vec::new(),
             limit,
             accept_paused_until: None,
             accept_blocked: false,
@@ -200,7 +207,21 @@ impl Worker {
                                     }
                                 }
                             }
-                            None => self.check_pooled(k),
+                            None => match s.owner {
+                                Owner::Call(ck) => {
+                                    let ck = ck as usize;
+                                    if self.drive_call(ck, now) {
+                                        if let Some(c) = self.conns.get_mut(ck) {
+                                            if c.queued != pass {
+                                                c.queued = pass;
+                                                dirty.push(ck);
+                                            }
+                                        }
+                                    }
+                                }
+                                Owner::CallIdle => self.close_sock(k),
+                                _ => self.check_pooled(k),
+                            },
                         }
                     }
                 }
@@ -375,6 +396,7 @@ impl Worker {
                     }
                 }
                 Output::Log(r) => self.log.record(&r, self.conns[ck].core.plan()),
+                Output::Call { id, call } => self.start_call(ck, id, call, now),
             }
             any = true;
         }
@@ -493,8 +515,12 @@ impl Worker {
             return;
         }
         let mut s = self.socks.remove(k);
-        if s.owner == Owner::Pooled {
-            self.pool.remove(s.server, |&x| x == k);
+        match s.owner {
+            Owner::Pooled => {
+                self.pool.remove(s.server, |&x| x == k);
+            }
+            Owner::CallIdle => self.idle_calls.retain(|&(_, x)| x != k),
+            _ => {}
         }
         // Closing the descriptor removes it from the epoll set; an explicit
         // deregistration would be one more system call per socket.
@@ -534,6 +560,7 @@ impl Worker {
         }
         let c = self.conns.remove(ck);
         c.core.retire(&mut self.gw);
+        self.cancel_call(ck);
         self.trim.note_release();
         for (_, k) in c.ups {
             let poolable = self
