@@ -184,3 +184,117 @@ fn answers_are_cached_by_key_for_their_ttl() {
     assert_eq!(up.matches("X-User: ada\r\n").count(), 2, "{up}");
     assert_eq!(up.matches("X-User: ada2\r\n").count(), 1, "{up}");
 }
+
+fn shared_limit(extra: &str) -> Sim {
+    let cfg = format!(
+        r#"listen = "127.0.0.1:8080"
+[redis]
+url = "redis://127.0.0.1:6379/2"
+timeout = 50
+[[upstream]]
+name = "app"
+servers = [{{ addr = "127.0.0.1:9001" }}]
+[[middleware]]
+kind = "rate-limit"
+name = "shared"
+key = ["route"]
+rate = 10
+burst = 2
+store = "redis"
+{extra}
+[[route]]
+upstream = "app"
+middleware = ["shared"]
+"#
+    );
+    Sim::from_toml(&cfg, Instant::now()).unwrap()
+}
+
+#[test]
+fn an_exact_redis_limit_asks_redis_per_request_and_uses_its_verdict() {
+    let mut sim = shared_limit("mode = \"exact\"");
+    sim.script(9001, &[OK]);
+    sim.script_calls(
+        addr(6379),
+        [
+            // SELECT 2's +OK, then the script's {1, TAT - now}.
+            Reply::Done(Bytes::from_static(b"+OK\r\n*2\r\n:1\r\n:100000\r\n")),
+            Reply::Done(Bytes::from_static(b"+OK\r\n*2\r\n:0\r\n:2300000\r\n")),
+        ],
+    );
+    sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    let (_, call) = &sim.calls[0];
+    assert_eq!(call.protocol, Protocol::Resp { replies: 2 });
+    assert!(call.reuse);
+    let text = String::from_utf8_lossy(&call.request).into_owned();
+    assert!(
+        text.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*7\r\n$4\r\nEVAL\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("weir:rl:shared:"), "{text}");
+    assert!(
+        text.ends_with("$6\r\n100000\r\n$6\r\n100000\r\n$1\r\n0\r\n"),
+        "{text}"
+    );
+    let t = sim.client_text();
+    assert!(t.contains("RateLimit: \"shared\";r=1;t=1\r\n"), "{t}");
+    sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    let text = sim.client_text();
+    assert!(
+        text.contains("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("Retry-After: 3\r\n"), "{text}");
+}
+
+#[test]
+fn redis_down_or_slow_follows_on_store_error_and_is_noted() {
+    for (setting, status, note) in [
+        ("", 200, "rate-limit store unavailable: allowed"),
+        (
+            "on_store_error = \"deny\"",
+            503,
+            "rate-limit store unavailable: denied",
+        ),
+    ] {
+        let mut sim = shared_limit(setting);
+        sim.script(9001, &[OK]);
+        sim.script_calls(addr(6379), [Reply::Failed("connection refused")]);
+        sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(sim.logs[0].status, status, "{setting}");
+        assert_eq!(sim.logs[0].note, note);
+        // Slow: the deadline (50 ms) decides the same way.
+        let mut sim = shared_limit(setting);
+        sim.script(9001, &[OK]);
+        sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+        sim.advance(Duration::from_millis(50));
+        assert_eq!(sim.logs[0].status, status, "{setting}");
+        assert_eq!(sim.gw.metrics.store_errors, 1);
+    }
+}
+
+#[test]
+fn a_local_first_limit_decides_locally_and_syncs_its_counts() {
+    let mut sim = shared_limit("mode = \"local-first\"\nsync_ms = 100");
+    sim.script(9001, &[OK, OK, OK]);
+    sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(sim.calls.is_empty(), "no call on the request path");
+    assert_eq!(sim.logs.iter().filter(|l| l.status == 200).count(), 2);
+    let plan = sim.gw.plan().clone();
+    let limit = plan.config.middleware[0].layer.synced().unwrap();
+    assert_eq!(limit.sync_every(), Some(Duration::from_millis(100)));
+    let (call, pushed) = limit.push().unwrap();
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0].1, 2, "two admissions to share");
+    assert!(String::from_utf8_lossy(&call.request).ends_with("$1\r\n2\r\n"));
+    assert!(limit.push().is_none(), "nothing new since");
+    // The others used the key up to 5 s ahead: refused here too.
+    limit.pulled(
+        pushed,
+        &Reply::Done(Bytes::from_static(b"+OK\r\n*2\r\n:1\r\n:5000000\r\n")),
+        sim.now,
+    );
+    sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(sim.logs[2].status, 429);
+}

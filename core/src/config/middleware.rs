@@ -49,6 +49,7 @@ impl fmt::Debug for LayerConfig {
 pub(super) fn layers(
     raw: &[Spanned<toml::Table>],
     files: Files<'_>,
+    redis: Option<&super::redis::Redis>,
     errs: &mut Errors<'_>,
 ) -> Vec<LayerConfig> {
     let mut out: Vec<LayerConfig> = Vec::new();
@@ -102,6 +103,7 @@ pub(super) fn layers(
         let env = Env {
             name: name.as_deref(),
             files,
+            redis,
             read: std::cell::Cell::new(0),
         };
         match (k.build)(&env, &table) {

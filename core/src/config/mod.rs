@@ -19,6 +19,7 @@ pub mod error_pages;
 mod http;
 pub mod listen;
 pub mod middleware;
+pub mod redis;
 pub mod route;
 pub mod upstream;
 use http::{path_rules, RawHttp};
@@ -135,6 +136,8 @@ pub struct Config {
     pub paths: PathRules,
     /// `[error_pages]`: bodies of the answers weir makes.
     pub error_pages: error_pages::ErrorPages,
+    /// `[redis]`: the shared store of rate limits, when configured.
+    pub redis: Option<redis::Redis>,
     /// `[admin]`: the admin listener, when configured.
     pub admin: Option<admin::Admin>,
     /// `[client_ip]`: who the client of a request is.
@@ -167,6 +170,7 @@ struct RawConfig {
     #[serde(default)]
     client_ip: client_ip::RawClientIp,
     admin: Option<admin::RawAdmin>,
+    redis: Option<redis::RawRedis>,
     #[serde(default)]
     error_pages: error_pages::RawErrorPages,
     #[serde(default)]
@@ -396,7 +400,8 @@ impl Config {
         let admin = raw.admin.as_ref().and_then(|a| admin::admin(a, &mut errs));
         let error_pages = error_pages::pages(&raw.error_pages, files, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
-        let middleware = middleware::layers(&raw.middleware, files, &mut errs);
+        let redis = raw.redis.as_ref().and_then(|r| redis::redis(r, &mut errs));
+        let middleware = middleware::layers(&raw.middleware, files, redis.as_ref(), &mut errs);
         let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
 
         if upstreams.is_empty() {
@@ -423,6 +428,7 @@ impl Config {
             log_path,
             log_format,
             admin,
+            redis,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         })
@@ -458,6 +464,7 @@ impl Config {
             log_path: None,
             log_format: crate::proxy::LogFormat::Text,
             admin: None,
+            redis: None,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         }

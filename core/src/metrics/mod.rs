@@ -81,6 +81,12 @@ impl Histogram {
 /// The access record's note for a request sent failing open.
 pub const FAIL_OPEN: &str = "fail-open: every server down";
 
+/// The access-record note of a request a rate limit decided without its
+/// shared store (Redis down or slow): admitted or refused as configured.
+pub const STORE_ERROR_ALLOWED: &str = "rate-limit store unavailable: allowed";
+/// See [`STORE_ERROR_ALLOWED`].
+pub const STORE_ERROR_DENIED: &str = "rate-limit store unavailable: denied";
+
 /// Counts by status class: index 0 for "no response sent", 1..=5 for
 /// 1xx..5xx.
 pub type ByClass = [u64; 6];
@@ -137,6 +143,8 @@ pub struct Metrics {
     pub upstreams: FxHashMap<Box<str>, UpstreamStats>,
     /// Answers made by a layer with a status of 400 or more, by its kind.
     pub rejections: FxHashMap<&'static str, u64>,
+    /// Requests a rate limit decided without its shared store.
+    pub store_errors: u64,
     /// Request bytes received from clients.
     pub bytes_in: u64,
     /// Response bytes sent to clients.
@@ -260,6 +268,8 @@ impl Metrics {
             *self.rejections.entry(r.answered_by).or_default() += 1;
         }
         self.bytes_in += r.bytes_in;
+        self.store_errors +=
+            u64::from(r.note == STORE_ERROR_ALLOWED || r.note == STORE_ERROR_DENIED);
         self.bytes_out += r.bytes_out;
     }
 
@@ -304,6 +314,7 @@ impl Metrics {
             *self.rejections.entry(k).or_default() += v;
         }
         self.bytes_in += o.bytes_in;
+        self.store_errors += o.store_errors;
         self.bytes_out += o.bytes_out;
         self.connections_opened += o.connections_opened;
         self.connections_closed += o.connections_closed;

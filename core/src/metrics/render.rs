@@ -176,6 +176,12 @@ pub fn render(s: &Snapshot, p: &Process, format: Format) -> String {
         }
     }
     o.family(
+        "weir_store_errors_total",
+        "counter",
+        "Requests a rate limit decided without its shared store (Redis down or slow), as on_store_error says.",
+    );
+    o.sample("weir_store_errors_total", "", m.store_errors);
+    o.family(
         "weir_received_bytes_total",
         "counter",
         "Request bytes received from clients.",

@@ -70,6 +70,76 @@ impl Gcra {
         }
     }
 
+    /// The emission interval `T` and the burst tolerance `(burst - 1) × T`,
+    /// microseconds (what a shared store computes with).
+    pub fn interval_and_tolerance(&self) -> (u64, u64) {
+        (self.interval, (self.burst - 1) * self.interval)
+    }
+
+    /// The verdict a store gives as "admitted, the key's TAT now `ahead`
+    /// of now" or "refused, admitted again after `wait`".
+    pub fn verdict(&self, admitted: bool, us: u64) -> Verdict {
+        match admitted {
+            true => Verdict::Admit {
+                remaining: (self.burst * self.interval).saturating_sub(us) / self.interval,
+                reset: Duration::from_micros(us),
+            },
+            false => Verdict::Refuse {
+                wait: Duration::from_micros(us),
+            },
+        }
+    }
+
+    /// Learns that the key hashed to `key` is used up to `ahead` past
+    /// `now` elsewhere (a shared store's view): its TAT becomes at least
+    /// `now + ahead`.
+    pub fn raise(&self, key: u64, now: Instant, ahead: Duration) {
+        let epoch = *self.epoch.get_or_init(|| now);
+        let now_us = now.saturating_duration_since(epoch).as_micros() as u64 + 1;
+        let fingerprint = (key >> 48).max(1);
+        let want = (now_us + ahead.as_micros() as u64).min(TAT_MASK);
+        loop {
+            let (at, cell) = self.slot(key, fingerprint);
+            let tat = match cell >> TAT_BITS == fingerprint {
+                true => cell & TAT_MASK,
+                false => 0,
+            };
+            if tat >= want {
+                return;
+            }
+            let packed = fingerprint << TAT_BITS | want;
+            if self.cells[at]
+                .compare_exchange(cell, packed, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// The key's own cell, else an expired or empty one, else the live
+    /// one that frees soonest: its index and what it holds.
+    fn slot(&self, key: u64, fingerprint: u64) -> (usize, u64) {
+        let start = (key as usize) % self.cells.len();
+        let mut chosen: Option<(usize, u64)> = None;
+        for i in 0..PROBES {
+            let at = (start + i) % self.cells.len();
+            let cell = self.cells[at].load(Ordering::Acquire);
+            let (fp, tat) = (cell >> TAT_BITS, cell & TAT_MASK);
+            if fp == fingerprint {
+                return (at, cell);
+            }
+            let better = match chosen {
+                None => true,
+                Some((_, c)) => tat < (c & TAT_MASK),
+            };
+            if better {
+                chosen = Some((at, cell));
+            }
+        }
+        chosen.unwrap_or((start, 0))
+    }
+
     /// How many keys it can hold.
     pub fn capacity(&self) -> usize {
         self.cells.len()
@@ -81,31 +151,9 @@ impl Gcra {
         // 1 so that a live cell never reads as empty (0).
         let now_us = now.saturating_duration_since(epoch).as_micros() as u64 + 1;
         let fingerprint = (key >> 48).max(1);
-        let start = (key as usize) % self.cells.len();
         let tolerance = (self.burst - 1) * self.interval;
         loop {
-            // The key's own cell, else an expired or empty one, else the
-            // live one that frees soonest.
-            let mut chosen: Option<(usize, u64)> = None;
-            for i in 0..PROBES {
-                let at = (start + i) % self.cells.len();
-                let cell = self.cells[at].load(Ordering::Acquire);
-                let (fp, tat) = (cell >> TAT_BITS, cell & TAT_MASK);
-                if fp == fingerprint {
-                    chosen = Some((at, cell));
-                    break;
-                }
-                let better = match chosen {
-                    None => true,
-                    Some((_, c)) => tat < (c & TAT_MASK),
-                };
-                if better {
-                    chosen = Some((at, cell));
-                }
-            }
-            let Some((at, cell)) = chosen else {
-                unreachable!("PROBES > 0")
-            };
+            let (at, cell) = self.slot(key, fingerprint);
             let tat = if cell >> TAT_BITS == fingerprint {
                 (cell & TAT_MASK).max(now_us)
             } else {

@@ -37,6 +37,7 @@ pub mod jwt;
 pub mod limit_key;
 pub mod rate_limit;
 pub mod redirect;
+pub mod redis_store;
 pub mod request_id;
 pub mod rewrite;
 
@@ -75,6 +76,8 @@ pub struct Env<'a> {
     pub name: Option<&'a str>,
     /// The file loader.
     pub files: Files<'a>,
+    /// `[redis]`, when configured.
+    pub redis: Option<&'a crate::config::redis::Redis>,
     /// A digest of every file read so far (a reload keeps a layer only
     /// when its settings and its files are unchanged).
     pub read: std::cell::Cell<u64>,
@@ -86,6 +89,7 @@ impl<'a> Env<'a> {
         Env {
             name,
             files: &|path| Err(format!("cannot read {path:?}: no file loader here")),
+            redis: None,
             read: std::cell::Cell::new(0),
         }
     }
@@ -196,6 +200,8 @@ pub struct Cx<'a> {
     pub held: Vec<(usize, u64)>,
     /// The depth of the chain's first layer among the exchange's layers.
     pub depth_base: usize,
+    /// A note for the access record (a store error).
+    pub note: Option<&'static str>,
 }
 
 impl<'a> Cx<'a> {
@@ -226,6 +232,7 @@ impl<'a> Cx<'a> {
             hold: None,
             held: Vec::new(),
             depth_base: 0,
+            note: None,
         }
     }
 }
@@ -287,6 +294,12 @@ pub trait Layer: Send + Sync {
     }
     /// On the way out, innermost first; `req` is the request as forwarded.
     fn on_response(&self, _req: &RequestHead, _resp: &mut ResponseHead, _cx: &mut Cx<'_>) {}
+    /// A rate limit whose counts a background task synchronises with
+    /// its shared store (local-first): the frontend calls its
+    /// `push`/`pulled` every `sync_every`.
+    fn synced(&self) -> Option<&rate_limit::RateLimit> {
+        None
+    }
     /// The exchange ended, however it ended (answered, failed, reset,
     /// cut), and this layer had set [`Cx::hold`] with `token` on the way
     /// in: release what it holds (a concurrency slot).

@@ -14,6 +14,10 @@
 //! max_keys = 100000     # keys held at once (memory: 8 bytes each)
 //! headers = "draft"     # RateLimit and RateLimit-Policy on every
 //!                       #   response | "none" (only Retry-After on a 429)
+//! store = "local"       # or "redis": shared by every instance ([redis])
+//! mode = "exact"        # redis: "exact" | "local-first" (redis_store.rs)
+//! sync_ms = 100         # local-first: how often counts are synchronised
+//! on_store_error = "allow"  # redis unreachable: "allow" | "deny" (503)
 //! ```
 //!
 //! Refused: 429, `Retry-After` (whole seconds, at least 1), the
@@ -31,7 +35,9 @@ use serde::Deserialize;
 
 use super::gcra::{Gcra, Verdict};
 use super::limit_key::LimitKey;
+use super::redis_store::{Mode, OnStoreError, Pushed, RedisStore};
 use super::{Answer, Cx, Flow, Kind, Layer, Problems};
+use crate::call::{Call, Reply};
 use crate::http1::RequestHead;
 
 /// The registry entry.
@@ -49,6 +55,10 @@ struct Raw {
     burst: Option<u64>,
     max_keys: Option<usize>,
     headers: Option<String>,
+    store: Option<String>,
+    mode: Option<String>,
+    sync_ms: Option<u64>,
+    on_store_error: Option<String>,
 }
 
 /// A rate limit and its store.
@@ -59,12 +69,14 @@ pub struct RateLimit {
     policy: Bytes,
     name: String,
     headers: bool,
+    /// `store = "redis"`: where the counts are shared.
+    shared: Option<RedisStore>,
 }
 
 fn build(env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
-    let key = LimitKey::parse(raw.key, &mut problems);
+    let key = LimitKey::parse(raw.key.clone(), &mut problems);
     let per = raw.per.unwrap_or(1000);
     if raw.rate == 0 || raw.rate > 1_000_000 {
         problems.push(("rate".into(), "must be between 1 and 1000000".into()));
@@ -91,10 +103,11 @@ fn build(env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Pr
             true
         }
     };
+    let name = env.name.unwrap_or("rate-limit").to_owned();
+    let shared = shared_store(env, &raw, &name, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
-    let name = env.name.unwrap_or("rate-limit").to_owned();
     let window = per.div_ceil(1000);
     Ok(Arc::new(RateLimit {
         policy: Bytes::from(format!("\"{name}\";q={};w={window}", raw.rate)),
@@ -102,7 +115,80 @@ fn build(env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Pr
         key,
         name,
         headers,
+        shared,
     }))
+}
+
+/// `store`, `mode`, `sync_ms` and `on_store_error`: the Redis store, if any.
+fn shared_store(
+    env: &super::Env<'_>,
+    raw: &Raw,
+    name: &str,
+    problems: &mut Problems,
+) -> Option<RedisStore> {
+    let redis_only = |key: &str, set: bool, problems: &mut Problems| {
+        if set {
+            problems.push((key.into(), "goes with store = \"redis\" only".into()));
+        }
+    };
+    match raw.store.as_deref() {
+        None | Some("local") => {
+            redis_only("mode", raw.mode.is_some(), problems);
+            redis_only("sync_ms", raw.sync_ms.is_some(), problems);
+            redis_only("on_store_error", raw.on_store_error.is_some(), problems);
+            return None;
+        }
+        Some("redis") => {}
+        Some(other) => {
+            problems.push((
+                "store".into(),
+                format!("unknown store {other:?} (expected: local, redis)"),
+            ));
+            return None;
+        }
+    }
+    let sync = raw.sync_ms.unwrap_or(100);
+    if !(10..=60_000).contains(&sync) {
+        problems.push(("sync_ms".into(), "must be between 10 and 60000".into()));
+    }
+    let mode = match raw.mode.as_deref() {
+        None | Some("exact") => {
+            if raw.sync_ms.is_some() {
+                problems.push((
+                    "sync_ms".into(),
+                    "goes with mode = \"local-first\" only".into(),
+                ));
+            }
+            Mode::Exact
+        }
+        Some("local-first") => Mode::LocalFirst(Duration::from_millis(sync)),
+        Some(other) => {
+            problems.push((
+                "mode".into(),
+                format!("unknown mode {other:?} (expected: exact, local-first)"),
+            ));
+            Mode::Exact
+        }
+    };
+    let on_error = match raw.on_store_error.as_deref() {
+        None | Some("allow") => OnStoreError::Allow,
+        Some("deny") => OnStoreError::Deny,
+        Some(other) => {
+            problems.push((
+                "on_store_error".into(),
+                format!("unknown value {other:?} (expected: allow, deny)"),
+            ));
+            OnStoreError::Allow
+        }
+    };
+    let Some(redis) = env.redis else {
+        problems.push((
+            "store".into(),
+            "store = \"redis\" needs a [redis] section with its url".into(),
+        ));
+        return None;
+    };
+    Some(RedisStore::new(redis.clone(), name, mode, on_error))
 }
 
 /// Whole seconds, rounded up.
@@ -120,9 +206,10 @@ fn field(name: &'static str) -> Bytes {
     Bytes::from_static(name.as_bytes())
 }
 
-impl Layer for RateLimit {
-    fn on_request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
-        match self.store.check(self.key.of(req, cx), cx.now) {
+impl RateLimit {
+    /// The answer to a verdict: on with the `RateLimit` fields, or 429.
+    fn decide(&self, verdict: Verdict, cx: &mut Cx<'_>) -> Flow {
+        match verdict {
             Verdict::Admit { remaining, reset } => {
                 if self.headers {
                     cx.response_fields
@@ -153,6 +240,86 @@ impl Layer for RateLimit {
                 Flow::Answer(a)
             }
         }
+    }
+
+    /// The store could not be asked: `on_store_error` decides.
+    fn without_store(&self, store: &RedisStore, cx: &mut Cx<'_>) -> Flow {
+        match store.on_error {
+            OnStoreError::Allow => {
+                cx.note = Some(crate::metrics::STORE_ERROR_ALLOWED);
+                Flow::Next
+            }
+            OnStoreError::Deny => {
+                cx.note = Some(crate::metrics::STORE_ERROR_DENIED);
+                let mut a = Answer::plain(503);
+                a.head
+                    .headers
+                    .append(field("Retry-After"), Bytes::from_static(b"1"));
+                Flow::Answer(a)
+            }
+        }
+    }
+
+    /// local-first: the call that shares what this instance admitted.
+    pub fn push(&self) -> Option<(Call, Pushed)> {
+        self.shared.as_ref()?.push(&self.store)
+    }
+
+    /// local-first: what the shared store said to a push.
+    pub fn pulled(&self, pushed: Pushed, reply: &Reply, now: std::time::Instant) {
+        if let Some(s) = &self.shared {
+            s.pulled(pushed, reply, &self.store, now);
+        }
+    }
+
+    /// local-first: how often to synchronise (`None`: never).
+    pub fn sync_every(&self) -> Option<Duration> {
+        match self.shared.as_ref()?.mode {
+            Mode::LocalFirst(every) => Some(every),
+            Mode::Exact => None,
+        }
+    }
+}
+
+impl Layer for RateLimit {
+    fn on_request(&self, req: &mut RequestHead, cx: &mut Cx<'_>) -> Flow {
+        let key = self.key.of(req, cx);
+        match &self.shared {
+            None => self.decide(self.store.check(key, cx.now), cx),
+            Some(store) => match store.mode {
+                Mode::Exact => Flow::Call {
+                    call: store.decide(key, &self.store),
+                    deadline: store.timeout(),
+                },
+                Mode::LocalFirst(_) => {
+                    if store.is_down() {
+                        let flow = self.without_store(store, cx);
+                        if let Flow::Answer(_) = flow {
+                            return flow;
+                        }
+                    }
+                    let verdict = self.store.check(key, cx.now);
+                    if let Verdict::Admit { .. } = verdict {
+                        store.admitted(key);
+                    }
+                    self.decide(verdict, cx)
+                }
+            },
+        }
+    }
+
+    fn on_reply(&self, _req: &mut RequestHead, reply: Reply, cx: &mut Cx<'_>) -> Flow {
+        let Some(store) = &self.shared else {
+            return Flow::Next;
+        };
+        match store.verdict(&reply, &self.store) {
+            Some(v) => self.decide(v, cx),
+            None => self.without_store(store, cx),
+        }
+    }
+
+    fn synced(&self) -> Option<&RateLimit> {
+        self.sync_every().map(|_| self)
     }
 }
 

@@ -303,6 +303,9 @@ impl Connection {
         if let Some(who) = cx.principal.take() {
             ex.record.principal = who;
         }
+        if let Some(note) = cx.note.take() {
+            ex.record.note = note;
+        }
         if !cx.response_fields.is_empty() {
             ex.response_fields.append(&mut cx.response_fields);
         }
