@@ -256,6 +256,10 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
             return 1;
         }
     };
+    if let Err(e) = crate::store_sync::start(name, &plans) {
+        eprintln!("{name}: cannot start the rate-limit store sync: {e}");
+        return 1;
+    }
     if let Err(e) = crate::health::start(name, &plans) {
         eprintln!("{name}: cannot start the health checks: {e}");
         return 1;

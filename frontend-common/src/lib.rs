@@ -19,6 +19,7 @@ pub mod memory;
 pub mod pool;
 pub mod reload;
 pub mod shutdown;
+pub mod store_sync;
 
 pub use accesslog::LogSink;
 pub use cli::Options;
