@@ -39,6 +39,15 @@ impl Owner {
     }
 }
 
+/// How a non-blocking connect ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connect {
+    /// Connected.
+    Done,
+    /// Refused, unreachable, reset.
+    Failed,
+}
+
 /// The `server` of a client socket.
 pub const NO_SERVER: u32 = u32::MAX;
 
@@ -77,6 +86,32 @@ impl Sock {
             queue: WriteQueue::default(),
             after_flush: AfterFlush::Keep,
         }
+    }
+
+    /// Where a connect in progress stands, once the socket was writable:
+    /// `None` while it is still going on (or no writable edge came yet),
+    /// `Some(Connect::Done)` or `Some(Connect::Failed)` (and the socket
+    /// is no longer `connecting`).
+    pub fn connect_result(&mut self) -> Option<Connect> {
+        if !self.writable {
+            return None;
+        }
+        let failed = match self.stream.take_error() {
+            Ok(Some(_)) | Err(_) => true,
+            Ok(None) => match self.stream.peer_addr() {
+                Ok(_) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::NotConnected => {
+                    self.writable = false;
+                    return None;
+                }
+                Err(_) => true,
+            },
+        };
+        self.connecting = false;
+        Some(match failed {
+            true => Connect::Failed,
+            false => Connect::Done,
+        })
     }
 
     /// Reads at most `max` bytes. A `WouldBlock`, EOF or error uses up the

@@ -25,6 +25,7 @@ mod exchange;
 mod fault;
 mod gateway;
 mod inbox;
+mod inward;
 mod local_answer;
 mod log;
 pub mod log_format;

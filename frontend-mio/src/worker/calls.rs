@@ -4,7 +4,6 @@
 //! stopped waiting for), and its calls end with it. Connections to
 //! services that allow reuse (Redis) wait idle between calls.
 
-use std::io;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -14,7 +13,7 @@ use weir_frontend::calls::{Incoming, Reusable, Step, INCIDENTS};
 use weir_frontend::io::{Flushed, ReadOutcome, READ_MAX};
 
 use super::Worker;
-use crate::sock::{Owner, Sock, NO_SERVER};
+use crate::sock::{Connect, Owner, Sock, NO_SERVER};
 
 /// Most idle call connections a worker keeps.
 const MAX_IDLE: usize = 64;
@@ -93,24 +92,13 @@ impl Worker {
         };
         let mut outcome = None;
         if s.connecting {
-            if !s.writable {
-                return false;
+            match s.connect_result() {
+                None => return false,
+                Some(Connect::Failed) => {
+                    outcome = Some((Reply::Failed("connection refused"), Reusable::No))
+                }
+                Some(Connect::Done) => {}
             }
-            let failed = match s.stream.take_error() {
-                Ok(Some(_)) | Err(_) => true,
-                Ok(None) => match s.stream.peer_addr() {
-                    Ok(_) => false,
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        s.writable = false;
-                        return false;
-                    }
-                    Err(_) => true,
-                },
-            };
-            if failed {
-                outcome = Some((Reply::Failed("connection refused"), Reusable::No));
-            }
-            s.connecting = false;
         }
         if outcome.is_none() && s.writable && !s.queue.is_empty() {
             match s.queue.flush(&s.stream) {

@@ -26,7 +26,7 @@ mod calls;
 mod stop;
 mod upstream;
 
-use crate::sock::{Owner, Sock};
+use crate::sock::{Connect, Owner, Sock};
 use crate::timers::{Due, TimerHeap};
 
 const WAKER: Token = Token(usize::MAX - 2);
@@ -408,27 +408,15 @@ impl Worker {
             return false;
         };
         if s.connecting {
-            if !s.writable {
+            let Some(result) = s.connect_result() else {
                 return false;
-            }
-            let failed = match s.stream.take_error() {
-                Ok(Some(_)) | Err(_) => true,
-                Ok(None) => match s.stream.peer_addr() {
-                    Ok(_) => false,
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        s.writable = false;
-                        return false;
-                    }
-                    Err(_) => true,
-                },
             };
-            if failed {
+            if result == Connect::Failed {
                 self.detach(ck, k);
                 self.close_sock(k);
                 self.input(ck, now, Input::Failed(peer));
                 return true;
             }
-            s.connecting = false;
             if let Peer::Upstream(id) = peer {
                 self.input(ck, now, Input::Connected { id, reused: false });
             }
