@@ -123,7 +123,7 @@ fn an_invalid_file_or_a_new_listen_keeps_the_running_config(bin: &str) {
     signal(&w, "HUP");
     w.wait_stderr("failed; generation 1 stays in force", SECS);
     w.wait_stderr(
-        "weir.toml:5: upstream[0].servers[0].addr: invalid address \"nowhere\" (expected IP:PORT)",
+        "weir.toml:5: upstream[0].servers[0].addr: invalid address \"nowhere\" (expected IP:PORT or NAME:PORT)",
         SECS,
     );
     let r = get(w.addr, "/name");

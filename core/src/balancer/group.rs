@@ -90,6 +90,8 @@ pub struct GroupSpec {
     /// A server back from down, drained or new gets its share of requests
     /// ramped up over this long.
     pub slow_start: Option<Duration>,
+    /// Servers given by DNS name, and what each resolves to now.
+    pub named: Vec<crate::config::dns::Named>,
 }
 
 /// The timeouts of talking to one group's servers.
@@ -172,6 +174,7 @@ impl GroupSpec {
             backups: Vec::new(),
             balance_factor: None,
             sticky: None,
+            named: Vec::new(),
             slow_start: None,
         }
     }

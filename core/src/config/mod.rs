@@ -14,6 +14,7 @@ use crate::balancer::{HashKey, Strategy};
 use crate::http1::path::PathRules;
 
 pub mod admin;
+pub mod dns;
 pub(crate) mod client_ip;
 pub mod error_pages;
 mod http;
@@ -136,6 +137,8 @@ pub struct Config {
     pub paths: PathRules,
     /// `[error_pages]`: bodies of the answers weir makes.
     pub error_pages: error_pages::ErrorPages,
+    /// `[dns]`: how server names are resolved.
+    pub dns: dns::Dns,
     /// `[redis]`: the shared store of rate limits, when configured.
     pub redis: Option<redis::Redis>,
     /// `[admin]`: the admin listener, when configured.
@@ -171,6 +174,8 @@ struct RawConfig {
     client_ip: client_ip::RawClientIp,
     admin: Option<admin::RawAdmin>,
     redis: Option<redis::RawRedis>,
+    #[serde(default)]
+    dns: dns::RawDns,
     #[serde(default)]
     error_pages: error_pages::RawErrorPages,
     #[serde(default)]
@@ -286,10 +291,20 @@ impl Config {
     }
 
     /// [`Config::from_toml`], with `files` reading the files layers name
-    /// (a frontend's loader: the core does no I/O).
+    /// (a frontend's loader: the core does no I/O); server names refused.
     pub fn from_toml_with(
         text: &str,
         files: crate::middleware::Files<'_>,
+    ) -> Result<Config, Vec<ConfigError>> {
+        Config::load(text, files, &dns::no_names)
+    }
+
+    /// [`Config::from_toml_with`], with `names` resolving the servers
+    /// given as `NAME:PORT` (the frontend's resolver).
+    pub fn load(
+        text: &str,
+        files: crate::middleware::Files<'_>,
+        names: dns::Names<'_>,
     ) -> Result<Config, Vec<ConfigError>> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let mut errs = Errors { text, list: vec![] };
@@ -399,7 +414,8 @@ impl Config {
         let client_ip = client_ip::rules(&raw.client_ip, &mut errs);
         let admin = raw.admin.as_ref().and_then(|a| admin::admin(a, &mut errs));
         let error_pages = error_pages::pages(&raw.error_pages, files, &mut errs);
-        let upstreams = upstream::groups(&raw.upstream, &timeouts, &mut errs);
+        let dns = dns::dns(&raw.dns, &mut errs);
+        let upstreams = upstream::groups(&raw.upstream, &timeouts, (names, &dns), &mut errs);
         let redis = raw.redis.as_ref().and_then(|r| redis::redis(r, &mut errs));
         let middleware = middleware::layers(&raw.middleware, files, redis.as_ref(), &mut errs);
         let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
@@ -429,6 +445,7 @@ impl Config {
             log_format,
             admin,
             redis,
+            dns,
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         })
@@ -465,6 +482,7 @@ impl Config {
             log_format: crate::proxy::LogFormat::Text,
             admin: None,
             redis: None,
+            dns: Default::default(),
             #[cfg(feature = "test-mutants")]
             mutant: Default::default(),
         }

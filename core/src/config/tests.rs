@@ -331,3 +331,43 @@ fn listen_takes_a_list_with_a_proxy_protocol_setting_each() {
         assert_eq!(errors(&format!("listen = {listen}\n{UP}")), [message], "{listen}");
     }
 }
+
+#[test]
+fn servers_by_name_resolve_through_the_frontends_resolver_and_can_be_renamed() {
+    let text = "listen = \"127.0.0.1:1\"\n[dns]\nresolver = \"127.0.0.1:5353\"\nrefresh = 1000\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }, { addr = \"app.test:8080\", weight = 3 }, { addr = \"spare.test:80\", backup = true }]\n";
+    let names = |host: &str, dns: &dns::Dns| -> Result<Vec<std::net::IpAddr>, String> {
+        assert_eq!(dns.resolver, Some("127.0.0.1:5353".parse().unwrap()));
+        match host {
+            "app.test" => Ok(vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()]),
+            "spare.test" => Ok(vec!["10.0.0.9".parse().unwrap()]),
+            _ => Err("NXDOMAIN".into()),
+        }
+    };
+    let files = |p: &str| Err(format!("no {p}"));
+    let c = Config::load(text, &files, &names).unwrap();
+    let g = &c.upstreams[0];
+    let list: Vec<String> = g.servers.iter().map(|(a, w)| format!("{a}/{w}")).collect();
+    assert_eq!(list, ["127.0.0.1:2/1", "10.0.0.1:8080/3", "10.0.0.2:8080/3", "10.0.0.9:80/1"]);
+    assert_eq!(g.backups, ["10.0.0.9:80".parse().unwrap()]);
+    assert_eq!(c.dns.refresh, Duration::from_millis(1000));
+    // app.test moves: 10.0.0.2 stays, 10.0.0.1 goes, 10.0.0.3 comes.
+    let ips = ["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()];
+    let next = dns::renamed(&c, "app.test", &ips).unwrap();
+    let list: Vec<String> = next.upstreams[0]
+        .servers
+        .iter()
+        .map(|(a, w)| format!("{a}/{w}"))
+        .collect();
+    assert_eq!(list, ["127.0.0.1:2/1", "10.0.0.9:80/1", "10.0.0.2:8080/3", "10.0.0.3:8080/3"]);
+    assert!(dns::renamed(&next, "app.test", &ips).is_none(), "no change");
+    assert!(dns::renamed(&next, "app.test", &[]).is_none(), "nothing: the last good set stays");
+    // A name that does not resolve is a load error on its line; without
+    // a resolver, every name is.
+    let bad = text.replace("spare.test", "gone.test");
+    let e = Config::load(&bad, &files, &names).unwrap_err();
+    assert_eq!(
+        e.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        ["line 7: upstream[0].servers[2].addr: cannot resolve \"gone.test\": NXDOMAIN"]
+    );
+    assert!(Config::from_toml(text).is_err());
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::dns::Named;
 use super::{Errors, Timeouts};
 use crate::balancer::group::{GroupSpec, RetryOn};
 use crate::balancer::{HashKey, Strategy};
@@ -65,6 +66,7 @@ struct RawUpstreamTimeouts {
 pub(super) fn groups(
     raw: &[RawUpstream],
     defaults: &Timeouts,
+    names: (super::dns::Names<'_>, &super::dns::Dns),
     errs: &mut Errors<'_>,
 ) -> Vec<GroupSpec> {
     let mut groups: Vec<GroupSpec> = Vec::new();
@@ -101,13 +103,8 @@ pub(super) fn groups(
                 "consistent-hash needs a hash_key".into(),
             );
         }
-        let mut spec = GroupSpec::new(
-            u.name.get_ref(),
-            servers(u, i, errs),
-            strategy,
-            hash_key,
-            defaults,
-        );
+        let (servers, named) = servers(u, i, names, errs);
+        let mut spec = GroupSpec::new(u.name.get_ref(), servers, strategy, hash_key, defaults);
         if let Some(f) = &u.hash_balance_factor {
             if strategy != Strategy::ConsistentHash {
                 errs.at(
@@ -208,13 +205,24 @@ pub(super) fn groups(
             }
         }
         spec.backups = backups(u, i, errs);
+        for n in named.iter().filter(|n| n.backup) {
+            spec.backups.extend(&n.addrs);
+        }
+        spec.named = named;
         groups.push(spec);
     }
     groups
 }
 
-/// The servers of one upstream, each address once, weights in range.
-fn servers(u: &RawUpstream, i: usize, errs: &mut Errors<'_>) -> Vec<(SocketAddr, u32)> {
+/// The servers of one upstream, each address once, weights in range;
+/// names resolved (and the entries they came from).
+fn servers(
+    u: &RawUpstream,
+    i: usize,
+    (names, dns): (super::dns::Names<'_>, &super::dns::Dns),
+    errs: &mut Errors<'_>,
+) -> (Vec<(SocketAddr, u32)>, Vec<Named>) {
+    let mut named: Vec<Named> = Vec::new();
     let key = |k: &str| format!("upstream[{i}].{k}");
     if u.servers.get_ref().is_empty() {
         errs.at(
@@ -232,17 +240,6 @@ fn servers(u: &RawUpstream, i: usize, errs: &mut Errors<'_>) -> Vec<(SocketAddr,
     }
     let mut servers: Vec<(SocketAddr, u32)> = Vec::new();
     for (j, s) in u.servers.get_ref().iter().enumerate() {
-        let addr = match s.addr.get_ref().parse::<SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                errs.at(
-                    s.addr.span(),
-                    key(&format!("servers[{j}].addr")),
-                    format!("invalid address {:?} (expected IP:PORT)", s.addr.get_ref()),
-                );
-                continue;
-            }
-        };
         let weight = match &s.weight {
             Some(w) if *w.get_ref() == 0 || *w.get_ref() > 1000 => {
                 errs.at(
@@ -255,6 +252,45 @@ fn servers(u: &RawUpstream, i: usize, errs: &mut Errors<'_>) -> Vec<(SocketAddr,
             Some(w) => *w.get_ref(),
             None => 1,
         };
+        let addr = match s.addr.get_ref().parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                let at = key(&format!("servers[{j}].addr"));
+                let Some((host, port)) = super::dns::split_name(s.addr.get_ref()) else {
+                    errs.at(
+                        s.addr.span(),
+                        at,
+                        format!(
+                            "invalid address {:?} (expected IP:PORT or NAME:PORT)",
+                            s.addr.get_ref()
+                        ),
+                    );
+                    continue;
+                };
+                match names(host, dns) {
+                    Ok(ips) if !ips.is_empty() => {
+                        let mut addrs = Vec::new();
+                        for ip in ips {
+                            let a = SocketAddr::new(ip, port);
+                            if !servers.iter().any(|(x, _)| *x == a) {
+                                servers.push((a, weight));
+                                addrs.push(a);
+                            }
+                        }
+                        named.push(Named {
+                            host: host.to_owned(),
+                            port,
+                            weight,
+                            backup: s.backup,
+                            addrs,
+                        });
+                    }
+                    Ok(_) => errs.at(s.addr.span(), at, format!("{host:?} resolves to no address")),
+                    Err(m) => errs.at(s.addr.span(), at, format!("cannot resolve {host:?}: {m}")),
+                }
+                continue;
+            }
+        };
         if servers.iter().any(|(a, _)| *a == addr) {
             errs.at(
                 s.addr.span(),
@@ -265,7 +301,7 @@ fn servers(u: &RawUpstream, i: usize, errs: &mut Errors<'_>) -> Vec<(SocketAddr,
         }
         servers.push((addr, weight));
     }
-    servers
+    (servers, named)
 }
 
 /// The servers marked `backup = true`; at least one server must not be.
