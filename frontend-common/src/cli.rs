@@ -92,7 +92,10 @@ pub fn load(path: &std::path::Path) -> Result<Config, Vec<String>> {
         let p = dir.join(name);
         std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
     };
-    Config::from_toml_with(&text, &files).map_err(|errs| {
+    let names = |host: &str, dns: &weir_core::config::dns::Dns| {
+        crate::dns::resolve(host, dns).map(|(ips, _)| ips)
+    };
+    Config::load(&text, &files, &names).map_err(|errs| {
         errs.iter()
             .map(|e| match e.line {
                 Some(l) => format!("{}:{l}: {}", path.display(), ConfigErrorBody(e)),
@@ -256,6 +259,10 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
             return 1;
         }
     };
+    if let Err(e) = crate::discovery::start(name, &plans) {
+        eprintln!("{name}: cannot start the DNS refresh: {e}");
+        return 1;
+    }
     if let Err(e) = crate::store_sync::start(name, &plans) {
         eprintln!("{name}: cannot start the rate-limit store sync: {e}");
         return 1;

@@ -13,6 +13,8 @@ pub mod admin;
 pub mod calls;
 pub mod cli;
 pub mod demo;
+pub mod discovery;
+pub mod dns;
 pub mod health;
 pub mod io;
 pub mod memory;

@@ -184,7 +184,27 @@ impl Plans {
 
     /// Puts `plan` in force and tells every listener.
     pub fn publish(&self, plan: Arc<Plan>) {
-        *self.inner.current.lock().unwrap_or_else(|p| p.into_inner()) = plan.clone();
+        let mut current = self.inner.current.lock().unwrap_or_else(|p| p.into_inner());
+        *current = plan.clone();
+        drop(current);
+        self.tell(&plan);
+    }
+
+    /// Publishes `plan` only if `expected` is still in force (a change
+    /// derived from it, such as a new DNS resolution, must not undo a
+    /// reload published meanwhile). True when published.
+    pub fn replace(&self, expected: &Arc<Plan>, plan: Arc<Plan>) -> bool {
+        let mut current = self.inner.current.lock().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&current, expected) {
+            return false;
+        }
+        *current = plan.clone();
+        drop(current);
+        self.tell(&plan);
+        true
+    }
+
+    fn tell(&self, plan: &Arc<Plan>) {
         for f in self
             .inner
             .listeners
@@ -192,7 +212,7 @@ impl Plans {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            f(&plan);
+            f(plan);
         }
     }
 }
@@ -268,9 +288,16 @@ impl Reloader {
         if !refused.is_empty() {
             return Err(keep(refused));
         }
-        let (plan, changes) = current.successor(Arc::new(config));
-        let generation = plan.generation;
-        self.plans.publish(Arc::new(plan));
+        let config = Arc::new(config);
+        let (mut plan, mut changes) = current.successor(config.clone());
+        let mut base = current;
+        // A DNS refresh may have published a plan meanwhile: follow it,
+        // so that generations keep growing.
+        while !self.plans.replace(&base, Arc::new(plan)) {
+            base = self.plans.current();
+            (plan, changes) = base.successor(config.clone());
+        }
+        let generation = base.generation + 1;
         Ok(format!(
             "reloaded {}: generation {generation}: {changes}",
             self.path.display()

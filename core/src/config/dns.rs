@@ -122,8 +122,10 @@ pub fn renamed(config: &super::Config, host: &str, ips: &[IpAddr]) -> Option<sup
                 continue;
             }
             let named = &g.named[n];
-            let mut addrs: Vec<SocketAddr> =
-                ips.iter().map(|ip| SocketAddr::new(*ip, named.port)).collect();
+            let mut addrs: Vec<SocketAddr> = ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, named.port))
+                .collect();
             addrs.dedup();
             if addrs.is_empty() || addrs == named.addrs {
                 continue;
@@ -156,7 +158,10 @@ mod tests {
 
     #[test]
     fn names_are_told_from_addresses() {
-        assert_eq!(split_name("app.internal:8080"), Some(("app.internal", 8080)));
+        assert_eq!(
+            split_name("app.internal:8080"),
+            Some(("app.internal", 8080))
+        );
         assert_eq!(split_name("localhost:1"), Some(("localhost", 1)));
         assert_eq!(split_name("127.0.0.1:80"), None, "an address, not a name");
         assert_eq!(split_name("app:http"), None);

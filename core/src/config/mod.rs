@@ -14,8 +14,8 @@ use crate::balancer::{HashKey, Strategy};
 use crate::http1::path::PathRules;
 
 pub mod admin;
-pub mod dns;
 pub(crate) mod client_ip;
+pub mod dns;
 pub mod error_pages;
 mod http;
 pub mod listen;

@@ -338,7 +338,10 @@ fn servers_by_name_resolve_through_the_frontends_resolver_and_can_be_renamed() {
     let names = |host: &str, dns: &dns::Dns| -> Result<Vec<std::net::IpAddr>, String> {
         assert_eq!(dns.resolver, Some("127.0.0.1:5353".parse().unwrap()));
         match host {
-            "app.test" => Ok(vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()]),
+            "app.test" => Ok(vec![
+                "10.0.0.1".parse().unwrap(),
+                "10.0.0.2".parse().unwrap(),
+            ]),
             "spare.test" => Ok(vec!["10.0.0.9".parse().unwrap()]),
             _ => Err("NXDOMAIN".into()),
         }
@@ -347,7 +350,15 @@ fn servers_by_name_resolve_through_the_frontends_resolver_and_can_be_renamed() {
     let c = Config::load(text, &files, &names).unwrap();
     let g = &c.upstreams[0];
     let list: Vec<String> = g.servers.iter().map(|(a, w)| format!("{a}/{w}")).collect();
-    assert_eq!(list, ["127.0.0.1:2/1", "10.0.0.1:8080/3", "10.0.0.2:8080/3", "10.0.0.9:80/1"]);
+    assert_eq!(
+        list,
+        [
+            "127.0.0.1:2/1",
+            "10.0.0.1:8080/3",
+            "10.0.0.2:8080/3",
+            "10.0.0.9:80/1"
+        ]
+    );
     assert_eq!(g.backups, ["10.0.0.9:80".parse().unwrap()]);
     assert_eq!(c.dns.refresh, Duration::from_millis(1000));
     // app.test moves: 10.0.0.2 stays, 10.0.0.1 goes, 10.0.0.3 comes.
@@ -358,9 +369,20 @@ fn servers_by_name_resolve_through_the_frontends_resolver_and_can_be_renamed() {
         .iter()
         .map(|(a, w)| format!("{a}/{w}"))
         .collect();
-    assert_eq!(list, ["127.0.0.1:2/1", "10.0.0.9:80/1", "10.0.0.2:8080/3", "10.0.0.3:8080/3"]);
+    assert_eq!(
+        list,
+        [
+            "127.0.0.1:2/1",
+            "10.0.0.9:80/1",
+            "10.0.0.2:8080/3",
+            "10.0.0.3:8080/3"
+        ]
+    );
     assert!(dns::renamed(&next, "app.test", &ips).is_none(), "no change");
-    assert!(dns::renamed(&next, "app.test", &[]).is_none(), "nothing: the last good set stays");
+    assert!(
+        dns::renamed(&next, "app.test", &[]).is_none(),
+        "nothing: the last good set stays"
+    );
     // A name that does not resolve is a load error on its line; without
     // a resolver, every name is.
     let bad = text.replace("spare.test", "gone.test");

@@ -285,7 +285,11 @@ fn servers(
                             addrs,
                         });
                     }
-                    Ok(_) => errs.at(s.addr.span(), at, format!("{host:?} resolves to no address")),
+                    Ok(_) => errs.at(
+                        s.addr.span(),
+                        at,
+                        format!("{host:?} resolves to no address"),
+                    ),
                     Err(m) => errs.at(s.addr.span(), at, format!("cannot resolve {host:?}: {m}")),
                 }
                 continue;
