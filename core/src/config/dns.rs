@@ -33,12 +33,38 @@ pub struct Dns {
     pub refresh: Duration,
 }
 
+impl Dns {
+    /// The defaults: the system's resolver, every 5 s.
+    pub const DEFAULT: Dns = Dns {
+        resolver: None,
+        refresh: Duration::from_millis(5000),
+    };
+}
+
 impl Default for Dns {
     fn default() -> Dns {
-        Dns {
-            resolver: None,
-            refresh: Duration::from_millis(5000),
-        }
+        Dns::DEFAULT
+    }
+}
+
+/// What resolves names while a config loads: the function and the settings.
+pub type Resolver<'a> = (Names<'a>, &'a Dns);
+
+/// `IP:PORT`, `localhost:PORT` or `NAME:PORT` (resolved once, now: the
+/// first address), for a service the config names (Redis, an auth service).
+pub fn service_addr(s: &str, (names, dns): Resolver<'_>) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Some(port) = s.strip_prefix("localhost:").and_then(|p| p.parse::<u16>().ok()) {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let Some((host, port)) = split_name(s) else {
+        return Err(format!("{s:?} is not IP:PORT or NAME:PORT"));
+    };
+    match names(host, dns)?.first() {
+        Some(ip) => Ok(SocketAddr::new(*ip, port)),
+        None => Err(format!("{host:?} resolves to no address")),
     }
 }
 

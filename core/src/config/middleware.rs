@@ -50,6 +50,7 @@ pub(super) fn layers(
     raw: &[Spanned<toml::Table>],
     files: Files<'_>,
     redis: Option<&super::redis::Redis>,
+    names: super::dns::Resolver<'_>,
     errs: &mut Errors<'_>,
 ) -> Vec<LayerConfig> {
     let mut out: Vec<LayerConfig> = Vec::new();
@@ -104,6 +105,7 @@ pub(super) fn layers(
             name: name.as_deref(),
             files,
             redis,
+            names,
             read: std::cell::Cell::new(0),
         };
         match (k.build)(&env, &table) {

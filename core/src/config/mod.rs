@@ -416,8 +416,17 @@ impl Config {
         let error_pages = error_pages::pages(&raw.error_pages, files, &mut errs);
         let dns = dns::dns(&raw.dns, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, (names, &dns), &mut errs);
-        let redis = raw.redis.as_ref().and_then(|r| redis::redis(r, &mut errs));
-        let middleware = middleware::layers(&raw.middleware, files, redis.as_ref(), &mut errs);
+        let redis = raw
+            .redis
+            .as_ref()
+            .and_then(|r| redis::redis(r, (names, &dns), &mut errs));
+        let middleware = middleware::layers(
+            &raw.middleware,
+            files,
+            redis.as_ref(),
+            (names, &dns),
+            &mut errs,
+        );
         let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
 
         if upstreams.is_empty() {

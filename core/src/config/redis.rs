@@ -58,8 +58,12 @@ impl Redis {
     }
 }
 
-/// `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`, HOST an IP or localhost.
-fn parse(url: &str) -> Result<(SocketAddr, Option<String>, Option<String>, u32), String> {
+/// `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`, HOST an IP, localhost or
+/// a name (resolved as the config loads).
+fn parse(
+    url: &str,
+    names: super::dns::Resolver<'_>,
+) -> Result<(SocketAddr, Option<String>, Option<String>, u32), String> {
     let rest = url
         .strip_prefix("redis://")
         .ok_or_else(|| format!("{url:?}: expected redis://IP:PORT[/DB]"))?;
@@ -76,13 +80,7 @@ fn parse(url: &str) -> Result<(SocketAddr, Option<String>, Option<String>, u32),
         ),
         None => (rest, 0),
     };
-    let host = host
-        .strip_prefix("localhost:")
-        .map(|p| format!("127.0.0.1:{p}"))
-        .unwrap_or_else(|| host.to_owned());
-    let addr = host.parse::<SocketAddr>().map_err(|_| {
-        format!("{url:?}: the host must be an IP address or localhost, with a port")
-    })?;
+    let addr = super::dns::service_addr(host, names).map_err(|m| format!("{url:?}: {m}"))?;
     let (user, password) = match auth.map(|a| a.split_once(':')) {
         None => (None, None),
         Some(Some((u, p))) => ((!u.is_empty()).then(|| u.to_owned()), Some(p.to_owned())),
@@ -92,7 +90,11 @@ fn parse(url: &str) -> Result<(SocketAddr, Option<String>, Option<String>, u32),
 }
 
 /// Validates `[redis]`.
-pub(super) fn redis(raw: &RawRedis, errs: &mut Errors<'_>) -> Option<Redis> {
+pub(super) fn redis(
+    raw: &RawRedis,
+    names: super::dns::Resolver<'_>,
+    errs: &mut Errors<'_>,
+) -> Option<Redis> {
     let timeout = match &raw.timeout {
         Some(t) if !(1..=10_000).contains(t.get_ref()) => {
             errs.at(
@@ -105,7 +107,7 @@ pub(super) fn redis(raw: &RawRedis, errs: &mut Errors<'_>) -> Option<Redis> {
         Some(t) => *t.get_ref(),
         None => 100,
     };
-    let (addr, user, password, db) = match parse(raw.url.get_ref()) {
+    let (addr, user, password, db) = match parse(raw.url.get_ref(), names) {
         Ok(p) => p,
         Err(m) => {
             errs.at(raw.url.span(), "redis.url".into(), m);
@@ -137,6 +139,14 @@ pub(super) fn redis(raw: &RawRedis, errs: &mut Errors<'_>) -> Option<Redis> {
 mod tests {
     use super::*;
 
+    fn parse(url: &str) -> Result<(SocketAddr, Option<String>, Option<String>, u32), String> {
+        let names = |host: &str, _: &super::super::dns::Dns| match host {
+            "cache.internal" => Ok(vec!["10.1.2.3".parse().unwrap()]),
+            _ => Err("NXDOMAIN".to_owned()),
+        };
+        super::parse(url, (&names, &super::super::dns::Dns::DEFAULT))
+    }
+
     #[test]
     fn urls_parse_into_an_address_a_prelude_and_a_database() {
         assert_eq!(
@@ -162,7 +172,14 @@ mod tests {
             ))
         );
         assert!(parse("http://127.0.0.1:6379").is_err());
-        assert!(parse("redis://cache.internal:6379").is_err());
+        assert_eq!(
+            parse("redis://cache.internal:6379").map(|p| p.0),
+            Ok("10.1.2.3:6379".parse().unwrap())
+        );
+        assert_eq!(
+            parse("redis://nowhere.internal:6379"),
+            Err("\"redis://nowhere.internal:6379\": NXDOMAIN".into())
+        );
         assert!(parse("redis://127.0.0.1:6379/x").is_err());
     }
 }

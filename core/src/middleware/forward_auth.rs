@@ -87,8 +87,12 @@ pub struct ForwardAuth {
     cache: Mutex<FxHashMap<[u8; 32], (Instant, Verdict)>>,
 }
 
-/// `http://HOST:PORT/path` with HOST an IP address or `localhost`.
-fn service(url: &str) -> Result<(SocketAddr, String, String), String> {
+/// `http://HOST:PORT/path`, HOST an IP address, localhost or a name
+/// (resolved as the config loads).
+fn service(
+    url: &str,
+    names: crate::config::dns::Resolver<'_>,
+) -> Result<(SocketAddr, String, String), String> {
     let Some(rest) = url.strip_prefix("http://") else {
         return Err(format!(
             "{url:?}: expected http://IP:PORT/PATH (https is not spoken to auth services)"
@@ -98,14 +102,8 @@ fn service(url: &str) -> Result<(SocketAddr, String, String), String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr = authority
-        .strip_prefix("localhost:")
-        .map(|port| format!("127.0.0.1:{port}"))
-        .unwrap_or_else(|| authority.to_owned())
-        .parse::<SocketAddr>()
-        .map_err(|_| {
-            format!("{url:?}: the host must be an IP address or localhost, with a port")
-        })?;
+    let addr = crate::config::dns::service_addr(authority, names)
+        .map_err(|m| format!("{url:?}: {m}"))?;
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(format!(
             "{url:?}: the path has spaces or control characters"
@@ -124,10 +122,10 @@ fn header_list(key: &str, names: &[String], problems: &mut Problems) -> Vec<Stri
     names.to_vec()
 }
 
-fn build(_env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
+fn build(env: &super::Env<'_>, table: &toml::Table) -> Result<Arc<dyn Layer>, Problems> {
     let raw: Raw = super::settings(table)?;
     let mut problems = Vec::new();
-    let target = service(&raw.url).map_err(|m| vec![("url".to_owned(), m)]);
+    let target = service(&raw.url, env.names).map_err(|m| vec![("url".to_owned(), m)]);
     let copy_request = raw
         .copy_request_headers
         .as_ref()
@@ -375,7 +373,7 @@ mod tests {
         );
         assert_eq!(
             problems("url = \"http://auth.example:80/x\""),
-            [("url".to_owned(), "\"http://auth.example:80/x\": the host must be an IP address or localhost, with a port".to_owned())]
+            [("url".to_owned(), "\"http://auth.example:80/x\": cannot resolve \"auth.example\" here (no resolver)".to_owned())]
         );
     }
 }

@@ -78,6 +78,8 @@ pub struct Env<'a> {
     pub files: Files<'a>,
     /// `[redis]`, when configured.
     pub redis: Option<&'a crate::config::redis::Redis>,
+    /// Resolves the names of services a layer calls (at load).
+    pub names: crate::config::dns::Resolver<'a>,
     /// A digest of every file read so far (a reload keeps a layer only
     /// when its settings and its files are unchanged).
     pub read: std::cell::Cell<u64>,
@@ -90,6 +92,10 @@ impl<'a> Env<'a> {
             name,
             files: &|path| Err(format!("cannot read {path:?}: no file loader here")),
             redis: None,
+            names: (
+                &crate::config::dns::no_names,
+                &crate::config::dns::Dns::DEFAULT,
+            ),
             read: std::cell::Cell::new(0),
         }
     }
