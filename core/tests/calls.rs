@@ -217,18 +217,24 @@ fn an_exact_redis_limit_asks_redis_per_request_and_uses_its_verdict() {
     sim.script_calls(
         addr(6379),
         [
-            // SELECT 2's +OK, then the script's {1, TAT - now}.
+            // SELECT 2's +OK, then Redis does not know the script yet...
+            Reply::Done(Bytes::from_static(
+                b"+OK\r\n-NOSCRIPT No matching script. Please use EVAL.\r\n",
+            )),
+            // ... so it is sent once with its text: {1, TAT - now}.
             Reply::Done(Bytes::from_static(b"+OK\r\n*2\r\n:1\r\n:100000\r\n")),
+            // The next request: by SHA-1 again, refused for 2.3 s.
             Reply::Done(Bytes::from_static(b"+OK\r\n*2\r\n:0\r\n:2300000\r\n")),
         ],
     );
     sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(sim.calls.len(), 2);
     let (_, call) = &sim.calls[0];
     assert_eq!(call.protocol, Protocol::Resp { replies: 2 });
     assert!(call.reuse);
     let text = String::from_utf8_lossy(&call.request).into_owned();
     assert!(
-        text.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*7\r\n$4\r\nEVAL\r\n"),
+        text.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*7\r\n$7\r\nEVALSHA\r\n$40\r\n"),
         "{text}"
     );
     assert!(text.contains("weir:rl:shared:"), "{text}");
@@ -236,9 +242,13 @@ fn an_exact_redis_limit_asks_redis_per_request_and_uses_its_verdict() {
         text.ends_with("$6\r\n100000\r\n$6\r\n100000\r\n$1\r\n0\r\n"),
         "{text}"
     );
+    let text = String::from_utf8_lossy(&sim.calls[1].1.request).into_owned();
+    assert!(text.contains("*7\r\n$4\r\nEVAL\r\n"), "{text}");
     let t = sim.client_text();
     assert!(t.contains("RateLimit: \"shared\";r=1;t=1\r\n"), "{t}");
     sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(sim.calls.len(), 3);
+    assert!(String::from_utf8_lossy(&sim.calls[2].1.request).contains("EVALSHA"));
     let text = sim.client_text();
     assert!(
         text.contains("HTTP/1.1 429 Too Many Requests\r\n"),

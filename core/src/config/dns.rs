@@ -56,7 +56,10 @@ pub fn service_addr(s: &str, (names, dns): Resolver<'_>) -> Result<SocketAddr, S
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
-    if let Some(port) = s.strip_prefix("localhost:").and_then(|p| p.parse::<u16>().ok()) {
+    if let Some(port) = s
+        .strip_prefix("localhost:")
+        .and_then(|p| p.parse::<u16>().ok())
+    {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
     let Some((host, port)) = split_name(s) else {

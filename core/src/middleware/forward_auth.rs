@@ -102,8 +102,8 @@ fn service(
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr = crate::config::dns::service_addr(authority, names)
-        .map_err(|m| format!("{url:?}: {m}"))?;
+    let addr =
+        crate::config::dns::service_addr(authority, names).map_err(|m| format!("{url:?}: {m}"))?;
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(format!(
             "{url:?}: the path has spaces or control characters"
@@ -373,7 +373,11 @@ mod tests {
         );
         assert_eq!(
             problems("url = \"http://auth.example:80/x\""),
-            [("url".to_owned(), "\"http://auth.example:80/x\": cannot resolve \"auth.example\" here (no resolver)".to_owned())]
+            [(
+                "url".to_owned(),
+                "\"http://auth.example:80/x\": cannot resolve \"auth.example\" here (no resolver)"
+                    .to_owned()
+            )]
         );
     }
 }

@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use super::gcra::{Gcra, Verdict};
 use super::limit_key::LimitKey;
-use super::redis_store::{Mode, OnStoreError, Pushed, RedisStore};
+use super::redis_store::{Decided, Mode, OnStoreError, Pushed, RedisStore, Script};
 use super::{Answer, Cx, Flow, Kind, Layer, Problems};
 use crate::call::{Call, Reply};
 use crate::http1::RequestHead;
@@ -288,7 +288,7 @@ impl Layer for RateLimit {
             None => self.decide(self.store.check(key, cx.now), cx),
             Some(store) => match store.mode {
                 Mode::Exact => Flow::Call {
-                    call: store.decide(key, &self.store),
+                    call: store.decide(key, &self.store, Script::Sha),
                     deadline: store.timeout(),
                 },
                 Mode::LocalFirst(_) => {
@@ -308,13 +308,17 @@ impl Layer for RateLimit {
         }
     }
 
-    fn on_reply(&self, _req: &mut RequestHead, reply: Reply, cx: &mut Cx<'_>) -> Flow {
+    fn on_reply(&self, req: &mut RequestHead, reply: Reply, cx: &mut Cx<'_>) -> Flow {
         let Some(store) = &self.shared else {
             return Flow::Next;
         };
         match store.verdict(&reply, &self.store) {
-            Some(v) => self.decide(v, cx),
-            None => self.without_store(store, cx),
+            Decided::Verdict(v) => self.decide(v, cx),
+            Decided::LoadScript => Flow::Call {
+                call: store.decide(self.key.of(req, cx), &self.store, Script::Text),
+                deadline: store.timeout(),
+            },
+            Decided::Unusable => self.without_store(store, cx),
         }
     }
 

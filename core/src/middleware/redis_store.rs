@@ -54,6 +54,37 @@ redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now
 return {1, tat - now}
 ";
 
+/// The script's SHA-1, hex (computed once).
+static SCRIPT_SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn script_sha() -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(SCRIPT.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How a call names the script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// `EVALSHA`: 40 bytes instead of the script (Redis caches scripts).
+    Sha,
+    /// `EVAL` with the text (after `NOSCRIPT`: Redis restarted or flushed).
+    Text,
+}
+
+/// What an exact call's reply says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decided {
+    /// Redis decided.
+    Verdict(Verdict),
+    /// Redis does not know the script yet: ask again with its text.
+    LoadScript,
+    /// No usable reply (down, slow, malformed).
+    Unusable,
+}
+
 /// How the counts are shared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -120,12 +151,18 @@ impl RedisStore {
         self.redis.timeout
     }
 
-    fn script(&self, key: u64, gcra: &Gcra, n: u32) -> Bytes {
+    /// The script's run for `key`: by its SHA-1 (`EVALSHA`, what Redis
+    /// caches it by) or with its text (`EVAL`).
+    fn script(&self, key: u64, gcra: &Gcra, n: u32, by: Script) -> Bytes {
         let (interval, tolerance) = gcra.interval_and_tolerance();
         let name = format!("{}{key:016x}", self.prefix);
+        let (verb, body): (&[u8], &[u8]) = match by {
+            Script::Sha => (b"EVALSHA", SCRIPT_SHA.get_or_init(script_sha).as_bytes()),
+            Script::Text => (b"EVAL", SCRIPT.as_bytes()),
+        };
         resp::command(&[
-            b"EVAL",
-            SCRIPT.as_bytes(),
+            verb,
+            body,
             b"1",
             name.as_bytes(),
             interval.to_string().as_bytes(),
@@ -134,19 +171,28 @@ impl RedisStore {
         ])
     }
 
-    /// exact: the call deciding one request of `key`.
-    pub fn decide(&self, key: u64, gcra: &Gcra) -> Call {
-        self.redis.call(&self.script(key, gcra, 0), 1)
+    /// exact: the call deciding one request of `key` (`by` the script's
+    /// SHA-1 first; its text once Redis says it does not know it).
+    pub fn decide(&self, key: u64, gcra: &Gcra, by: Script) -> Call {
+        self.redis.call(&self.script(key, gcra, 0, by), 1)
     }
 
-    /// exact: the verdict in a reply (`None`: no usable reply).
-    pub fn verdict(&self, reply: &Reply, gcra: &Gcra) -> Option<Verdict> {
+    /// exact: what a reply says.
+    pub fn verdict(&self, reply: &Reply, gcra: &Gcra) -> Decided {
         let Reply::Done(bytes) = reply else {
-            return None;
+            return Decided::Unusable;
         };
-        let values = resp::values(bytes).ok()?;
-        let (admitted, us) = pair(self.redis.skip_prelude(&values).first()?)?;
-        Some(gcra.verdict(admitted, us))
+        let Ok(values) = resp::values(bytes) else {
+            return Decided::Unusable;
+        };
+        match self.redis.skip_prelude(&values).first() {
+            Some(resp::Value::Error(e)) if e.starts_with("NOSCRIPT") => Decided::LoadScript,
+            Some(v) => match pair(v) {
+                Some((admitted, us)) => Decided::Verdict(gcra.verdict(admitted, us)),
+                None => Decided::Unusable,
+            },
+            None => Decided::Unusable,
+        }
     }
 
     /// local-first: `key` was admitted here.
@@ -196,7 +242,7 @@ impl RedisStore {
             if key == 0 || count == 0 {
                 continue;
             }
-            request.extend_from_slice(&self.script(key, gcra, count));
+            request.extend_from_slice(&self.script(key, gcra, count, Script::Text));
             carried.push((key, count));
         }
         if carried.is_empty() {
