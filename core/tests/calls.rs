@@ -308,3 +308,38 @@ fn a_local_first_limit_decides_locally_and_syncs_its_counts() {
     sim.client(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(sim.logs[2].status, 429);
 }
+
+#[test]
+fn parked_exchanges_of_many_connections_each_resume_with_their_own_reply() {
+    let text = r#"listen = "127.0.0.1:8080"
+[[upstream]]
+name = "app"
+servers = [{ addr = "127.0.0.1:9001" }]
+[[middleware]]
+kind = "forward-auth"
+url = "http://127.0.0.1:9100/check"
+copy_response_headers = ["X-User"]
+"#;
+    let mut world = weir_core::sim::World::from_toml(text, 3, Instant::now()).unwrap();
+    for i in 0..3 {
+        world.script(i, 9001, &[OK]);
+        world.client(i, format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        assert_eq!(world.clients[i].calls.len(), 1, "client {i} parked");
+        assert!(world.clients[i].socks.is_empty());
+    }
+    // Replies come back in the reverse order.
+    for i in (0..3).rev() {
+        let id = world.clients[i].calls[0].0;
+        world.on(i, |s| s.reply(id, auth_ok(&format!("user{i}"))));
+        for j in 0..3 {
+            let answered = !world.clients[j].client_out.is_empty();
+            assert_eq!(answered, j >= i, "client {j} after the reply to {i}");
+        }
+    }
+    for i in 0..3 {
+        let up = world.clients[i].upstream_text();
+        assert!(up.starts_with(&format!("GET /{i} ")), "{up}");
+        assert!(up.contains(&format!("X-User: user{i}\r\n")), "{up}");
+        assert_eq!(up.matches("X-User").count(), 1, "{up}");
+    }
+}
