@@ -323,7 +323,10 @@ copy_response_headers = ["X-User"]
     let mut world = weir_core::sim::World::from_toml(text, 3, Instant::now()).unwrap();
     for i in 0..3 {
         world.script(i, 9001, &[OK]);
-        world.client(i, format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        world.client(
+            i,
+            format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes(),
+        );
         assert_eq!(world.clients[i].calls.len(), 1, "client {i} parked");
         assert!(world.clients[i].socks.is_empty());
     }

@@ -152,15 +152,10 @@ fn shared_store(
         problems.push(("sync_ms".into(), "must be between 10 and 60000".into()));
     }
     let mode = match raw.mode.as_deref() {
-        None | Some("exact") => {
-            if raw.sync_ms.is_some() {
-                problems.push((
-                    "sync_ms".into(),
-                    "goes with mode = \"local-first\" only".into(),
-                ));
-            }
-            Mode::Exact
-        }
+        // sync_ms is accepted (and unused) here: the issue's contract
+        // block has it beside mode = "exact", and switching the mode is
+        // then one line.
+        None | Some("exact") => Mode::Exact,
         Some("local-first") => Mode::LocalFirst(Duration::from_millis(sync)),
         Some(other) => {
             problems.push((
@@ -330,6 +325,35 @@ impl Layer for RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_issue_contract_block_loads() {
+        let text = "listen = \"127.0.0.1:8080\"\n[redis]\nurl = \"redis://127.0.0.1:6379/0\"\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n[[middleware]]\nname = \"shared\"\nkind = \"rate-limit\"\nkey = [\"route\"]\nrate = 100\nper = 1000\nburst = 100\nstore = \"redis\"\nmode = \"exact\"\nsync_ms = 100\non_store_error = \"allow\"\n[[middleware]]\nname = \"sso\"\nkind = \"forward-auth\"\nurl = \"http://127.0.0.1:9100/check\"\ncopy_response_headers = [\"X-User\"]\n";
+        let c = crate::Config::from_toml(text).unwrap();
+        assert_eq!(c.middleware.len(), 2);
+        let problems = |t: &str| {
+            build(
+                &crate::middleware::Env::bare(Some("l")),
+                &t.parse().unwrap(),
+            )
+            .err()
+            .unwrap_or_default()
+        };
+        assert_eq!(
+            problems("rate = 1\nstore = \"redis\""),
+            [(
+                "store".to_owned(),
+                "store = \"redis\" needs a [redis] section with its url".to_owned()
+            )]
+        );
+        assert_eq!(
+            problems("rate = 1\nmode = \"exact\""),
+            [(
+                "mode".to_owned(),
+                "goes with store = \"redis\" only".to_owned()
+            )]
+        );
+    }
 
     #[test]
     fn settings_are_checked() {
