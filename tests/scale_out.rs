@@ -312,4 +312,57 @@ middleware = ["sso"]
     assert_eq!(asked.load(Ordering::Relaxed), 5);
 }
 
-each_frontend!(forward_auth_allows_relays_a_refusal_and_times_out);
+/// `replay --calls`: the recorded replies of the auth service drive the
+/// same decisions offline, and the transcript shows each call.
+fn replay_scripts_the_calls_from_a_recording(bin: &str) {
+    let dir = support::scratch_dir("replay-calls");
+    let cfg = Weir::write_config(
+        &dir,
+        "[[upstream]]\nname = \"o\"\nservers = [{ addr = \"127.0.0.1:9009\" }]\n[[middleware]]\nkind = \"forward-auth\"\nurl = \"http://127.0.0.1:9100/check\"\ncopy_response_headers = [\"X-User\"]\n",
+    );
+    let req = dir.join("req.bin");
+    std::fs::write(
+        &req,
+        b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+    )
+    .unwrap();
+    let calls = dir.join("calls.bin");
+    std::fs::write(
+        &calls,
+        b"HTTP/1.1 200 OK\r\nX-User: ada\r\nContent-Length: 0\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope\n",
+    )
+    .unwrap();
+    let out = Command::new(support::binary(bin))
+        .arg("replay")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--calls")
+        .arg(&calls)
+        .arg(&req)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("== weir -> service 127.0.0.1:9100 (call 1, "),
+        "{text}"
+    );
+    assert!(
+        text.contains("== weir -> service 127.0.0.1:9100 (call 2, "),
+        "{text}"
+    );
+    assert!(text.contains("X-User: ada\\r\\n"), "{text}");
+    assert!(text.contains("HTTP/1.1 403 Forbidden"), "{text}");
+    assert!(text.contains("nope"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+each_frontend!(
+    forward_auth_allows_relays_a_refusal_and_times_out,
+    replay_scripts_the_calls_from_a_recording,
+);

@@ -65,6 +65,10 @@ enum Command {
         /// Deliver bytes in pieces of this size (default: as large as allowed).
         #[arg(long, value_name = "BYTES")]
         split: Option<usize>,
+        /// Every byte the called services (Redis, an auth service) sent
+        /// back, in call order (default: no reply; calls expire).
+        #[arg(long, value_name = "FILE")]
+        calls: Option<PathBuf>,
     },
 }
 
@@ -200,7 +204,15 @@ pub fn run(name: &'static str, serve: Serve) -> i32 {
             requests,
             responses,
             split,
-        }) => return replay(name, &opts, requests, responses.as_deref(), *split),
+            calls,
+        }) => {
+            let files = ReplayFiles {
+                requests,
+                responses: responses.as_deref(),
+                calls: calls.as_deref(),
+            };
+            return replay(name, &opts, files, *split);
+        }
         None => {}
     }
     let config = match config_for(&opts) {
@@ -290,13 +302,19 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
     }
 }
 
-fn replay(
-    name: &str,
-    opts: &Options,
-    requests: &std::path::Path,
-    responses: Option<&std::path::Path>,
-    split: Option<usize>,
-) -> i32 {
+/// The recordings `replay` reads.
+struct ReplayFiles<'a> {
+    requests: &'a std::path::Path,
+    responses: Option<&'a std::path::Path>,
+    calls: Option<&'a std::path::Path>,
+}
+
+fn replay(name: &str, opts: &Options, files: ReplayFiles<'_>, split: Option<usize>) -> i32 {
+    let ReplayFiles {
+        requests,
+        responses,
+        calls,
+    } = files;
     let config = match &opts.config {
         Some(path) => match load(path) {
             Ok(c) => c,
@@ -332,12 +350,20 @@ fn replay(
             return 1;
         }
     };
+    let calls = match calls.map(read).transpose() {
+        Ok(b) => b.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return 1;
+        }
+    };
     let epoch = std::time::Instant::now();
-    let sim = weir_core::sim::transcript::replay(
+    let sim = weir_core::sim::transcript::replay_with_calls(
         config,
         epoch,
         &client,
         &server,
+        &calls,
         split.unwrap_or(usize::MAX),
     );
     print!("{}", weir_core::sim::transcript::render(&sim));

@@ -114,6 +114,10 @@ pub struct Sim {
     /// Scripted replies to calls, by the address called, in order; a call
     /// with none waits (answer it with [`Sim::reply`], or let it expire).
     pub call_replies: HashMap<SocketAddr, VecDeque<Reply>>,
+    /// Recorded replies of every called service, in the order the calls
+    /// were made, back to back (each is cut off as its framing says):
+    /// what a call with no scripted reply gets (`replay --calls`).
+    pub call_stream: VecDeque<u8>,
 }
 
 /// Bytes as a frontend hands them in: a slice of a shared read buffer,
@@ -238,12 +242,38 @@ impl Sim {
             peak_held: 0,
             calls: Vec::new(),
             call_replies: HashMap::new(),
+            call_stream: VecDeque::new(),
         }
     }
 
     /// Scripts the replies of the service at `addr` to the calls made to it.
     pub fn script_calls(&mut self, addr: SocketAddr, replies: impl IntoIterator<Item = Reply>) {
         self.call_replies.entry(addr).or_default().extend(replies);
+    }
+
+    /// The next recorded reply for `call`, cut from [`Sim::call_stream`]
+    /// (`None` when the recording is used up: the call waits).
+    fn recorded_reply(&mut self, call: &Call) -> Option<Reply> {
+        if self.call_stream.is_empty() {
+            return None;
+        }
+        let bytes = self.call_stream.make_contiguous();
+        let n = match crate::call::reply_end(call.protocol, bytes) {
+            Ok(Some(n)) => n,
+            Ok(None) => match crate::call::reply_at_close(call.protocol, bytes) {
+                Some(n) => n,
+                None => {
+                    self.call_stream.clear();
+                    return Some(Reply::Failed("the recorded reply is incomplete"));
+                }
+            },
+            Err(why) => {
+                self.call_stream.clear();
+                return Some(Reply::Failed(why));
+            }
+        };
+        let reply: Vec<u8> = self.call_stream.drain(..n).collect();
+        Some(Reply::Done(Bytes::from(reply)))
     }
 
     /// Answers call `id` by hand (as a frontend would when it completes).
@@ -411,11 +441,11 @@ impl Sim {
                     }
                     Output::Log(r) => self.logs.push(*r),
                     Output::Call { id, call } => {
-                        if let Some(reply) = self
+                        let scripted = self
                             .call_replies
                             .get_mut(&call.addr)
-                            .and_then(|q| q.pop_front())
-                        {
+                            .and_then(|q| q.pop_front());
+                        if let Some(reply) = scripted.or_else(|| self.recorded_reply(&call)) {
                             inputs.push(Input::Reply { id, reply });
                         }
                         self.calls.push((id, *call));

@@ -18,6 +18,19 @@ const SETTLE: Duration = Duration::from_secs(600);
 /// server answering each request it receives with the next response of
 /// its stream. Peers deliver `split` bytes at a time.
 pub fn replay(config: Config, epoch: Instant, client: &[u8], server: &[u8], split: usize) -> Sim {
+    replay_with_calls(config, epoch, client, server, &[], split)
+}
+
+/// [`replay`], with `calls` the recorded replies of every service the
+/// layers called (Redis, an auth service), back to back in call order.
+pub fn replay_with_calls(
+    config: Config,
+    epoch: Instant,
+    client: &[u8],
+    server: &[u8],
+    calls: &[u8],
+    split: usize,
+) -> Sim {
     let heads: Vec<bool> = split_requests(client).iter().map(|(_, h)| *h).collect();
     let responses = split_responses(server, &heads);
     let servers: Vec<_> = config
@@ -26,6 +39,7 @@ pub fn replay(config: Config, epoch: Instant, client: &[u8], server: &[u8], spli
         .flat_map(|g| g.servers.iter().map(|(a, _)| *a))
         .collect();
     let mut sim = Sim::new(config, epoch);
+    sim.call_stream.extend(calls);
     sim.split = split.max(1);
     sim.close_when_script_done = true;
     // Every server of the config answers from the same recorded stream,
@@ -87,6 +101,16 @@ pub fn render(sim: &Sim) -> String {
             if s.reused { ", reused" } else { "" }
         );
         out.push_str(&escape(&s.received, LIMIT));
+    }
+    for (i, (_, call)) in sim.calls.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "== weir -> service {} (call {}, {} bytes)",
+            call.addr,
+            i + 1,
+            call.request.len()
+        );
+        out.push_str(&escape(&call.request, LIMIT));
     }
     let _ = writeln!(out, "== weir -> client ({} bytes)", sim.client_out.len());
     out.push_str(&escape(&sim.client_out, LIMIT));
