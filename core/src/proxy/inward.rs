@@ -28,7 +28,7 @@ impl Connection {
         &mut self,
         gw: &mut Gateway,
         now: Instant,
-        mut ex: Exchange,
+        mut ex: Box<Exchange>,
         mut reply: Option<Reply>,
     ) {
         let global = self.plan.global.len();
@@ -87,7 +87,7 @@ impl Connection {
         reply: Option<Reply>,
     ) -> Flow {
         let global = self.plan.global.len();
-        let plan = self.plan.clone();
+        let plan = &self.plan;
         let (chain, base) = match route {
             None => (&plan.global, 0),
             Some(r) => match plan.chains.get(r) {
@@ -125,13 +125,13 @@ impl Connection {
 
     /// Parks `ex` until the reply to `call` or `deadline`; the request
     /// body (if any) waits too, its timer stopped.
-    fn park(&mut self, now: Instant, mut ex: Exchange, call: Call, deadline: Duration) {
+    fn park(&mut self, now: Instant, mut ex: Box<Exchange>, call: Call, deadline: Duration) {
         let id = CallId(self.next_id);
         self.next_id += 1;
         ex.parked = Some(id);
         self.timers.clear(Timer::ClientBody);
         self.timers.set(Timer::Call, now + deadline);
-        self.ex = Some(self.boxed(ex));
+        self.ex = Some(ex);
         self.b().out.push_back(Output::Call {
             id,
             call: Box::new(call),
@@ -161,7 +161,7 @@ impl Connection {
                 now + self.plan.config.timeouts.client_body,
             );
         }
-        self.proceed(gw, now, *boxed, Some(reply));
+        self.proceed(gw, now, boxed, Some(reply));
     }
 
     /// The call of the parked exchange ran out of time.
@@ -173,7 +173,7 @@ impl Connection {
 
     /// The route's own settings, the head as it goes upstream, and the
     /// first server.
-    fn forward(&mut self, gw: &mut Gateway, now: Instant, mut ex: Exchange, route: usize) {
+    fn forward(&mut self, gw: &mut Gateway, now: Instant, mut ex: Box<Exchange>, route: usize) {
         let spec = &self.plan.router.routes()[route];
         if spec.strip_prefix {
             if let PathMatch::Prefix(p) = &spec.path {
@@ -215,7 +215,7 @@ impl Connection {
         let wbuf = &mut b.wbuf;
         upstream_head(wbuf, &ex.req, framing, ex.websocket);
         ex.head_bytes = wbuf.split().freeze();
-        self.ex = Some(self.boxed(ex));
+        self.ex = Some(ex);
         self.connect_next(gw, now, Fault::NoServer, true);
     }
 }

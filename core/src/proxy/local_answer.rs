@@ -22,7 +22,13 @@ impl Connection {
     /// upstream. The connection stays open when the request's framing
     /// allows: a body of at most [`DISCARD_MAX`] bytes is read and dropped
     /// after the answer; a longer (or longer announced) one closes it.
-    pub(super) fn answer_early(&mut self, gw: &mut Gateway, now: Instant, ex: Exchange, a: Answer) {
+    pub(super) fn answer_early(
+        &mut self,
+        gw: &mut Gateway,
+        now: Instant,
+        ex: Box<Exchange>,
+        a: Answer,
+    ) {
         let has_body = !matches!(
             ex.framing,
             crate::http1::Framing::None | crate::http1::Framing::Length(0)
@@ -40,7 +46,7 @@ impl Connection {
             self.req_side = ReqSide::Complete;
             self.timers.clear(Timer::ClientBody);
         }
-        self.ex = Some(self.boxed(ex));
+        self.ex = Some(ex);
         self.answer(gw, now, a.head, a.body, close);
         if let (Some(reader), false) = (discard, close || self.client_closed) {
             self.timers.clear(Timer::ClientHead);

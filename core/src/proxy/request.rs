@@ -180,7 +180,7 @@ impl Connection {
             .resolve(self.client.ip(), &req.headers);
         self.ensure_client_ip(client);
         record.client = SocketAddr::new(client, self.client.port());
-        let ex = Exchange {
+        let ex = self.boxed(Exchange {
             response_fields: Vec::new(),
             held: Vec::new(),
             record,
@@ -205,7 +205,7 @@ impl Connection {
             up: None,
             resp: RespSide::Waiting,
             req,
-        };
+        });
         self.proceed(gw, now, ex, None);
         true
     }
