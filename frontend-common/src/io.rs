@@ -221,6 +221,29 @@ fn bind_with(addr: std::net::SocketAddr, reuse_port: bool) -> io::Result<std::ne
     Ok(socket.into())
 }
 
+/// Connections closed for room at `max_connections`, said on stderr at
+/// most once a second (with how many since the last line).
+#[derive(Debug, Default)]
+pub struct Evictions {
+    unsaid: u64,
+    next_line: Option<std::time::Instant>,
+}
+
+impl Evictions {
+    /// One more connection closed for room (`limit`: this worker's share).
+    pub fn note(&mut self, now: std::time::Instant, limit: usize) {
+        self.unsaid += 1;
+        if self.next_line.is_none_or(|t| now >= t) {
+            eprintln!(
+                "weir: max_connections reached ({limit} in this worker): closed {} idle or silent connection(s) to make room",
+                self.unsaid
+            );
+            self.unsaid = 0;
+            self.next_line = Some(now + std::time::Duration::from_secs(1));
+        }
+    }
+}
+
 /// True for accept errors that mean "out of descriptors or memory":
 /// back off instead of spinning.
 pub fn is_out_of_resources(e: &io::Error) -> bool {

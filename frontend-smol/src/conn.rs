@@ -67,6 +67,7 @@ enum Event {
     Cut,
     Connected(usize, std::io::Result<Async<TcpStream>>),
     Replied(CallId, Reply),
+    Evicted,
 }
 
 /// How a connection learns that the gateway stops.
@@ -77,6 +78,9 @@ pub struct Ending {
     pub cut: Receiver<()>,
     /// Where the stop's counts go, if anywhere.
     pub stopping: Option<weir_frontend::Shutdown>,
+    /// Where the connection says what closing it would lose, and hears
+    /// that it is closed for room.
+    pub seats: Arc<crate::seats::Seats>,
 }
 
 /// Runs one client connection to its end.
@@ -92,7 +96,12 @@ pub async fn run(
         stop,
         cut,
         stopping: counts,
+        seats,
     } = ending;
+    let (seat_key, seat, kicked) = seats.take();
+    let _leave = Leave(&seats, seat_key);
+    let mut kicked = pin!(kicked.recv());
+    let mut evicted = false;
     let mut core = Connection::on_listener(&shard.gateway(), addr, Instant::now(), listener);
     let mut client = Some(Side::fresh(stream));
     let mut ups: Vec<Up> = Vec::new();
@@ -250,8 +259,13 @@ pub async fn run(
             }
         }
 
+        let (worth, since) = core.worth();
+        seats.set(&seat, worth, since);
         // Wait for readiness, a connect, the timer, or shutdown.
         let event = std::future::poll_fn(|cx| {
+            if !evicted && kicked.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Evicted);
+            }
             if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Stop);
             }
@@ -307,6 +321,10 @@ pub async fn run(
                     }
                 }
             }
+            Event::Evicted => {
+                evicted = true;
+                core.evict(&mut shard.gateway());
+            }
             Event::Replied(id, reply) => {
                 calling = None;
                 inputs.push(Input::Reply { id, reply });
@@ -326,6 +344,15 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Gives the seat back however the task ends.
+struct Leave<'a>(&'a crate::seats::Seats, usize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.leave(self.1);
     }
 }
 

@@ -30,6 +30,7 @@
 mod calls;
 mod conn;
 mod drive;
+mod seats;
 mod shard;
 
 use std::future::Future;
@@ -151,6 +152,10 @@ struct Shared {
     cut: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
     /// Where a stop's counts go (the binary's; none when embedded).
     stopping: Option<Shutdown>,
+    /// What each connection is worth closing at `max_connections`.
+    seats: Arc<seats::Seats>,
+    /// `max_connections`.
+    limit: usize,
 }
 
 impl Shared {
@@ -160,6 +165,8 @@ impl Shared {
             live: Arc::new(AtomicUsize::new(0)),
             cut: smol::channel::bounded(1),
             stopping,
+            seats: Arc::new(seats::Seats::new()),
+            limit: config.limits.max_connections,
         }
     }
 }
@@ -218,8 +225,14 @@ async fn accept_loop(
     loop {
         let accepted = future::or(
             async {
-                let permit = shared.permits.acquire_arc().await;
-                Some((accept_any(&listeners).await, permit))
+                // Accept first, then take a permit: a loop waiting for a
+                // client holds none (another loop's client may need it).
+                let accepted = accept_any(&listeners).await;
+                let permit = match shared.permits.try_acquire_arc() {
+                    Some(p) => p,
+                    None => room(shared).await,
+                };
+                Some((accepted, permit))
             },
             async {
                 stop.as_mut().await;
@@ -242,6 +255,7 @@ async fn accept_loop(
                     stop,
                     cut: shared.cut.1.clone(),
                     stopping: shared.stopping.clone(),
+                    seats: shared.seats.clone(),
                 };
                 live.fetch_add(1, Ordering::SeqCst);
                 spawn(Box::pin(async move {
@@ -272,6 +286,26 @@ async fn accept_loop(
     let deadline = Instant::now() + Duration::from_secs(1);
     while shared.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         Timer::after(Duration::from_millis(5)).await;
+    }
+}
+
+/// A permit at `max_connections`: closes the idle or silent connection
+/// worth the least and takes the permit it gives back; again every 50 ms
+/// while none comes (another loop may have taken the one freed), and with
+/// only busy connections, waits for one to end.
+async fn room(shared: &Shared) -> smol::lock::SemaphoreGuardArc {
+    loop {
+        if !shared.seats.make_room(shared.limit) {
+            return shared.permits.acquire_arc().await;
+        }
+        let got = future::or(async { Some(shared.permits.acquire_arc().await) }, async {
+            Timer::after(Duration::from_millis(50)).await;
+            None
+        })
+        .await;
+        if let Some(p) = got {
+            return p;
+        }
     }
 }
 

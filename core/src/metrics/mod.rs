@@ -153,6 +153,8 @@ pub struct Metrics {
     pub connections_opened: u64,
     /// Client connections closed.
     pub connections_closed: u64,
+    /// Client connections closed to make room at `max_connections`.
+    pub connections_evicted: u64,
 }
 
 fn entry<'a, V: Default>(map: &'a mut FxHashMap<Box<str>, V>, key: &str) -> &'a mut V {
@@ -318,6 +320,7 @@ impl Metrics {
         self.bytes_out += o.bytes_out;
         self.connections_opened += o.connections_opened;
         self.connections_closed += o.connections_closed;
+        self.connections_evicted += o.connections_evicted;
     }
 }
 

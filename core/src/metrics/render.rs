@@ -176,6 +176,12 @@ pub fn render(s: &Snapshot, p: &Process, format: Format) -> String {
         }
     }
     o.family(
+        "weir_connections_evicted_total",
+        "counter",
+        "Idle or silent client connections closed to make room at max_connections.",
+    );
+    o.sample("weir_connections_evicted_total", "", m.connections_evicted);
+    o.family(
         "weir_store_errors_total",
         "counter",
         "Requests a rate limit decided without its shared store (Redis down or slow), as on_store_error says.",

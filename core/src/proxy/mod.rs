@@ -21,6 +21,7 @@
 mod buffers;
 mod connection;
 mod ending;
+mod eviction;
 mod exchange;
 mod fault;
 mod gateway;
@@ -37,6 +38,7 @@ pub mod timer;
 mod upstream_page;
 
 pub use connection::Connection;
+pub use eviction::Worth;
 pub use fault::{Fault, Origin};
 pub use gateway::{Gateway, ServerMarks};
 pub use log::AccessRecord;

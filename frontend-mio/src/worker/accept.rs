@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
+use weir_core::proxy::Worth;
 use weir_core::Connection;
 use weir_frontend::io::is_out_of_resources;
 
@@ -26,9 +27,9 @@ impl Worker {
             return;
         }
         loop {
-            if self.conns.len() >= self.limit {
-                // Over max_connections: leave them in the backlog until a
-                // connection closes (accept() is retried then).
+            if self.conns.len() >= self.limit && !self.make_room(now) {
+                // Full of busy connections: leave new ones in the backlog
+                // until one closes (accept() is retried then).
                 self.accept_blocked = true;
                 return;
             }
@@ -50,6 +51,41 @@ impl Worker {
                 Err(_) => {}
             }
         }
+    }
+
+    /// At `max_connections`: closes the idle or silent connection worth
+    /// the least among a bounded sample (the core's `Connection::worth`),
+    /// so that a new client is served at once. False when every sampled
+    /// connection is busy.
+    fn make_room(&mut self, now: Instant) -> bool {
+        const SAMPLE: usize = 64;
+        let cap = self.conns.capacity().max(1);
+        let mut best: Option<(Worth, Instant, usize)> = None;
+        // SAMPLE connections from the cursor on (vacant slots skipped).
+        let (mut seen, mut i) = (0, 0);
+        while seen < SAMPLE && i < cap {
+            let ck = (self.evict_cursor + i) % cap;
+            i += 1;
+            let Some(c) = self.conns.get(ck) else {
+                continue;
+            };
+            seen += 1;
+            let (worth, since) = c.core.worth();
+            if worth != Worth::Busy && best.is_none_or(|(w, s, _)| (worth, since) < (w, s)) {
+                best = Some((worth, since, ck));
+            }
+        }
+        self.evict_cursor = (self.evict_cursor + i) % cap;
+        let Some((_, _, ck)) = best else {
+            return false;
+        };
+        if let Some(c) = self.conns.get_mut(ck) {
+            c.core.evict(&mut self.gw);
+        }
+        self.service(ck, now);
+        self.evictions.note(now, self.limit);
+        // Gone once its socket is closed (a plain close: nothing was asked).
+        self.conns.get(ck).is_none()
     }
 
     pub(super) fn adopt(

@@ -75,6 +75,10 @@ pub struct Worker {
     shutdown: Shutdown,
     grace: Duration,
     stop_at: Option<Instant>,
+    /// Where the next sample of connections to close for room starts.
+    evict_cursor: usize,
+    /// Connections closed for room, said at most once a second.
+    evictions: weir_frontend::io::Evictions,
     /// Outside calls in progress, by connection (one each at most).
     calls: std::collections::HashMap<usize, calls::Calling>,
     /// Idle connections to called services: (address, socket key).
@@ -139,6 +143,8 @@ impl Worker {
             asks,
             calls: Default::default(),
             idle_calls: Vec::new(),
+            evict_cursor: 0,
+            evictions: Default::default(),
             limit,
             accept_paused_until: None,
             accept_blocked: false,
