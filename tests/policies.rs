@@ -207,6 +207,7 @@ each_frontend!(
     a_rate_limit_is_exact_across_workers,
     api_keys_from_a_file_and_a_reload_that_changes_it,
     several_listeners_each_with_its_own_proxy_protocol,
+    chunk_extensions_and_forbidden_trailers_never_reach_the_upstream,
 );
 
 /// `listen` as a list: a plain listener and a PROXY-protocol one on the
@@ -252,5 +253,29 @@ fn several_listeners_each_with_its_own_proxy_protocol(bin: &str) {
         text.lines().filter(|l| !l.contains("192.0.2.7")).count(),
         3,
         "{text}"
+    );
+}
+
+/// Chunked uploads go upstream re-framed: extensions dropped, trailers
+/// re-serialised and filtered (a real socket on both sides).
+fn chunk_extensions_and_forbidden_trailers_never_reach_the_upstream(bin: &str) {
+    let origin = support::recorder::Recorder::start();
+    let w = Weir::start_with(
+        bin,
+        &format!(
+            "workers = 1\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n",
+            origin.addr
+        ),
+        &["--quiet"],
+    );
+    let mut c = Client::connect(w.addr);
+    c.send(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3 ; a=\"q;x\"\r\nabc\r\n2;b\r\nde\r\n0\r\nX-Sum: 5\r\nContent-Length: 99\r\nHost: evil\r\n\r\n");
+    let r = c.read();
+    assert_eq!((r.status, r.text()), (200, "POST /up 5\n".to_owned()));
+    let got = origin.received.lock().unwrap().concat();
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.ends_with("\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n"),
+        "{got}"
     );
 }

@@ -43,8 +43,8 @@ impl ChunkError {
     }
 }
 
-const MAX_EXTENSION: usize = 4096;
-const MAX_TRAILERS: usize = 16 * 1024;
+const MAX_EXTENSION: u16 = 4096;
+const MAX_TRAILERS: u16 = 16 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -55,7 +55,7 @@ enum State {
     /// After the size: extensions, `len` bytes of the line so far.
     Ext {
         value: u64,
-        len: usize,
+        len: u16,
         at: ExtAt,
     },
     SizeLf {
@@ -65,16 +65,16 @@ enum State {
     DataCr,
     DataLf,
     TrailerStart {
-        len: usize,
+        len: u16,
     },
     TrailerName {
-        len: usize,
+        len: u16,
     },
     TrailerLine {
-        len: usize,
+        len: u16,
     },
     TrailerLf {
-        len: usize,
+        len: u16,
     },
     EndLf,
     Done,
@@ -130,6 +130,11 @@ fn is_text(b: u8) -> bool {
 }
 
 impl ChunkedReader {
+    /// True while chunk data is next (a size line just completed).
+    pub fn in_data(&self) -> bool {
+        matches!(self.state, State::Data(_))
+    }
+
     /// True once the last chunk and the trailer section were read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
@@ -190,7 +195,7 @@ impl ChunkedReader {
                 }
                 b'\n' => return Err(ChunkError::BadLineEnding),
                 _ => {
-                    let len = digits as usize;
+                    let len = u16::from(digits);
                     let at = ExtAt::Between;
                     match Self::extension(at, b) {
                         Some(at) => State::Ext { value, len, at },

@@ -67,8 +67,8 @@ impl Connection {
             return;
         };
         let (reader, left) = &mut **state;
-        match reader.take(&mut b) {
-            Ok(piece) if piece.len() <= *left as usize => *left -= piece.len() as u32,
+        match reader.skip(&mut b) {
+            Ok(n) if n <= *left as usize => *left -= n as u32,
             // Too long, or malformed: nothing more is read.
             _ => {
                 self.close_client();

@@ -379,6 +379,7 @@ impl Connection {
             let ReqSide::Body(reader) = &mut self.req_side else {
                 break;
             };
+            let before = b.len();
             let piece = match reader.take(&mut b) {
                 Ok(p) => p,
                 Err(e) => {
@@ -386,10 +387,12 @@ impl Connection {
                     return;
                 }
             };
+            // The client's bytes, whatever goes upstream (re-framed chunks).
+            let took = (before - b.len()) as u64;
             let done = reader.is_done();
             if let Some(ex) = &mut self.ex {
-                ex.body_seen += piece.len() as u64;
-                ex.record.bytes_in += piece.len() as u64;
+                ex.body_seen += took;
+                ex.record.bytes_in += took;
                 let max = self.plan.config.limits.max_request_body;
                 if max > 0 && ex.body_seen > max {
                     self.fail(gw, now, Fault::BodyTooLarge);

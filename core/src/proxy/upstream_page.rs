@@ -86,8 +86,8 @@ impl Connection {
         let RespSide::Replaced(r) = &mut ex.resp else {
             return;
         };
-        match r.reader.take(&mut b) {
-            Ok(piece) if piece.len() <= r.left as usize => r.left -= piece.len() as u32,
+        match r.reader.skip(&mut b) {
+            Ok(n) if n <= r.left as usize => r.left -= n as u32,
             // Too long, or malformed: the link is not reused.
             _ => return self.send_page(gw, now, false),
         }

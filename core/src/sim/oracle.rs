@@ -157,6 +157,9 @@ fn forwards(client: &Message, up: &Message, expect: &Expect) -> Result<(), &'sta
     if up.body != client.body {
         return Err("body differs");
     }
+    if up.trailers != may_trail(&client.trailers) {
+        return Err("trailers differ (the client's, less those that must not trail)");
+    }
     if end_to_end(client, false) != end_to_end(up, true) {
         return Err("end-to-end fields differ");
     }
@@ -175,6 +178,53 @@ fn forwards(client: &Message, up: &Message, expect: &Expect) -> Result<(), &'sta
         return Err("X-Forwarded-For is not one field ending in the client");
     }
     Ok(())
+}
+
+/// The trailer fields a gateway may forward (RFC 9110 §6.5.1): not
+/// framing, routing, request modifiers, authentication, response control
+/// or content description; the oracle's own list.
+fn may_trail(fields: &[Field]) -> Vec<Field> {
+    const NEVER: &[&str] = &[
+        "transfer-encoding",
+        "content-length",
+        "host",
+        "cache-control",
+        "expect",
+        "max-forwards",
+        "pragma",
+        "range",
+        "te",
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+        "if-range",
+        "authorization",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "www-authenticate",
+        "cookie",
+        "set-cookie",
+        "age",
+        "expires",
+        "date",
+        "location",
+        "retry-after",
+        "vary",
+        "warning",
+        "content-encoding",
+        "content-type",
+        "content-range",
+        "trailer",
+        "connection",
+        "keep-alive",
+        "upgrade",
+    ];
+    fields
+        .iter()
+        .filter(|(n, _)| !NEVER.iter().any(|x| x.as_bytes().eq_ignore_ascii_case(n)))
+        .cloned()
+        .collect()
 }
 
 /// An absolute-form target (`http://authority/path?q`) as its authority
