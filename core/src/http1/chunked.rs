@@ -420,7 +420,7 @@ mod tests {
     #[test]
     fn caps_a_chunk_line() {
         let mut line = b"1;a=".to_vec();
-        line.resize(MAX_EXTENSION + 10, b'b');
+        line.resize(usize::from(MAX_EXTENSION) + 10, b'b');
         line.extend_from_slice(b"\r\nx\r\n");
         assert_eq!(
             decode(&line, line.len()),
