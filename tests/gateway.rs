@@ -600,28 +600,39 @@ fn forwarded_headers_reach_the_upstream(bin: &str) {
 fn max_connections_holds(bin: &str) {
     let o = Origin::start("a");
     let w = one(bin, &o, "[limits]\nmax_connections = 2\n");
+    // Two connections busy with a slow request each: never closed for
+    // room, so a third waits in the backlog until one is done.
     let mut a = Client::connect(w.addr);
     let mut b = Client::connect(w.addr);
     for c in [&mut a, &mut b] {
-        c.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert_eq!(c.read().text(), "a");
+        c.send(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n");
     }
-    // A third connection waits in the backlog: no answer while two are open.
+    std::thread::sleep(Duration::from_millis(100));
     let mut third = Client::connect(w.addr);
     third.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
     third
         .r
         .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(500)))
+        .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     assert!(third.try_read().is_err(), "a third connection was served");
-    drop(a);
+    // Once one is answered it is idle, and closed to make room.
+    for c in [&mut a, &mut b] {
+        assert_eq!(c.read().status, 200);
+    }
     third
         .r
         .get_ref()
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     assert_eq!(third.read().text(), "a");
+    // The first of them to be idle made room; the other one goes on.
+    let mut alive = 0;
+    for c in [&mut a, &mut b] {
+        c.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+        alive += usize::from(c.try_read().is_ok_and(|r| r.status == 200));
+    }
+    assert_eq!(alive, 1, "exactly one was closed for room");
 }
 
 fn out_of_descriptors_backs_off_and_recovers(bin: &str) {

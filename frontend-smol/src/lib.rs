@@ -291,13 +291,11 @@ async fn accept_loop(
 
 /// A permit at `max_connections`: closes the idle or silent connection
 /// worth the least and takes the permit it gives back; again every 50 ms
-/// while none comes (another loop may have taken the one freed), and with
-/// only busy connections, waits for one to end.
+/// while none comes (another loop may have taken the one freed, or every
+/// connection was busy and one may be idle by now).
 async fn room(shared: &Shared) -> smol::lock::SemaphoreGuardArc {
     loop {
-        if !shared.seats.make_room(shared.limit) {
-            return shared.permits.acquire_arc().await;
-        }
+        shared.seats.make_room(shared.limit);
         let got = future::or(async { Some(shared.permits.acquire_arc().await) }, async {
             Timer::after(Duration::from_millis(50)).await;
             None

@@ -14,8 +14,14 @@ use super::{Conn, Worker, ACCEPT_BACKOFF};
 use crate::sock::{Owner, Sock, NO_SERVER};
 
 impl Worker {
-    /// Accepts on every listener (after a pause or a blocked accept).
+    /// Accepts on every listener (after a pause or a blocked accept),
+    /// the client that waited for room first.
     pub(super) fn accept_all(&mut self, now: Instant) {
+        if let Some((stream, addr, i)) = self.waiting.take() {
+            if !self.seat(stream, addr, i, now) {
+                return;
+            }
+        }
         for i in 0..self.listeners.len() {
             self.accept(i, now);
         }
@@ -23,21 +29,19 @@ impl Worker {
 
     /// Accepts what waits on listener `i`.
     pub(super) fn accept(&mut self, i: usize, now: Instant) {
-        if !self.listening || self.accept_paused_until.is_some() {
+        if !self.listening || self.accept_paused_until.is_some() || self.waiting.is_some() {
             return;
         }
         loop {
-            if self.conns.len() >= self.limit && !self.make_room(now) {
-                // Full of busy connections: leave new ones in the backlog
-                // until one closes (accept() is retried then).
-                self.accept_blocked = true;
-                return;
-            }
             let Some(listener) = self.listeners.get(i) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.adopt(stream, addr, i, now),
+                Ok((stream, addr)) => {
+                    if !self.seat(stream, addr, i, now) {
+                        return;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_out_of_resources(&e) => {
@@ -51,6 +55,19 @@ impl Worker {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Takes an accepted client in, making room at `max_connections`; when
+    /// every connection is busy it waits (one, here; the rest in the
+    /// backlog) until one closes. False then.
+    fn seat(&mut self, stream: TcpStream, addr: SocketAddr, listener: usize, now: Instant) -> bool {
+        if self.conns.len() >= self.limit && !self.make_room(now) {
+            self.waiting = Some((stream, addr, listener));
+            self.accept_blocked = true;
+            return false;
+        }
+        self.adopt(stream, addr, listener, now);
+        true
     }
 
     /// At `max_connections`: closes the idle or silent connection worth

@@ -75,6 +75,9 @@ pub struct Worker {
     shutdown: Shutdown,
     grace: Duration,
     stop_at: Option<Instant>,
+    /// A client accepted while every connection was busy, adopted when
+    /// one closes.
+    waiting: Option<(mio::net::TcpStream, std::net::SocketAddr, usize)>,
     /// Where the next sample of connections to close for room starts.
     evict_cursor: usize,
     /// Connections closed for room, said at most once a second.
@@ -143,6 +146,7 @@ impl Worker {
             asks,
             calls: Default::default(),
             idle_calls: Vec::new(),
+            waiting: None,
             evict_cursor: 0,
             evictions: Default::default(),
             limit,
@@ -549,6 +553,12 @@ impl Worker {
     /// Removes a finished connection and whatever sockets it still holds.
     fn maybe_finish(&mut self, ck: usize, now: Instant) {
         let Some(c) = self.conns.get(ck) else { return };
+        if self.waiting.is_some() && c.core.worth().0 != weir_core::proxy::Worth::Busy {
+            // A client waits for room and this one can make it.
+            self.accept_blocked = false;
+            self.accept_all(now);
+            return;
+        }
         if !c.core.is_finished() || c.client.is_some() {
             return;
         }
