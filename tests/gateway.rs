@@ -402,11 +402,15 @@ fn check_reports_a_broken_config(bin: &str) {
         err.contains("bad.toml:5: upstream[0].servers[0].addr"),
         "{err}"
     );
-    // A key the schema does not know stops the reading at its line.
-    let (code, err) = check("listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nbogus = 1\nservers = [{ addr = \"127.0.0.1:2\" }]\n");
+    // A key the schema does not know, a value of the wrong type and what
+    // the rest of the file has: all of it, each on its line.
+    let (code, err) = check("listen = \"127.0.0.1:1\"\nworkers = \"two\"\n[[upstream]]\nname = \"a\"\nbalancer = \"fastest\"\nbogus = 1\nservers = [{ addr = \"127.0.0.1:2\" }]\n");
     assert_eq!(code, Some(1));
     assert!(
-        err.contains("bad.toml:5: unknown field `bogus`") && err.lines().count() == 1,
+        err.contains("bad.toml:2: workers: string \"two\", expected a positive whole number")
+            && err.contains("bad.toml:5: upstream[0].balancer: unknown balancer \"fastest\"")
+            && err.contains("bad.toml:6: bogus: unknown field `bogus`")
+            && err.lines().count() == 3,
         "{err}"
     );
     let (code, _) = check("listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n");

@@ -22,6 +22,7 @@ pub mod listen;
 pub mod middleware;
 pub mod redis;
 pub mod route;
+mod shape;
 pub mod upstream;
 use http::{path_rules, RawHttp};
 pub use middleware::LayerConfig;
@@ -306,16 +307,18 @@ impl Config {
         files: crate::middleware::Files<'_>,
         names: dns::Names<'_>,
     ) -> Result<Config, Vec<ConfigError>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let mut errs = Errors { text, list: vec![] };
-            let line = e.span().map(|s| errs.line(s));
-            errs.list.push(ConfigError {
-                line,
-                key: String::new(),
-                message: e.message().trim().to_owned(),
-            });
-            errs.list
-        })?;
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(_) => {
+                // Every shape error, then what the rest of the file has.
+                let (mut errs, rest) = shape::errors::<RawConfig>(text);
+                if let Some(Err(more)) = rest.map(|t| Config::load(&t, files, names)) {
+                    errs.extend(more);
+                    errs.sort_by_key(|e| e.line);
+                }
+                return Err(errs);
+            }
+        };
         let mut errs = Errors { text, list: vec![] };
         let listeners = listen::listeners(&raw.listen, raw.proxy_protocol, &mut errs);
         if let Some(w) = &raw.workers {

@@ -124,10 +124,27 @@ upstream = \"a\"
 
 #[test]
 fn unknown_keys_name_their_line() {
-    let e = errors("listen = \"127.0.0.1:1\"\n[limits]\nmax_head = 1\n");
+    let up = "[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n";
+    let e = errors(&format!(
+        "listen = \"127.0.0.1:1\"\n[limits]\nmax_head = 1\n{up}"
+    ));
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("line 3: "), "{e:?}");
-    assert!(e[0].contains("max_head"), "{e:?}");
+    assert!(
+        e[0].starts_with("line 3: max_head: unknown field `max_head`"),
+        "{e:?}"
+    );
+    // With the shape errors, the rest of the file is checked too.
+    let e = errors(&format!(
+        "listen = \"127.0.0.1:1\"\nworkers = \"two\"\n[limits]\nmax_head = 1\n{up}balancer = \"fastest\"\n"
+    ));
+    assert_eq!(
+        e,
+        [
+            "line 2: workers: string \"two\", expected a positive whole number",
+            "line 4: max_head: unknown field `max_head`, expected one of `max_connections`, `max_request_head`, `max_response_head`, `max_request_body`, `window`",
+            "line 8: upstream[0].balancer: unknown balancer \"fastest\" (expected one of: random, round-robin, weighted-round-robin, consistent-hash, least-conn, p2c)",
+        ]
+    );
 }
 
 #[test]
