@@ -471,20 +471,10 @@ fn replay_takes_options_after_the_subcommand(bin: &str) {
     );
     let req = dir.join("req.bin");
     std::fs::write(&req, b"GET /r HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
-    let out = Command::new(support::binary(bin))
-        .arg("replay")
-        .arg("--config")
-        .arg(&cfg)
-        .arg(&req)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = support::replay(
+        bin,
+        &["--config".as_ref(), cfg.as_os_str(), req.as_os_str()],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("== weir -> upstream 127.0.0.1:9009"),
         "{text}"

@@ -332,22 +332,16 @@ fn replay_scripts_the_calls_from_a_recording(bin: &str) {
         b"HTTP/1.1 200 OK\r\nX-User: ada\r\nContent-Length: 0\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope\n",
     )
     .unwrap();
-    let out = Command::new(support::binary(bin))
-        .arg("replay")
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--calls")
-        .arg(&calls)
-        .arg(&req)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = support::replay(
+        bin,
+        &[
+            "--config".as_ref(),
+            cfg.as_os_str(),
+            "--calls".as_ref(),
+            calls.as_os_str(),
+            req.as_os_str(),
+        ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("== weir -> service 127.0.0.1:9100 (call 1, "),
         "{text}"

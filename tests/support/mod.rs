@@ -27,6 +27,23 @@ macro_rules! each_frontend {
     };
 }
 
+/// Runs `BIN replay ARGS...` and returns its transcript (stdout),
+/// asserting that it exits 0.
+pub fn replay(bin: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(binary(bin))
+        .arg("replay")
+        .args(args)
+        .output()
+        .expect("run replay");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Path of a frontend binary, built once per test run.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();

@@ -326,19 +326,21 @@ impl Layer for RateLimit {
 mod tests {
     use super::*;
 
+    /// What is wrong with an entry's table.
+    fn problems(t: &str) -> Problems {
+        build(
+            &crate::middleware::Env::bare(Some("l")),
+            &t.parse().unwrap(),
+        )
+        .err()
+        .unwrap_or_default()
+    }
+
     #[test]
     fn the_issue_contract_block_loads() {
         let text = "listen = \"127.0.0.1:8080\"\n[redis]\nurl = \"redis://127.0.0.1:6379/0\"\n[[upstream]]\nname = \"app\"\nservers = [{ addr = \"127.0.0.1:9001\" }]\n[[middleware]]\nname = \"shared\"\nkind = \"rate-limit\"\nkey = [\"route\"]\nrate = 100\nper = 1000\nburst = 100\nstore = \"redis\"\nmode = \"exact\"\nsync_ms = 100\non_store_error = \"allow\"\n[[middleware]]\nname = \"sso\"\nkind = \"forward-auth\"\nurl = \"http://127.0.0.1:9100/check\"\ncopy_response_headers = [\"X-User\"]\n";
         let c = crate::Config::from_toml(text).unwrap();
         assert_eq!(c.middleware.len(), 2);
-        let problems = |t: &str| {
-            build(
-                &crate::middleware::Env::bare(Some("l")),
-                &t.parse().unwrap(),
-            )
-            .err()
-            .unwrap_or_default()
-        };
         assert_eq!(
             problems("rate = 1\nstore = \"redis\""),
             [(
@@ -357,14 +359,6 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let problems = |t: &str| {
-            build(
-                &crate::middleware::Env::bare(Some("l")),
-                &t.parse().unwrap(),
-            )
-            .err()
-            .unwrap_or_default()
-        };
         assert!(problems("rate = 10").is_empty());
         assert_eq!(
             problems("rate = 0\nper = 0\nkey = [\"cookie:x\"]\nheaders = \"x\""),
