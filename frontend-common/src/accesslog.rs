@@ -61,9 +61,11 @@ pub struct LogSink {
 impl LogSink {
     /// A sink; `quiet` drops every record.
     pub fn new(quiet: bool) -> LogSink {
+        // No buffer until the first record: weir-smol has a sink per
+        // connection, and an idle one should hold nothing.
         LogSink {
             quiet,
-            buf: Vec::with_capacity(if quiet { 0 } else { 8192 }),
+            buf: Vec::new(),
         }
     }
 
@@ -80,6 +82,12 @@ impl LogSink {
         if self.buf.len() > 64 * 1024 {
             self.flush();
         }
+    }
+
+    /// Gives the buffer's memory back (an idle connection's sink).
+    pub fn release(&mut self) {
+        self.flush();
+        self.buf = Vec::new();
     }
 
     /// Writes buffered lines to the log file, else stdout.

@@ -254,6 +254,7 @@ pub async fn run(
             // Idle for a while: the task holds no buffers either.
             ups = Vec::new();
             inputs = Vec::new();
+            log.release();
             if let Some(c) = &mut client {
                 c.queue.release();
             }
