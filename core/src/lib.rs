@@ -42,6 +42,7 @@
 //! | [`config`] | the validated config model |
 //! | [`plan`] | a config compiled for serving, shared by the workers |
 //! | [`rng`] | the seeded PRNG and the fixed hash |
+//! | [`explain`] | every decision for one request, written down as it is made |
 //! | [`sim`] | the in-memory simulator: scripted peers, virtual clock, replay, fuzz harnesses |
 
 #![forbid(unsafe_code)]
@@ -52,6 +53,7 @@ pub mod balancer;
 pub mod call;
 pub mod client_ip;
 pub mod config;
+pub mod explain;
 pub mod health_check;
 pub mod http1;
 pub mod metrics;

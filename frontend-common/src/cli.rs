@@ -70,6 +70,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         calls: Option<PathBuf>,
     },
+    /// Run one request through the core offline and print every decision
+    /// made for it, and the bytes that would go upstream or the local
+    /// answer. Exit 0: it would be forwarded; 1: weir answers it itself.
+    Explain(crate::explain::Args),
+    /// Run recorded requests through two configs and print what changes
+    /// for each (route, upstream, local answers, bytes sent upstream).
+    /// Exit 0: nothing changes; 1: something does.
+    Diff(crate::diff::Args),
 }
 
 /// Worker threads to run for a config: its `workers`, else one per core.
@@ -213,6 +221,18 @@ pub fn run(name: &'static str, serve: Serve) -> i32 {
             };
             return replay(name, &opts, files, *split);
         }
+        Some(Command::Diff(args)) => return crate::diff::run(name, args),
+        Some(Command::Explain(args)) => {
+            return match offline_config(&opts) {
+                Ok(config) => crate::explain::run(name, config, args),
+                Err(errs) => {
+                    for e in &errs {
+                        eprintln!("{name}: {e}");
+                    }
+                    2
+                }
+            };
+        }
         None => {}
     }
     let config = match config_for(&opts) {
@@ -302,6 +322,19 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
     }
 }
 
+/// The config the offline commands run: `--config`, or one upstream on
+/// 127.0.0.1:9001.
+fn offline_config(opts: &Options) -> Result<Config, Vec<String>> {
+    match &opts.config {
+        Some(path) => load(path),
+        None => Ok(Config::quick(
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            &[SocketAddr::from(([127, 0, 0, 1], 9001))],
+            Strategy::RoundRobin,
+        )),
+    }
+}
+
 /// The recordings `replay` reads.
 struct ReplayFiles<'a> {
     requests: &'a std::path::Path,
@@ -315,21 +348,14 @@ fn replay(name: &str, opts: &Options, files: ReplayFiles<'_>, split: Option<usiz
         responses,
         calls,
     } = files;
-    let config = match &opts.config {
-        Some(path) => match load(path) {
-            Ok(c) => c,
-            Err(errs) => {
-                for e in &errs {
-                    eprintln!("{name}: {e}");
-                }
-                return 1;
+    let config = match offline_config(opts) {
+        Ok(c) => c,
+        Err(errs) => {
+            for e in &errs {
+                eprintln!("{name}: {e}");
             }
-        },
-        None => Config::quick(
-            SocketAddr::from(([127, 0, 0, 1], 8080)),
-            &[SocketAddr::from(([127, 0, 0, 1], 9001))],
-            Strategy::RoundRobin,
-        ),
+            return 1;
+        }
     };
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))

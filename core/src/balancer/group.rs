@@ -464,4 +464,29 @@ impl Group {
             })
             .collect()
     }
+
+    /// The state a pick for `key` starts from, in words (`explain`).
+    pub fn describe(&self, key: Option<u64>, now: Instant) -> String {
+        let servers: Vec<String> = self
+            .server_stats(now)
+            .iter()
+            .map(|s| {
+                let state = match (s.drained, s.up, s.backup) {
+                    (true, _, _) => "drained",
+                    (false, false, _) => "down",
+                    (false, true, true) => "up (backup)",
+                    (false, true, false) => "up",
+                };
+                format!("{} {state}, {} in flight", s.addr, s.in_flight)
+            })
+            .collect();
+        let name = |s: ServerId| self.addr(s).to_string();
+        let own = self.balancer.describe(key, &name);
+        let mut out = servers.join("; ");
+        if !own.is_empty() {
+            out.push_str(". ");
+            out.push_str(&own);
+        }
+        out
+    }
 }

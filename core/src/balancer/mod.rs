@@ -73,6 +73,11 @@ pub trait Balancer: Send {
     }
     /// The outcome of one earlier pick; exactly one per pick.
     fn report(&mut self, _server: ServerId, _outcome: Outcome) {}
+    /// The state the next pick for `key` starts from, in words, servers
+    /// named by `name` (`explain`); empty when there is nothing to say.
+    fn describe(&self, _key: Option<u64>, _name: &dyn Fn(ServerId) -> String) -> String {
+        String::new()
+    }
 }
 
 /// A strategy by its config name.

@@ -58,6 +58,21 @@ impl Balancer for Ring {
         }
         None
     }
+
+    fn describe(&self, key: Option<u64>, name: &dyn Fn(ServerId) -> String) -> String {
+        let Some(key) = key else {
+            return "no key: round robin".into();
+        };
+        let n = self.points.len();
+        let at = self.points.partition_point(|&(p, _)| p < key);
+        match self.points.get(at % n.max(1)) {
+            Some(&(point, s)) => format!(
+                "key hash {key:016x} falls before ring point {at} of {n} ({point:016x}), owned by {}; unusable owners pass to the next point clockwise",
+                name(s)
+            ),
+            None => "empty ring".into(),
+        }
+    }
 }
 
 #[cfg(test)]

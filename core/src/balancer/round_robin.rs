@@ -26,6 +26,13 @@ impl Balancer for RoundRobin {
         }
         None
     }
+
+    fn describe(&self, _key: Option<u64>, name: &dyn Fn(ServerId) -> String) -> String {
+        match self.servers.get(self.next) {
+            Some(&s) => format!("round robin: next in turn {}", name(s)),
+            None => "round robin: no servers".into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -36,15 +36,26 @@ impl SmoothWeighted {
 
     /// Leaves cycle mode: rebuilds `current` as it stands `p` picks in.
     fn materialize(&mut self) {
-        let Some(p) = self.at.take() else { return };
+        if self.at.is_some() {
+            self.current = self.current_weights();
+            self.at = None;
+        }
+    }
+
+    /// The current weights as they stand (rebuilt in cycle mode).
+    fn current_weights(&self) -> Vec<i64> {
+        let Some(p) = self.at else {
+            return self.current.clone();
+        };
         let total: i64 = self.effective.iter().sum();
-        self.current.iter_mut().for_each(|c| *c = 0);
+        let mut current = vec![0; self.current.len()];
         for &s in &self.cycle[..p] {
-            for (c, e) in self.current.iter_mut().zip(&self.effective) {
+            for (c, e) in current.iter_mut().zip(&self.effective) {
                 *c += *e;
             }
-            self.current[usize::from(s)] -= total;
+            current[usize::from(s)] -= total;
         }
+        current
     }
 
     /// Enters cycle mode when the state is the period's start: all
@@ -135,6 +146,25 @@ impl Balancer for SmoothWeighted {
         let s = self.cycle[p];
         self.at = Some(if p + 1 == self.cycle.len() { 0 } else { p + 1 });
         Some(self.ids[usize::from(s)])
+    }
+
+    fn describe(&self, _key: Option<u64>, name: &dyn Fn(ServerId) -> String) -> String {
+        let current = self.current_weights();
+        let each: Vec<String> = (0..self.ids.len())
+            .map(|i| {
+                format!(
+                    "{} current {} effective {} weight {}",
+                    name(self.ids[i]),
+                    current[i],
+                    self.effective[i],
+                    self.weight[i]
+                )
+            })
+            .collect();
+        format!(
+            "smooth weighted round robin: each pick adds every usable server's effective weight to its current weight, takes the largest and subtracts the total; {}",
+            each.join("; ")
+        )
     }
 
     fn report(&mut self, server: ServerId, outcome: Outcome) {

@@ -208,6 +208,9 @@ pub struct Cx<'a> {
     pub depth_base: usize,
     /// A note for the access record (a store error).
     pub note: Option<&'static str>,
+    /// Where each layer's decision is written down (`explain`); `None`
+    /// when serving.
+    pub trace: Option<&'a mut crate::explain::Trace>,
 }
 
 impl<'a> Cx<'a> {
@@ -239,6 +242,7 @@ impl<'a> Cx<'a> {
             held: Vec::new(),
             depth_base: 0,
             note: None,
+            trace: None,
         }
     }
 }
@@ -356,10 +360,16 @@ impl Chain {
         cx: &mut Cx<'_>,
     ) -> (usize, Flow) {
         for (i, layer) in self.layers.iter().enumerate().skip(start) {
+            if let Some(t) = cx.trace.as_deref_mut() {
+                t.before_layer(req, &reply, cx.note, cx.response_fields.len());
+            }
             let flow = match reply.take() {
                 Some(r) => layer.on_reply(req, r, cx),
                 None => layer.on_request(req, cx),
             };
+            if cx.trace.is_some() {
+                crate::explain::trace::layer(cx, cx.depth_base + i, req, &flow);
+            }
             if let Some(token) = cx.hold.take() {
                 cx.held.push((cx.depth_base + i, token));
             }

@@ -347,6 +347,11 @@ impl Connection {
         self.linger
     }
 
+    /// The client's address as the connection was opened with.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client
+    }
+
     /// The plan this connection is on: its `[log] format` writes the
     /// connection's access records, and it names their upstream group.
     pub fn plan(&self) -> &crate::plan::Plan {

@@ -178,13 +178,15 @@ pub(super) fn layer_cx<'a>(
     now: Instant,
     gw: &'a mut super::Gateway,
 ) -> Cx<'a> {
-    Cx::new(
+    let mut cx = Cx::new(
         client,
         super::buffers::client_ip(bufs),
         now,
         gw.clock(),
         &mut gw.rng,
-    )
+    );
+    cx.trace = gw.trace.as_deref_mut();
+    cx
 }
 
 /// Runs a response out through the layers `ex`'s request passed: the

@@ -42,6 +42,9 @@ pub struct Gateway {
     /// Connections made over this gateway (`Connection::new` sees it
     /// shared).
     pub(super) opened: std::cell::Cell<u64>,
+    /// Every decision, written down while `explain` runs; `None` when
+    /// serving.
+    pub(crate) trace: Option<Box<crate::explain::Trace>>,
 }
 
 impl Gateway {
@@ -71,7 +74,18 @@ impl Gateway {
             metrics: Default::default(),
             opened: Default::default(),
             marks: ServerMarks::default(),
+            trace: None,
         }
+    }
+
+    /// From now on, every decision is written down (`explain`).
+    pub fn start_trace(&mut self) {
+        self.trace = Some(Box::default());
+    }
+
+    /// The decisions written down since [`Gateway::start_trace`].
+    pub fn take_trace(&mut self) -> Option<crate::explain::Trace> {
+        self.trace.take().map(|t| *t)
     }
 
     /// Puts a new plan in force (a reload). New exchanges use it; those in

@@ -43,6 +43,9 @@ impl Connection {
                 }
                 Flow::Call { call, deadline } => return self.park(now, ex, call, deadline),
             }
+            if let Some(t) = gw.trace.as_deref_mut() {
+                t.routes(&self.plan, &ex.req);
+            }
             let route = match self.plan.router.find(&ex.req) {
                 Found::Route(r) => r,
                 Found::WrongMethod(allow) => {

@@ -180,6 +180,9 @@ impl Connection {
             .resolve(self.client.ip(), &req.headers);
         self.ensure_client_ip(client);
         record.client = SocketAddr::new(client, self.client.port());
+        if let Some(t) = gw.trace.as_deref_mut() {
+            t.head(&req, framing, client);
+        }
         let ex = self.boxed(Exchange {
             response_fields: Vec::new(),
             held: Vec::new(),
@@ -256,6 +259,8 @@ impl Connection {
             .map_or(1, |g| usize::from(g.retries) + 1);
         // A reload that changed this exchange's group since it started
         // leaves no group to retry in: the fallback answer.
+        // Taken out while the group is borrowed (`explain` only).
+        let mut trace = gw.trace.take();
         let group = gw.group_of(&self.plan, ex.group);
         let sticky = self
             .plan
@@ -265,6 +270,9 @@ impl Connection {
             .and_then(|g| g.sticky.as_deref());
         let pick = match group {
             Some(g) if ex.tried.len() < tries.min(MAX_TRIES) => {
+                if let Some(t) = trace.as_deref_mut() {
+                    t.before_pick(g, ex.key, now);
+                }
                 // A sticky cookie naming a usable server wins, else the balancer.
                 let held = sticky
                     .and_then(|name| cookie(&ex.req, name))
@@ -275,6 +283,13 @@ impl Connection {
             }
             _ => None,
         };
+        if let Some(mut t) = trace {
+            t.picked(
+                ex.sticky_hit,
+                pick.map(|(p, a)| (matches!(p, Pick::FailOpen(_)), a)),
+            );
+            gw.trace = Some(t);
+        }
         let Some((pick, addr)) = pick else {
             self.fail(gw, now, fallback);
             return;

@@ -238,3 +238,4 @@ impl Router {
 
 #[cfg(test)]
 mod tests;
+mod why;

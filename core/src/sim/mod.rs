@@ -14,6 +14,7 @@
 //! assert!(sim.client_text().ends_with("\r\n\r\nhi"));
 //! ```
 
+pub mod diff;
 pub mod fuzz;
 pub mod oracle;
 pub mod reference;
@@ -210,11 +211,15 @@ impl Sim {
 
     /// A simulator over a config; the client is `10.0.0.7:40000`.
     pub fn new(config: Config, epoch: Instant) -> Sim {
+        Sim::with_client(config, epoch, SocketAddr::from(([10, 0, 0, 7], 40000)))
+    }
+
+    /// A simulator over a config whose client connects from `client`.
+    pub fn with_client(config: Config, epoch: Instant, client: SocketAddr) -> Sim {
         let mut gw = Gateway::new(Arc::new(config), 0);
         // A fixed time of day (2025-11-26 10:40 UTC) at the epoch: replays
         // and tests see the same time-stamped ids on every run.
         gw.set_wall_clock(epoch, WALL_AT_EPOCH);
-        let client = SocketAddr::from(([10, 0, 0, 7], 40000));
         let conn = Connection::new(&gw, client, epoch);
         Sim {
             gw,
@@ -291,6 +296,25 @@ impl Sim {
             self.close_pooled(gone);
         }
         Ok(changes)
+    }
+
+    /// Starts over with a new client connection at `now` over the same
+    /// gateway (balancer, health and rate-limit state carry on): what
+    /// the old one sent, got, opened and logged is forgotten.
+    pub fn fresh_connection(&mut self, now: Instant) {
+        let client = self.conn.client_addr();
+        self.now = self.now.max(now);
+        self.conn = Connection::new(&self.gw, client, self.now);
+        self.client_out.clear();
+        self.client_pending.clear();
+        self.client_closed = false;
+        self.client_eof_pending = false;
+        self.socks.clear();
+        self.pool.clear();
+        self.logs.clear();
+        self.connects.clear();
+        self.sends.clear();
+        self.calls.clear();
     }
 
     /// Closes the pooled sockets to `addr` (a server a reload removed).
