@@ -1,6 +1,6 @@
 //! The offline commands end to end on both binaries: `explain` (a
 //! request from a flag, a file or standard input, text and JSON, the exit
-//! status) and `diff` (two configs over captured traffic).
+//! status), `diff` (two configs over captured traffic) and `lab`.
 
 mod support;
 
@@ -167,7 +167,69 @@ fn diff_reports_what_changes_and_exits_by_it(bin: &str) {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+fn lab_reports_shares_and_moved_keys_side_by_side(bin: &str) {
+    let dir = scratch_dir("lab");
+    let ch = dir.join("ch.toml");
+    let rr = dir.join("rr.toml");
+    let servers =
+        "servers = [{ addr = \"127.0.0.1:9001\" }, { addr = \"127.0.0.1:9002\" }]\nretries = 1\n";
+    std::fs::write(&ch, format!("listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"u\"\nbalancer = \"consistent-hash\"\nhash_key = \"path\"\n{servers}")).unwrap();
+    std::fs::write(
+        &rr,
+        format!("listen = \"127.0.0.1:8080\"\n[[upstream]]\nname = \"u\"\n{servers}"),
+    )
+    .unwrap();
+    let lab = |extra: &[&str]| {
+        Command::new(binary(bin))
+            .arg("--config")
+            .arg(&ch)
+            .args([
+                "lab",
+                "--requests",
+                "4000",
+                "--keys",
+                "100",
+                "--rate",
+                "1000",
+            ])
+            .args(extra)
+            .output()
+            .expect("run lab")
+    };
+    let out = lab(&[
+        "--fail",
+        "127.0.0.1:9002@1..2",
+        "--compare",
+        rr.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("u (consistent-hash)") && text.contains("u (round-robin)"),
+        "{text}"
+    );
+    assert!(text.contains("\n127.0.0.1:9002 "), "{text}");
+    assert!(text.contains("\n  moved while down "), "{text}");
+    // Deterministic: the same run prints the same report.
+    let again = lab(&[
+        "--fail",
+        "127.0.0.1:9002@1..2",
+        "--compare",
+        rr.to_str().unwrap(),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), text);
+    let bad = lab(&["--fail", "127.0.0.1:9002@5..2"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected ADDR@START..END"));
+}
+
 each_frontend!(
+    lab_reports_shares_and_moved_keys_side_by_side,
     diff_reports_what_changes_and_exits_by_it,
     forwarded_from_a_line_exits_0,
     answered_from_stdin_exits_1_and_json_parses,

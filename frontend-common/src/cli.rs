@@ -78,6 +78,10 @@ enum Command {
     /// for each (route, upstream, local answers, bytes sent upstream).
     /// Exit 0: nothing changes; 1: something does.
     Diff(crate::diff::Args),
+    /// Run an upstream group's balancer offline on synthetic traffic with
+    /// scripted faults; per server: share, peak in flight, failures;
+    /// failovers and keys moved. Uses --config (or one upstream).
+    Lab(crate::lab::Args),
 }
 
 /// Worker threads to run for a config: its `workers`, else one per core.
@@ -222,6 +226,17 @@ pub fn run(name: &'static str, serve: Serve) -> i32 {
             return replay(name, &opts, files, *split);
         }
         Some(Command::Diff(args)) => return crate::diff::run(name, args),
+        Some(Command::Lab(args)) => {
+            return match offline_config(&opts) {
+                Ok(config) => crate::lab::run(name, &config, args),
+                Err(errs) => {
+                    for e in &errs {
+                        eprintln!("{name}: {e}");
+                    }
+                    2
+                }
+            };
+        }
         Some(Command::Explain(args)) => {
             return match offline_config(&opts) {
                 Ok(config) => crate::explain::run(name, config, args),

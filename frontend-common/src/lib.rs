@@ -19,6 +19,7 @@ pub mod dns;
 pub mod explain;
 pub mod health;
 pub mod io;
+pub mod lab;
 pub mod memory;
 pub mod pool;
 pub mod reload;

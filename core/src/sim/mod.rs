@@ -16,6 +16,7 @@
 
 pub mod diff;
 pub mod fuzz;
+pub mod lab;
 pub mod oracle;
 pub mod reference;
 pub mod transcript;
