@@ -59,11 +59,7 @@ const PATIENCE: Duration = Duration::from_secs(600);
 /// Runs `request` (raw bytes, one request) from `peer` through `config`.
 pub fn explain(config: Config, request: &[u8], peer: SocketAddr, epoch: Instant) -> Explanation {
     let rules = config.client_ip.clone();
-    let servers: Vec<SocketAddr> = config
-        .upstreams
-        .iter()
-        .flat_map(|g| g.servers.iter().map(|(a, _)| *a))
-        .collect();
+    let servers = crate::sim::servers(&config);
     let mut sim = Sim::with_client(config, epoch, peer);
     for s in servers {
         sim.script_addr(
@@ -73,11 +69,7 @@ pub fn explain(config: Config, request: &[u8], peer: SocketAddr, epoch: Instant)
     }
     sim.gw.start_trace();
     sim.client(request);
-    let mut waited = Duration::ZERO;
-    while sim.logs.is_empty() && waited < PATIENCE {
-        sim.advance(Duration::from_millis(100));
-        waited += Duration::from_millis(100);
-    }
+    sim.run_until_logged(PATIENCE);
     let steps = sim.gw.take_trace().unwrap_or_default().steps;
     let plan = sim.gw.plan().clone();
     let outcome = match sim.socks.iter().find(|s| !s.received.is_empty()) {

@@ -9,7 +9,6 @@
 //! no reply and expire, as in `explain`.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::wire::split_requests;
@@ -80,11 +79,7 @@ pub fn requests(stream: &[u8]) -> Vec<Vec<u8>> {
 
 /// Runs `requests` in order through `config`, each on its own connection.
 pub fn run(config: Config, requests: &[Vec<u8>], epoch: Instant) -> Vec<Seen> {
-    let servers: Vec<SocketAddr> = config
-        .upstreams
-        .iter()
-        .flat_map(|g| g.servers.iter().map(|(a, _)| *a))
-        .collect();
+    let servers = super::servers(&config);
     let names: Vec<String> = config.upstreams.iter().map(|g| g.name.clone()).collect();
     let mut sim = Sim::new(config, epoch);
     let mut out = Vec::with_capacity(requests.len());
@@ -98,11 +93,7 @@ pub fn run(config: Config, requests: &[Vec<u8>], epoch: Instant) -> Vec<Seen> {
             );
         }
         sim.client(req);
-        let mut waited = Duration::ZERO;
-        while sim.logs.is_empty() && waited < Duration::from_secs(600) {
-            sim.advance(Duration::from_millis(100));
-            waited += Duration::from_millis(100);
-        }
+        sim.run_until_logged(Duration::from_secs(600));
         let sent: Vec<u8> = sim.socks.iter().flat_map(|s| s.received.clone()).collect();
         let seen = match sim.logs.first() {
             Some(r) => Seen {

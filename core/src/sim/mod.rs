@@ -188,6 +188,15 @@ pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes()
 }
 
+/// Every server of every upstream of `config`, in config order.
+pub fn servers(config: &Config) -> Vec<SocketAddr> {
+    config
+        .upstreams
+        .iter()
+        .flat_map(|g| g.servers.iter().map(|(a, _)| *a))
+        .collect()
+}
+
 /// `127.0.0.1:port`.
 pub fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -316,6 +325,17 @@ impl Sim {
         self.connects.clear();
         self.sends.clear();
         self.calls.clear();
+    }
+
+    /// Lets virtual time run, 100 ms at a time, until an exchange has
+    /// been logged or `patience` is spent (calls out expire on the way).
+    pub fn run_until_logged(&mut self, patience: Duration) {
+        let step = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        while self.logs.is_empty() && waited < patience {
+            self.advance(step);
+            waited += step;
+        }
     }
 
     /// Closes the pooled sockets to `addr` (a server a reload removed).

@@ -33,11 +33,7 @@ pub fn replay_with_calls(
 ) -> Sim {
     let heads: Vec<bool> = split_requests(client).iter().map(|(_, h)| *h).collect();
     let responses = split_responses(server, &heads);
-    let servers: Vec<_> = config
-        .upstreams
-        .iter()
-        .flat_map(|g| g.servers.iter().map(|(a, _)| *a))
-        .collect();
+    let servers = super::servers(&config);
     let mut sim = Sim::new(config, epoch);
     sim.call_stream.extend(calls);
     sim.split = split.max(1);
