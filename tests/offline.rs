@@ -1,6 +1,6 @@
 //! The offline commands end to end on both binaries: `explain` (a
 //! request from a flag, a file or standard input, text and JSON, the exit
-//! status), `diff` (two configs over captured traffic) and `lab`.
+//! status), `diff` (two configs over captured traffic), `lab` and `sim`.
 
 mod support;
 
@@ -228,7 +228,28 @@ fn lab_reports_shares_and_moved_keys_side_by_side(bin: &str) {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected ADDR@START..END"));
 }
 
+fn sim_runs_seeds_and_says_so(bin: &str) {
+    let out = Command::new(binary(bin))
+        .args(["sim", "--seeds", "200", "--from", "5000"])
+        .output()
+        .expect("run sim");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{bin}: sim: 200 seeds (5000..5200) held every invariant: "
+        )),
+        "{text}"
+    );
+    let bad = Command::new(binary(bin))
+        .args(["sim", "--seeds", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 each_frontend!(
+    sim_runs_seeds_and_says_so,
     lab_reports_shares_and_moved_keys_side_by_side,
     diff_reports_what_changes_and_exits_by_it,
     forwarded_from_a_line_exits_0,

@@ -82,6 +82,10 @@ enum Command {
     /// scripted faults; per server: share, peak in flight, failures;
     /// failovers and keys moved. Uses --config (or one upstream).
     Lab(crate::lab::Args),
+    /// Run the seeded world simulation (clients, servers, faults and
+    /// reloads over one gateway, invariants after every step) over many
+    /// seeds; print the first failing seed with a shrunk reproduction.
+    Sim(crate::simulate::Args),
 }
 
 /// Worker threads to run for a config: its `workers`, else one per core.
@@ -226,6 +230,7 @@ pub fn run(name: &'static str, serve: Serve) -> i32 {
             return replay(name, &opts, files, *split);
         }
         Some(Command::Diff(args)) => return crate::diff::run(name, args),
+        Some(Command::Sim(args)) => return crate::simulate::run_seeds(name, args),
         Some(Command::Lab(args)) => {
             return match offline_config(&opts) {
                 Ok(config) => crate::lab::run(name, &config, args),

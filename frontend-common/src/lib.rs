@@ -24,6 +24,7 @@ pub mod memory;
 pub mod pool;
 pub mod reload;
 pub mod shutdown;
+pub mod simulate;
 pub mod store_sync;
 
 pub use accesslog::LogSink;

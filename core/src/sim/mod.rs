@@ -19,6 +19,7 @@ pub mod fuzz;
 pub mod lab;
 pub mod oracle;
 pub mod reference;
+pub mod seeded;
 pub mod transcript;
 pub mod wire;
 pub mod world;
@@ -120,7 +121,15 @@ pub struct Sim {
     /// were made, back to back (each is cut off as its framing says):
     /// what a call with no scripted reply gets (`replay --calls`).
     pub call_stream: VecDeque<u8>,
+    /// How servers answer a whole request when their script is empty:
+    /// the function and a mode it is handed (`None` from it: no answer,
+    /// the server hangs). Unset: they wait for a script.
+    pub responder: Option<(Responder, u8)>,
 }
+
+/// A server's answer to a whole request, given a mode (see
+/// [`Sim::responder`]).
+pub type Responder = fn(&reference::Message, u8) -> Option<Vec<u8>>;
 
 /// Bytes as a frontend hands them in: a slice of a shared read buffer,
 /// so that clones and slices cost what they cost in production (benches).
@@ -258,6 +267,7 @@ impl Sim {
             calls: Vec::new(),
             call_replies: HashMap::new(),
             call_stream: VecDeque::new(),
+            responder: None,
         }
     }
 
@@ -527,7 +537,9 @@ impl Sim {
             // reads them, and nothing else.
             while let reference::Read::Whole(m) = reference::request(&s.received[s.answered..]) {
                 let n = m.len;
-                let Some(resp) = self.scripts.get_mut(&owner).and_then(|q| q.pop_front()) else {
+                let scripted = self.scripts.get_mut(&owner).and_then(|q| q.pop_front());
+                let answer = scripted.or_else(|| self.responder.and_then(|(f, mode)| f(&m, mode)));
+                let Some(resp) = answer else {
                     break;
                 };
                 s.answered += n;

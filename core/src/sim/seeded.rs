@@ -1,0 +1,600 @@
+//! The seeded world: several clients and their servers over one gateway
+//! on the virtual clock, driven by a seed through random requests
+//! (methods, bodies, pipelining, keep-alive and close), random faults
+//! (refused and unanswered connects, servers that hang, answer slowly,
+//! or close in the middle of a response) and reloads; invariants checked
+//! after every step. A failing seed shrinks to the fewest steps that
+//! still fail.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use super::reference::{self, Message};
+use super::{addr, World};
+use crate::rng::{hash, Rng};
+
+/// The gateway every world runs (`{balancer}` and `{retries}` vary by
+/// reload); its rate limit is the same in every variant, so it carries
+/// its counts across reloads.
+const CONFIG: &str = r#"listen = "127.0.0.1:8080"
+[limits]
+max_request_head = 4096
+max_response_head = 4096
+window = 4096
+[timeouts]
+upstream_connect = 300
+upstream_response = 2000
+[[upstream]]
+name = "app"
+balancer = "{balancer}"
+retries = {retries}
+retry_on = ["connect", "reset", "timeout"]
+servers = [{ addr = "127.0.0.1:9001" }, { addr = "127.0.0.1:9002" }, { addr = "127.0.0.1:9003" }]
+[[middleware]]
+name = "limit"
+kind = "rate-limit"
+key = ["route"]
+rate = 5
+per = 1000
+burst = 5
+[[route]]
+name = "limited"
+path_prefix = "/limited/"
+upstream = "app"
+middleware = ["limit"]
+[[route]]
+name = "rest"
+path_prefix = "/"
+upstream = "app"
+"#;
+
+/// The limit's figures, as [`CONFIG`] has them.
+const LIMIT_RATE_PER_S: u64 = 5;
+const LIMIT_BURST: u64 = 5;
+
+/// Most bytes a connection may hold at once: a head or a window in, a
+/// head and a window queued each way (as the fuzz oracle bounds it).
+const MAX_HELD: usize = 4096 + 1 + 4096 + 1 + 2 * 4096;
+
+const CLIENTS: usize = 3;
+const PORTS: [u16; 3] = [9001, 9002, 9003];
+
+/// The config of reload variant `v`.
+fn config(v: u8) -> String {
+    let balancer = ["round-robin", "least-conn", "random"][usize::from(v % 3)];
+    let retries = if v < 3 { "1" } else { "0" };
+    CONFIG
+        .replace("{balancer}", balancer)
+        .replace("{retries}", retries)
+}
+
+/// How a client's servers behave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Answer every request.
+    Answer,
+    /// Never answer.
+    Hang,
+    /// Answer half a body, then close.
+    CloseEarly,
+}
+
+/// One request a client sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Req {
+    /// Its unique id (`X-Id`).
+    pub id: u64,
+    /// The method.
+    pub method: &'static str,
+    /// Under `/limited/` or not.
+    pub limited: bool,
+    /// Body bytes (0: none).
+    pub body: usize,
+    /// Sent chunked.
+    pub chunked: bool,
+    /// Asks to close after it.
+    pub close: bool,
+}
+
+/// One step of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A client writes these requests back to back (pipelined).
+    Send(usize, Vec<Req>),
+    /// Virtual time moves on (milliseconds).
+    Advance(u64),
+    /// A client's servers change behaviour.
+    Servers(usize, Mode),
+    /// Connects to a server of a client's world are refused (or not).
+    Refuse(usize, u16, bool),
+    /// Connects to a server of a client's world go unanswered (or not).
+    Blackhole(usize, u16, bool),
+    /// A client's peers deliver bytes in pieces of this size.
+    Split(usize, usize),
+    /// The gateway reloads config variant `v`.
+    Reload(u8),
+}
+
+/// A seed's steps.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The seed it came from.
+    pub seed: u64,
+    /// The steps, in order.
+    pub steps: Vec<Action>,
+}
+
+/// An invariant that did not hold.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    /// After this step (its index; `steps.len()`: after settling).
+    pub step: usize,
+    /// What went wrong.
+    pub what: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "after step {}: {}", self.step, self.what)
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests sent.
+    pub requests: u64,
+    /// Responses received.
+    pub responses: u64,
+    /// Requests the servers received.
+    pub forwarded: u64,
+}
+
+const METHODS: [&str; 6] = ["GET", "GET", "HEAD", "POST", "PUT", "DELETE"];
+
+/// The scenario of `seed`: `steps` random steps.
+pub fn generate(seed: u64, steps: usize) -> Scenario {
+    let mut rng = Rng::new(seed);
+    let mut next_id = 1;
+    let mut out = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let client = rng.below(CLIENTS as u64) as usize;
+        let action = match rng.below(100) {
+            0..=49 => {
+                let n = 1 + rng.below(3);
+                let reqs = (0..n)
+                    .map(|_| {
+                        let method = METHODS[rng.below(METHODS.len() as u64) as usize];
+                        // A third of them without a body (which a retry
+                        // could send again whole).
+                        let body = if matches!(method, "POST" | "PUT") && rng.below(3) > 0 {
+                            rng.below(6000) as usize
+                        } else {
+                            0
+                        };
+                        let r = Req {
+                            id: next_id,
+                            method,
+                            limited: rng.below(3) == 0,
+                            body,
+                            chunked: body > 0 && rng.below(2) == 0,
+                            close: rng.below(8) == 0,
+                        };
+                        next_id += 1;
+                        r
+                    })
+                    .collect();
+                Action::Send(client, reqs)
+            }
+            50..=69 => Action::Advance(rng.below(2500)),
+            70..=77 => {
+                let mode = [Mode::Answer, Mode::Answer, Mode::Hang, Mode::CloseEarly]
+                    [rng.below(4) as usize];
+                Action::Servers(client, mode)
+            }
+            78..=83 => Action::Refuse(client, PORTS[rng.below(3) as usize], rng.below(2) == 0),
+            84..=87 => Action::Blackhole(client, PORTS[rng.below(3) as usize], rng.below(2) == 0),
+            88..=94 => Action::Split(client, [1, 7, 100, 4096, usize::MAX][rng.below(5) as usize]),
+            _ => Action::Reload(rng.below(6) as u8),
+        };
+        out.push(action);
+    }
+    Scenario { seed, steps: out }
+}
+
+/// The body a request with this id carries, `n` bytes.
+fn body_of(id: u64, n: usize) -> Vec<u8> {
+    let unit = format!("<{id}>");
+    let mut body = unit.repeat(n / unit.len() + 1).into_bytes();
+    body.truncate(n);
+    body
+}
+
+/// The length of the body a server answers request `id` with.
+fn answer_len(id: u64) -> usize {
+    (hash(&id.to_le_bytes()) % 3000) as usize
+}
+
+fn field<'a>(m: &'a Message, name: &'a str) -> Option<&'a [u8]> {
+    m.values(name).next()
+}
+
+fn id_of(m: &Message, name: &str) -> Option<u64> {
+    std::str::from_utf8(field(m, name)?).ok()?.parse().ok()
+}
+
+/// How the servers of a seeded world answer (see [`Mode`]).
+fn respond(m: &Message, mode: u8) -> Option<Vec<u8>> {
+    let id = id_of(m, "x-id").unwrap_or(0);
+    let n = answer_len(id);
+    let body = if m.method() == b"HEAD" {
+        Vec::new()
+    } else {
+        body_of(id, n)
+    };
+    let mut out = format!("HTTP/1.1 200 OK\r\nX-Echo: {id}\r\n").into_bytes();
+    match mode {
+        1 => None,
+        2 => {
+            out.extend_from_slice(format!("Content-Length: {n}\r\n\r\n").as_bytes());
+            out.extend_from_slice(&body[..body.len() / 2]);
+            Some(out)
+        }
+        _ if id % 2 == 0 && m.method() != b"HEAD" => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            for piece in body.chunks(700) {
+                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                out.extend_from_slice(piece);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            Some(out)
+        }
+        _ => {
+            out.extend_from_slice(format!("Content-Length: {n}\r\n\r\n").as_bytes());
+            out.extend_from_slice(&body);
+            Some(out)
+        }
+    }
+}
+
+/// The bytes a client writes for `r`.
+fn request_bytes(r: &Req) -> Vec<u8> {
+    let path = if r.limited { "/limited/x" } else { "/x" };
+    let mut out = format!(
+        "{} {path}?id={} HTTP/1.1\r\nHost: h\r\nX-Id: {}\r\n",
+        r.method, r.id, r.id
+    )
+    .into_bytes();
+    if r.close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    let body = body_of(r.id, r.body);
+    if r.chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+        for piece in body.chunks(1000) {
+            out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            out.extend_from_slice(piece);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        if r.body > 0 || matches!(r.method, "POST" | "PUT") {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", r.body).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&body);
+    }
+    out
+}
+
+/// What the checker knows of one client connection.
+#[derive(Default)]
+struct Client {
+    /// The requests written on the current connection, in order.
+    sent: Vec<Req>,
+    /// Every request any server of this client received, by id (over
+    /// every connection the client had).
+    forwarded: fxhash::FxHashMap<u64, u32>,
+    /// Requests and responses of the previous connections.
+    tally: Tally,
+    /// Requests the rate limit let through on the previous connections.
+    limited_done: u64,
+}
+
+/// Runs `scenario`; the first invariant that fails, or what it did.
+pub fn run(scenario: &Scenario) -> Result<Tally, Violation> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| run_inner(scenario)));
+    match outcome {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "a panic".into());
+            Err(Violation {
+                step: usize::MAX,
+                what: format!("panic: {what}"),
+            })
+        }
+    }
+}
+
+fn run_inner(scenario: &Scenario) -> Result<Tally, Violation> {
+    let epoch = Instant::now();
+    let mut world = World::from_toml(&config(0), CLIENTS, epoch).map_err(|e| Violation {
+        step: 0,
+        what: format!("config: {e:?}"),
+    })?;
+    for c in &mut world.clients {
+        c.responder = Some((respond, 0));
+    }
+    let mut clients: Vec<Client> = (0..CLIENTS).map(|_| Client::default()).collect();
+    for (step, action) in scenario.steps.iter().enumerate() {
+        apply(&mut world, &mut clients, action);
+        let only = match action {
+            Action::Send(i, _)
+            | Action::Servers(i, _)
+            | Action::Refuse(i, ..)
+            | Action::Blackhole(i, ..)
+            | Action::Split(i, _) => Some(*i),
+            Action::Advance(_) | Action::Reload(_) => None,
+        };
+        check(&world, &mut clients, epoch, only, false).map_err(|what| Violation { step, what })?;
+    }
+    world.advance(Duration::from_secs(600));
+    check(&world, &mut clients, epoch, None, true).map_err(|what| Violation {
+        step: scenario.steps.len(),
+        what,
+    })?;
+    let mut tally = Tally::default();
+    for (i, c) in clients.iter_mut().enumerate() {
+        count_forwarded(&world, i, c);
+        let now = current(&world, i, &c.sent);
+        tally.requests += c.tally.requests + now.requests;
+        tally.responses += c.tally.responses + now.responses;
+        tally.forwarded += c.forwarded.values().map(|&n| u64::from(n)).sum::<u64>();
+    }
+    Ok(tally)
+}
+
+fn apply(world: &mut World, clients: &mut [Client], action: &Action) {
+    match action {
+        Action::Send(i, reqs) => {
+            let i = *i;
+            if world.clients[i].client_closed {
+                // A closed connection: the client opens a new one.
+                let done = current(world, i, &clients[i].sent);
+                let c = &mut clients[i];
+                c.tally.requests += done.requests;
+                c.tally.responses += done.responses;
+                c.sent.clear();
+                count_forwarded(world, i, c);
+                c.limited_done += limited_passed(world, i);
+                let now = world.clients[i].now;
+                world.on(i, |s| s.fresh_connection(now));
+            }
+            let bytes: Vec<u8> = reqs.iter().flat_map(request_bytes).collect();
+            clients[i].sent.extend(reqs.iter().cloned());
+            world.client(i, &bytes);
+        }
+        Action::Advance(ms) => world.advance(Duration::from_millis(*ms)),
+        Action::Servers(i, mode) => {
+            let code = match mode {
+                Mode::Answer => 0,
+                Mode::Hang => 1,
+                Mode::CloseEarly => 2,
+            };
+            let s = &mut world.clients[*i];
+            s.responder = Some((respond, code));
+            s.close_after_response = *mode == Mode::CloseEarly;
+            world.on(*i, |s| s.drive());
+        }
+        Action::Refuse(i, port, on) => set(&mut world.clients[*i].refuse, addr(*port), *on),
+        Action::Blackhole(i, port, on) => set(&mut world.clients[*i].blackhole, addr(*port), *on),
+        Action::Split(i, n) => world.clients[*i].split = *n,
+        Action::Reload(v) => {
+            let _ = world.reload(&config(*v));
+        }
+    }
+}
+
+fn set(list: &mut Vec<std::net::SocketAddr>, a: std::net::SocketAddr, on: bool) {
+    list.retain(|x| *x != a);
+    if on {
+        list.push(a);
+    }
+}
+
+/// Requests and responses of client `i`'s current connection.
+fn current(world: &World, i: usize, sent: &[Req]) -> Tally {
+    let s = &world.clients[i];
+    let heads: Vec<bool> = sent.iter().map(|r| r.method == "HEAD").collect();
+    let got = reference::responses(&s.client_out, &heads, false);
+    Tally {
+        requests: sent.len() as u64,
+        responses: got.messages.len() as u64,
+        forwarded: 0,
+    }
+}
+
+/// Adds what client `i`'s servers received since last time to its
+/// per-id counts (a fresh connection forgets its sockets).
+fn count_forwarded(world: &World, i: usize, c: &mut Client) {
+    let s = &world.clients[i];
+    for sock in &s.socks {
+        for m in reference::requests(&sock.received, None).messages {
+            if let Some(id) = id_of(&m, "x-id") {
+                *c.forwarded.entry(id).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Checks every invariant; the per-connection ones for client `only`
+/// (the one the step touched) or, with `None`, for all.
+fn check(
+    world: &World,
+    clients: &mut [Client],
+    epoch: Instant,
+    only: Option<usize>,
+    settled: bool,
+) -> Result<(), String> {
+    let mut limited_forwarded = 0u64;
+    for (i, c) in clients.iter_mut().enumerate() {
+        let s = &world.clients[i];
+        limited_forwarded += c.limited_done + limited_passed(world, i);
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        if s.peak_held > MAX_HELD {
+            return Err(format!(
+                "client {i}: the core held {} bytes (bound {MAX_HELD})",
+                s.peak_held
+            ));
+        }
+        // Responses, in order, each answering the request at its place.
+        let heads: Vec<bool> = c.sent.iter().map(|r| r.method == "HEAD").collect();
+        // Read as if still open: a response cut short by a close (its
+        // server closed early) is a partial one, which is allowed.
+        let got = reference::responses(&s.client_out, &heads, false);
+        if let reference::Rest::Invalid(at, why) = got.rest {
+            return Err(format!("client {i}: invalid response at byte {at}: {why}"));
+        }
+        if got.messages.len() > c.sent.len() {
+            return Err(format!(
+                "client {i}: {} responses to {} requests",
+                got.messages.len(),
+                c.sent.len()
+            ));
+        }
+        for (m, r) in got.messages.iter().zip(&c.sent) {
+            if let Some(echo) = id_of(m, "x-echo") {
+                if echo != r.id {
+                    return Err(format!(
+                        "client {i}: request {} got the response to {echo}",
+                        r.id
+                    ));
+                }
+                let want = if r.method == "HEAD" {
+                    Vec::new()
+                } else {
+                    body_of(r.id, answer_len(r.id))
+                };
+                if m.status() == 200 && m.body != want {
+                    return Err(format!(
+                        "client {i}: request {}: the body is not its own",
+                        r.id
+                    ));
+                }
+            }
+        }
+        if settled && !s.client_closed && got.messages.len() != c.sent.len() {
+            return Err(format!(
+                "client {i}: {} of {} requests answered and the connection still open after settling",
+                got.messages.len(),
+                c.sent.len()
+            ));
+        }
+        // The access log holds a record for every response.
+        if s.logs.len() < got.messages.len() {
+            return Err(format!(
+                "client {i}: {} responses but {} access records",
+                got.messages.len(),
+                s.logs.len()
+            ));
+        }
+        // What reached the servers is what the client sent, whole.
+        for sock in &s.socks {
+            for m in reference::requests(&sock.received, None).messages {
+                let Some(id) = id_of(&m, "x-id") else {
+                    return Err(format!("client {i}: a server got a request without its id"));
+                };
+                let Some(r) = c.sent.iter().find(|r| r.id == id) else {
+                    return Err(format!(
+                        "client {i}: a server got request {id}, not sent on this connection"
+                    ));
+                };
+                if m.method() != r.method.as_bytes() || m.body != body_of(id, r.body) {
+                    return Err(format!("client {i}: request {id} reached a server altered"));
+                }
+            }
+        }
+        let mut counts = c.forwarded.clone();
+        let mut here = fxhash::FxHashSet::default();
+        for sock in &s.socks {
+            for m in reference::requests(&sock.received, None).messages {
+                if let Some(id) = id_of(&m, "x-id") {
+                    *counts.entry(id).or_default() += 1;
+                    here.insert(id);
+                }
+            }
+        }
+        // Once settled, every request that reached a server is in the log.
+        if settled && s.logs.len() < here.len() {
+            return Err(format!(
+                "client {i}: {} requests reached servers but {} access records",
+                here.len(),
+                s.logs.len()
+            ));
+        }
+        for (id, n) in &counts {
+            let non_idempotent = c
+                .sent
+                .iter()
+                .find(|r| r.id == *id)
+                .is_some_and(|r| r.method == "POST");
+            if non_idempotent && *n > 1 {
+                return Err(format!(
+                    "client {i}: non-idempotent request {id} sent {n} times"
+                ));
+            }
+        }
+    }
+    // The limit is shared by every client (its key is the route): no more
+    // got through than the burst and the rate allow.
+    let elapsed = world.clients[0].now.saturating_duration_since(epoch);
+    let allowed = LIMIT_BURST + LIMIT_RATE_PER_S * elapsed.as_millis() as u64 / 1000 + 1;
+    if limited_forwarded > allowed {
+        return Err(format!(
+            "{limited_forwarded} requests passed the rate limit in {elapsed:?} (at most {allowed})"
+        ));
+    }
+    Ok(())
+}
+
+/// Requests of client `i`'s current connection the rate limit let through.
+fn limited_passed(world: &World, i: usize) -> u64 {
+    world.clients[i]
+        .logs
+        .iter()
+        .filter(|r| &r.route[..] == b"limited" && r.answered_by != "rate-limit")
+        .count() as u64
+}
+
+/// The fewest steps of `scenario` (a subsequence) that still fail.
+pub fn shrink(scenario: &Scenario) -> Scenario {
+    let mut best = scenario.clone();
+    let mut chunk = best.steps.len().div_ceil(2).max(1);
+    loop {
+        let mut progressed = false;
+        let mut at = 0;
+        while at < best.steps.len() {
+            let mut trial = best.clone();
+            let end = (at + chunk).min(trial.steps.len());
+            trial.steps.drain(at..end);
+            if run(&trial).is_err() {
+                best = trial;
+                progressed = true;
+            } else {
+                at += chunk;
+            }
+        }
+        if chunk == 1 && !progressed {
+            return best;
+        }
+        chunk = (chunk / 2).max(1);
+    }
+}
