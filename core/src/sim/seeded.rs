@@ -242,13 +242,7 @@ fn respond(m: &Message, mode: u8) -> Option<Vec<u8>> {
             Some(out)
         }
         _ if id % 2 == 0 && m.method() != b"HEAD" => {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-            for piece in body.chunks(700) {
-                out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-                out.extend_from_slice(piece);
-                out.extend_from_slice(b"\r\n");
-            }
-            out.extend_from_slice(b"0\r\n\r\n");
+            chunked(&mut out, &body, 700);
             Some(out)
         }
         _ => {
@@ -257,6 +251,18 @@ fn respond(m: &Message, mode: u8) -> Option<Vec<u8>> {
             Some(out)
         }
     }
+}
+
+/// Ends a head with `Transfer-Encoding: chunked` and appends `body` in
+/// chunks of `piece` bytes and the last chunk.
+fn chunked(out: &mut Vec<u8>, body: &[u8], piece: usize) {
+    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+    for p in body.chunks(piece) {
+        out.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
+        out.extend_from_slice(p);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
 }
 
 /// The bytes a client writes for `r`.
@@ -272,13 +278,7 @@ fn request_bytes(r: &Req) -> Vec<u8> {
     }
     let body = body_of(r.id, r.body);
     if r.chunked {
-        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
-        for piece in body.chunks(1000) {
-            out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-            out.extend_from_slice(piece);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"0\r\n\r\n");
+        chunked(&mut out, &body, 1000);
     } else {
         if r.body > 0 || matches!(r.method, "POST" | "PUT") {
             out.extend_from_slice(format!("Content-Length: {}\r\n", r.body).as_bytes());
