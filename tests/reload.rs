@@ -186,7 +186,7 @@ fn hup_usr1_usr2_never_kill(bin: &str) {
     for sig in ["HUP", "USR1", "USR2", "USR1", "USR2", "PIPE"] {
         signal(&w, sig);
     }
-    w.wait_stderr("SIGUSR2: ignored", SECS);
+    w.wait_stderr("SIGUSR2: no [recorder] configured", SECS);
     w.wait_stderr("SIGUSR1: the access log goes to stdout", SECS);
     w.wait_stderr("generation 2: no changes", SECS);
     let mut w = w;

@@ -42,6 +42,7 @@
 //! | [`config`] | the validated config model |
 //! | [`plan`] | a config compiled for serving, shared by the workers |
 //! | [`rng`] | the seeded PRNG and the fixed hash |
+//! | [`recorder`] | the flight recorder: each connection's bytes, the last ones kept per worker |
 //! | [`explain`] | every decision for one request, written down as it is made |
 //! | [`sim`] | the in-memory simulator: scripted peers, virtual clock, replay, fuzz harnesses |
 
@@ -62,6 +63,7 @@ pub mod middleware;
 pub mod mutant;
 pub mod plan;
 pub mod proxy;
+pub mod recorder;
 pub mod rng;
 pub mod sim;
 

@@ -97,6 +97,16 @@ fn answer(endpoint: Endpoint, ctx: &Ctx<'_>) -> Reply {
         ),
         Endpoint::Drain(s) => drain(ctx, &s, true),
         Endpoint::Enable(s) => drain(ctx, &s, false),
+        Endpoint::Dump if !crate::recorder::on() => {
+            Reply::text(409, "no [recorder] configured, nothing to dump\n")
+        }
+        Endpoint::Dump => match crate::recorder::dump() {
+            Ok((dir, n)) => Reply::text(
+                200,
+                format!("{n} recorded connections dumped to {}\n", dir.display()),
+            ),
+            Err(e) => Reply::text(500, format!("cannot dump the flight recorder: {e}\n")),
+        },
         Endpoint::Reload => match ctx.reloader {
             None => Reply::text(409, "no config file to reload (quick mode)\n"),
             Some(r) => match r.reload() {

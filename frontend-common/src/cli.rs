@@ -304,6 +304,9 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
             ),
         }));
     }
+    if config.recorder.is_some() {
+        on.dump = Some(Box::new(move || crate::recorder::dump_and_say(name)));
+    }
     let shutdown = match Shutdown::install(on) {
         Ok(s) => s,
         Err(e) => {

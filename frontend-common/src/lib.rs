@@ -22,6 +22,7 @@ pub mod io;
 pub mod lab;
 pub mod memory;
 pub mod pool;
+pub mod recorder;
 pub mod reload;
 pub mod shutdown;
 pub mod simulate;

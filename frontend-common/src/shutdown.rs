@@ -13,6 +13,8 @@ pub struct Handlers {
     pub reload: Option<Box<dyn Fn() + Send>>,
     /// SIGUSR1: reopen the access-log file.
     pub reopen: Option<Box<dyn Fn() + Send>>,
+    /// SIGUSR2: dump the flight recorder.
+    pub dump: Option<Box<dyn Fn() + Send>>,
 }
 
 struct Inner {
@@ -49,9 +51,9 @@ impl Shutdown {
     /// A flag fired by SIGINT or SIGTERM (a thread waits for them). The
     /// signals an operator's tools send for other reasons are caught too,
     /// so that none kills the process by surprise: SIGHUP (`systemctl
-    /// reload`) runs `on.reload`, SIGUSR1 (logrotate) runs `on.reopen`;
-    /// without one, and for SIGUSR2, it is said once on stderr and
-    /// otherwise ignored. (SIGPIPE is ignored by the Rust runtime: a
+    /// reload`) runs `on.reload`, SIGUSR1 (logrotate) runs `on.reopen`,
+    /// SIGUSR2 runs `on.dump`; without one, it is said once on stderr
+    /// and otherwise ignored. (SIGPIPE is ignored by the Rust runtime: a
     /// closed peer is a write error.)
     pub fn install(on: Handlers) -> std::io::Result<Shutdown> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -67,7 +69,7 @@ impl Shutdown {
                     let (i, handler, text) = match signal {
                         SIGHUP => (0, &on.reload, "SIGHUP: no config file to reload (quick mode or demo); ignored"),
                         SIGUSR1 => (1, &on.reopen, "SIGUSR1: the access log goes to stdout, there is no log file to reopen; ignored"),
-                        SIGUSR2 => (2, &None, "SIGUSR2: ignored"),
+                        SIGUSR2 => (2, &on.dump, "SIGUSR2: no [recorder] configured, nothing to dump; ignored"),
                         _ => {
                             if !fire.is_fired() {
                                 fire.inner.signal.store(signal, Ordering::SeqCst);

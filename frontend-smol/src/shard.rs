@@ -36,6 +36,7 @@ impl Shard {
         let mut gateway = Gateway::with_plan(plan, seed);
         weir_frontend::io::tell_the_time(&mut gateway);
         gateway.set_access_log(access_log);
+        weir_frontend::recorder::register(&gateway);
         Shard {
             gateway: Mutex::new(gateway),
             pool: Mutex::new(pool),

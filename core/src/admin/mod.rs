@@ -46,6 +46,8 @@ pub enum Endpoint {
     Drain(ServerRef),
     /// `POST /servers/enable`: undoes a drain.
     Enable(ServerRef),
+    /// `POST /recorder/dump`: writes the flight recorder out.
+    Dump,
 }
 
 /// A server named by an admin request.
@@ -200,10 +202,11 @@ pub fn request(bytes: &[u8], token: Option<&str>) -> Result<Option<Endpoint>, Re
         "/healthz" => Endpoint::Healthz,
         "/ready" => Endpoint::Ready,
         "/reload" => Endpoint::Reload,
+        "/recorder/dump" => Endpoint::Dump,
         _ => return Err(Reply::text(404, "no such admin endpoint\n")),
     };
     let wanted = match endpoint {
-        Endpoint::Reload | Endpoint::Drain(_) | Endpoint::Enable(_) => "POST",
+        Endpoint::Reload | Endpoint::Drain(_) | Endpoint::Enable(_) | Endpoint::Dump => "POST",
         _ => "GET",
     };
     if method != wanted && !(method == "HEAD" && wanted == "GET") {

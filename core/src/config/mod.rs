@@ -20,6 +20,7 @@ pub mod error_pages;
 mod http;
 pub mod listen;
 pub mod middleware;
+pub mod recorder;
 pub mod redis;
 pub mod route;
 mod shape;
@@ -144,6 +145,8 @@ pub struct Config {
     pub redis: Option<redis::Redis>,
     /// `[admin]`: the admin listener, when configured.
     pub admin: Option<admin::Admin>,
+    /// `[recorder]`: the flight recorder, when configured.
+    pub recorder: Option<recorder::RecorderSpec>,
     /// `[client_ip]`: who the client of a request is.
     pub client_ip: crate::client_ip::ClientIpRules,
     /// `[log] path`: the access-log file (the frontend writes it; stdout
@@ -174,6 +177,7 @@ struct RawConfig {
     #[serde(default)]
     client_ip: client_ip::RawClientIp,
     admin: Option<admin::RawAdmin>,
+    recorder: Option<recorder::RawRecorder>,
     redis: Option<redis::RawRedis>,
     #[serde(default)]
     dns: dns::RawDns,
@@ -416,6 +420,10 @@ impl Config {
         };
         let client_ip = client_ip::rules(&raw.client_ip, &mut errs);
         let admin = raw.admin.as_ref().and_then(|a| admin::admin(a, &mut errs));
+        let recorder = raw
+            .recorder
+            .as_ref()
+            .and_then(|r| recorder::recorder(r, &mut errs));
         let error_pages = error_pages::pages(&raw.error_pages, files, &mut errs);
         let dns = dns::dns(&raw.dns, &mut errs);
         let upstreams = upstream::groups(&raw.upstream, &timeouts, (names, &dns), &mut errs);
@@ -456,6 +464,7 @@ impl Config {
             log_path,
             log_format,
             admin,
+            recorder,
             redis,
             dns,
             #[cfg(feature = "test-mutants")]
@@ -493,6 +502,7 @@ impl Config {
             log_path: None,
             log_format: crate::proxy::LogFormat::Text,
             admin: None,
+            recorder: None,
             redis: None,
             dns: Default::default(),
             #[cfg(feature = "test-mutants")]

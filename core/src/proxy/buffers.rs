@@ -34,6 +34,10 @@ pub(super) struct Buffers {
     pub spare_headers: Vec<Headers>,
     /// The previous exchange's box.
     pub spare_ex: Option<Box<Exchange>>,
+    /// The flight recorder's recording of the connection, when on (kept
+    /// here, not in `Connection`, so that it costs nothing when off; an
+    /// idle connection that records keeps a set holding only this).
+    pub rec: Option<Box<crate::recorder::Recorder>>,
 }
 
 /// Most buffer sets a worker keeps for its next connections.
@@ -64,6 +68,9 @@ impl Stock {
     /// when its exchange ended). A set with actions still queued is
     /// dropped instead (the frontend takes them before giving it back).
     pub fn give(&mut self, mut b: Box<Buffers>) {
+        if let Some(r) = b.rec.take() {
+            r.finish();
+        }
         if self.free.len() >= STOCK_MAX || !b.out.is_empty() {
             return;
         }

@@ -52,6 +52,9 @@ pub struct Connection {
     /// The listener speaks the PROXY protocol and its header has not
     /// been read yet.
     pub(super) awaiting_proxy_header: bool,
+    /// The flight recorder records this connection (its recording is in
+    /// `bufs`).
+    pub(super) recording: bool,
 }
 
 impl Connection {
@@ -102,10 +105,22 @@ impl Connection {
             Timer::ClientHead,
             now + gw.plan.config.timeouts.client_header,
         );
+        let rec = gw.recorder.as_ref().map(|ring| {
+            let wall = gw
+                .clock()
+                .map(|(at, wall)| wall + now.saturating_duration_since(at));
+            crate::recorder::Recorder::start(ring, client, now, wall)
+        });
         Connection {
+            recording: rec.is_some(),
             client,
             plan: gw.plan.clone(),
-            bufs: None,
+            bufs: rec.map(|r| {
+                Box::new(Buffers {
+                    rec: Some(r),
+                    ..Buffers::default()
+                })
+            }),
             head_start: now,
             req_side: ReqSide::Head,
             ex: None,
@@ -134,6 +149,9 @@ impl Connection {
         }
         if self.bufs.is_none() && matches!(input, Input::Received(Peer::Client, _)) {
             self.bufs = Some(gw.stock.take());
+        }
+        if self.recording {
+            self.record_input(now, &input);
         }
         match input {
             Input::Received(Peer::Client, b) => self.on_client_bytes(gw, now, b),
@@ -171,9 +189,56 @@ impl Connection {
     /// The next action. Call until it returns [`Output::Wait`].
     pub fn poll_output(&mut self) -> Output {
         match self.bufs.as_mut().and_then(|b| b.out.pop_front()) {
-            Some(o) => o,
+            Some(o) => {
+                if self.recording {
+                    self.record_output(&o);
+                }
+                o
+            }
             None if self.client_closed => Output::Wait(None),
             None => Output::Wait(self.timers.next()),
+        }
+    }
+
+    /// Keeps what a peer sent (the flight recorder).
+    #[cold]
+    #[inline(never)]
+    fn record_input(&mut self, now: Instant, input: &Input) {
+        use crate::recorder::Direction;
+        let upstream = match input {
+            Input::Received(Peer::Upstream(id), _) => self.is_current(*id),
+            _ => false,
+        };
+        let Some(r) = self.bufs.as_mut().and_then(|b| b.rec.as_mut()) else {
+            return;
+        };
+        r.at(now);
+        match input {
+            Input::Received(Peer::Client, b) => r.piece(Direction::FromClient, b),
+            Input::Received(Peer::Upstream(_), b) if upstream => {
+                r.piece(Direction::FromUpstream, b)
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps what goes to the client; hands the recording to the ring
+    /// when the client side closes (the flight recorder).
+    #[cold]
+    #[inline(never)]
+    fn record_output(&mut self, o: &Output) {
+        match o {
+            Output::Send(Peer::Client, b) => {
+                if let Some(r) = self.bufs.as_mut().and_then(|b| b.rec.as_mut()) {
+                    r.piece(crate::recorder::Direction::ToClient, b);
+                }
+            }
+            Output::Close(Peer::Client) => {
+                if let Some(r) = self.bufs.as_mut().and_then(|b| b.rec.take()) {
+                    r.finish();
+                }
+            }
+            _ => {}
         }
     }
 
@@ -182,14 +247,16 @@ impl Connection {
         self.compacted = true;
         // Actions not yet taken stay (none, when the frontend drains
         // after every input); everything else goes back to the stock.
-        if let Some(b) = self.bufs.take() {
-            if b.out.is_empty() {
+        if let Some(mut b) = self.bufs.take() {
+            if b.out.is_empty() && b.rec.is_none() {
                 gw.stock.give(b);
             } else {
                 self.bufs = Some(Box::new(Buffers {
-                    out: b.out,
+                    out: std::mem::take(&mut b.out),
+                    rec: b.rec.take(),
                     ..Buffers::default()
                 }));
+                gw.stock.give(b);
             }
         }
     }

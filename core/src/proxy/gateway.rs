@@ -45,6 +45,8 @@ pub struct Gateway {
     /// Every decision, written down while `explain` runs; `None` when
     /// serving.
     pub(crate) trace: Option<Box<crate::explain::Trace>>,
+    /// This worker's flight-recorder ring, when `[recorder]` is set.
+    pub(crate) recorder: Option<crate::recorder::SharedRing>,
 }
 
 impl Gateway {
@@ -63,6 +65,11 @@ impl Gateway {
             .iter()
             .map(|spec| Group::new(spec, rng.next_u64()))
             .collect();
+        let recorder = plan
+            .config
+            .recorder
+            .clone()
+            .map(crate::recorder::Ring::shared);
         Gateway {
             wall: None,
             route_names: names(&plan),
@@ -75,7 +82,14 @@ impl Gateway {
             opened: Default::default(),
             marks: ServerMarks::default(),
             trace: None,
+            recorder,
         }
+    }
+
+    /// This worker's flight-recorder ring (`None` without `[recorder]`;
+    /// made with the first plan, kept across reloads).
+    pub fn recordings(&self) -> Option<crate::recorder::SharedRing> {
+        self.recorder.clone()
     }
 
     /// From now on, every decision is written down (`explain`).

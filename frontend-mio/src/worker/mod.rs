@@ -130,6 +130,7 @@ impl Worker {
         });
         let mut gw = Gateway::with_plan(plans.current(), 0x5745_4952 ^ index);
         weir_frontend::io::tell_the_time(&mut gw);
+        weir_frontend::recorder::register(&gw);
         gw.set_access_log(!quiet);
         Ok(Worker {
             poll,
