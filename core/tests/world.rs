@@ -13,12 +13,14 @@ fn a_thousand_seeds_hold_every_invariant() {
     let started = Instant::now();
     let mut requests = 0;
     let mut forwarded = 0;
+    let mut tunneled = 0;
     for seed in 0..1_000 {
         let s = generate(seed, STEPS);
         match run(&s) {
             Ok(t) => {
                 requests += t.requests;
                 forwarded += t.forwarded;
+                tunneled += t.tunneled;
             }
             Err(v) => {
                 let small = shrink(&s);
@@ -33,8 +35,9 @@ fn a_thousand_seeds_hold_every_invariant() {
     // The worlds did something: thousands of requests, most forwarded.
     assert!(requests > 20_000, "{requests}");
     assert!(forwarded > requests / 3, "{forwarded} of {requests}");
+    assert!(tunneled > 10_000, "{tunneled} tunnel bytes");
     eprintln!(
-        "1000 seeds: {requests} requests, {forwarded} forwarded, {:?}",
+        "1000 seeds: {requests} requests, {forwarded} forwarded, {tunneled} tunnel bytes, {:?}",
         started.elapsed()
     );
 }
@@ -59,6 +62,7 @@ fn a_broken_world_is_caught_and_shrunk() {
         body: 10,
         chunked: false,
         close: false,
+        upgrade: false,
     };
     let s = Scenario {
         seed: 0,

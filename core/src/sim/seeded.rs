@@ -95,6 +95,9 @@ pub struct Req {
     pub chunked: bool,
     /// Asks to close after it.
     pub close: bool,
+    /// A WebSocket handshake (a GET; the last of its batch: once it is
+    /// answered with 101, the client's next sends are tunnel bytes).
+    pub upgrade: bool,
 }
 
 /// One step of a scenario.
@@ -149,6 +152,8 @@ pub struct Tally {
     pub responses: u64,
     /// Requests the servers received.
     pub forwarded: u64,
+    /// Tunnel bytes clients wrote after a 101.
+    pub tunneled: u64,
 }
 
 const METHODS: [&str; 6] = ["GET", "GET", "HEAD", "POST", "PUT", "DELETE"];
@@ -163,7 +168,7 @@ pub fn generate(seed: u64, steps: usize) -> Scenario {
         let action = match rng.below(100) {
             0..=49 => {
                 let n = 1 + rng.below(3);
-                let reqs = (0..n)
+                let mut reqs: Vec<Req> = (0..n)
                     .map(|_| {
                         let method = METHODS[rng.below(METHODS.len() as u64) as usize];
                         // A third of them without a body (which a retry
@@ -180,11 +185,19 @@ pub fn generate(seed: u64, steps: usize) -> Scenario {
                             body,
                             chunked: body > 0 && rng.below(2) == 0,
                             close: rng.below(8) == 0,
+                            upgrade: false,
                         };
                         next_id += 1;
                         r
                     })
                     .collect();
+                if let Some(k) = reqs.iter().position(|r| r.method == "GET") {
+                    if rng.below(4) == 0 {
+                        reqs.truncate(k + 1);
+                        reqs[k].upgrade = true;
+                        reqs[k].close = false;
+                    }
+                }
                 Action::Send(client, reqs)
             }
             50..=69 => Action::Advance(rng.below(2500)),
@@ -234,6 +247,12 @@ fn respond(m: &Message, mode: u8) -> Option<Vec<u8>> {
         body_of(id, n)
     };
     let mut out = format!("HTTP/1.1 200 OK\r\nX-Echo: {id}\r\n").into_bytes();
+    if mode != 1 && m.has_token("upgrade", "websocket") {
+        return Some(
+            format!("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Echo: {id}\r\n\r\n")
+                .into_bytes(),
+        );
+    }
     match mode {
         1 => None,
         2 => {
@@ -276,6 +295,11 @@ fn request_bytes(r: &Req) -> Vec<u8> {
     if r.close {
         out.extend_from_slice(b"Connection: close\r\n");
     }
+    if r.upgrade {
+        out.extend_from_slice(
+            b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+        );
+    }
     let body = body_of(r.id, r.body);
     if r.chunked {
         chunked(&mut out, &body, 1000);
@@ -301,6 +325,8 @@ struct Client {
     tally: Tally,
     /// Requests the rate limit let through on the previous connections.
     limited_done: u64,
+    /// Tunnel bytes written after a 101 on the current connection.
+    tunnel: Vec<u8>,
 }
 
 /// Runs `scenario`; the first invariant that fails, or what it did.
@@ -355,6 +381,7 @@ fn run_inner(scenario: &Scenario) -> Result<Tally, Violation> {
         let now = current(&world, i, &c.sent);
         tally.requests += c.tally.requests + now.requests;
         tally.responses += c.tally.responses + now.responses;
+        tally.tunneled += c.tally.tunneled;
         tally.forwarded += c.forwarded.values().map(|&n| u64::from(n)).sum::<u64>();
     }
     Ok(tally)
@@ -364,13 +391,31 @@ fn apply(world: &mut World, clients: &mut [Client], action: &Action) {
     match action {
         Action::Send(i, reqs) => {
             let i = *i;
-            if world.clients[i].client_closed {
+            let mut fresh = world.clients[i].client_closed;
+            if clients[i].sent.last().is_some_and(|r| r.upgrade) {
+                if switched(world, i, &clients[i].sent) && !world.clients[i].client_closed {
+                    // A tunnel: the client's bytes now go through as they are.
+                    let bytes: Vec<u8> = reqs
+                        .iter()
+                        .flat_map(|r| format!("[t{}]", r.id).into_bytes())
+                        .collect();
+                    clients[i].tunnel.extend_from_slice(&bytes);
+                    clients[i].tally.tunneled += bytes.len() as u64;
+                    world.client(i, &bytes);
+                    return;
+                }
+                // Not switched (yet, or refused): the client gives up on
+                // this connection.
+                fresh = true;
+            }
+            if fresh {
                 // A closed connection: the client opens a new one.
                 let done = current(world, i, &clients[i].sent);
                 let c = &mut clients[i];
                 c.tally.requests += done.requests;
                 c.tally.responses += done.responses;
                 c.sent.clear();
+                c.tunnel.clear();
                 count_forwarded(world, i, c);
                 c.limited_done += limited_passed(world, i);
                 let now = world.clients[i].now;
@@ -417,6 +462,7 @@ fn current(world: &World, i: usize, sent: &[Req]) -> Tally {
         requests: sent.len() as u64,
         responses: got.messages.len() as u64,
         forwarded: 0,
+        tunneled: 0,
     }
 }
 
@@ -498,11 +544,14 @@ fn check(
                 c.sent.len()
             ));
         }
-        // The access log holds a record for every response.
-        if s.logs.len() < got.messages.len() {
+        // The access log holds a record for every response (a tunnel's
+        // when it ends).
+        let open_tunnel =
+            !s.client_closed && got.messages.last().is_some_and(|m| m.status() == 101);
+        let logged = got.messages.len() - usize::from(open_tunnel);
+        if s.logs.len() < logged {
             return Err(format!(
-                "client {i}: {} responses but {} access records",
-                got.messages.len(),
+                "client {i}: {logged} responses but {} access records",
                 s.logs.len()
             ));
         }
@@ -529,6 +578,30 @@ fn check(
                 if let Some(id) = id_of(&m, "x-id") {
                     *counts.entry(id).or_default() += 1;
                     here.insert(id);
+                }
+            }
+        }
+        // Tunnel bytes reach the server after the handshake, unaltered.
+        if let Some(up) = c.sent.last().filter(|r| r.upgrade) {
+            for sock in &s.socks {
+                let msgs = reference::requests(&sock.received, None).messages;
+                let Some(k) = msgs.iter().position(|m| id_of(m, "x-id") == Some(up.id)) else {
+                    continue;
+                };
+                let at: usize = msgs[..=k].iter().map(|m| m.len).sum();
+                let tail = &sock.received[at.min(sock.received.len())..];
+                if !c.tunnel.starts_with(tail) {
+                    return Err(format!(
+                        "client {i}: the tunnel after request {} carried bytes the client did not send",
+                        up.id
+                    ));
+                }
+                if tail.len() < c.tunnel.len() && !s.client_closed && !sock.closed {
+                    return Err(format!(
+                        "client {i}: {} of {} tunnel bytes reached the server",
+                        tail.len(),
+                        c.tunnel.len()
+                    ));
                 }
             }
         }
@@ -563,6 +636,13 @@ fn check(
         ));
     }
     Ok(())
+}
+
+/// The last request on client `i`'s connection got a 101.
+fn switched(world: &World, i: usize, sent: &[Req]) -> bool {
+    let heads: Vec<bool> = sent.iter().map(|r| r.method == "HEAD").collect();
+    let got = reference::responses(&world.clients[i].client_out, &heads, false);
+    got.messages.len() == sent.len() && got.messages.last().is_some_and(|m| m.status() == 101)
 }
 
 /// Requests of client `i`'s current connection the rate limit let through.
