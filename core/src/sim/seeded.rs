@@ -131,7 +131,8 @@ pub struct Scenario {
 /// An invariant that did not hold.
 #[derive(Clone, Debug)]
 pub struct Violation {
-    /// After this step (its index; `steps.len()`: after settling).
+    /// After this step (its index; `steps.len()`: after settling;
+    /// `usize::MAX`: a panic, step unknown).
     pub step: usize,
     /// What went wrong.
     pub what: String,
@@ -139,7 +140,10 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "after step {}: {}", self.step, self.what)
+        match self.step {
+            usize::MAX => write!(f, "during the run: {}", self.what),
+            n => write!(f, "after step {n}: {}", self.what),
+        }
     }
 }
 
