@@ -1,5 +1,5 @@
 //! The seeded world simulation: 1 000 seeds, every invariant after every
-//! step (`core/src/sim/seeded/`: the scenario and the run in `mod.rs`, the invariants in `check.rs`, the bytes in `wire.rs`).
+//! step (`core/src/sim/seeded/`).
 
 use std::time::Instant;
 
