@@ -438,7 +438,12 @@ impl Config {
             (names, &dns),
             &mut errs,
         );
-        let routes = route::routes(&raw.route, &upstreams, &middleware, &mut errs);
+        let declared: Vec<String> = raw
+            .middleware
+            .iter()
+            .filter_map(|t| t.get_ref().get("name")?.as_str().map(String::from))
+            .collect();
+        let routes = route::routes(&raw.route, &upstreams, &middleware, &declared, &mut errs);
 
         if upstreams.is_empty() {
             errs.list.push(ConfigError {

@@ -176,15 +176,18 @@ fn regex(src: &str) -> Result<Pattern, String> {
 
 /// Validates every `[[route]]`; with none, one route sends everything to
 /// the first upstream.
+/// `declared` holds every name a `[[middleware]]` entry gives, valid
+/// or not (a route naming an invalid one gets no second error).
 pub(super) fn routes(
     raw: &[RawRoute],
     upstreams: &[GroupSpec],
     layers: &[LayerConfig],
+    declared: &[String],
     errs: &mut Errors<'_>,
 ) -> Vec<RouteSpec> {
     let mut routes: Vec<RouteSpec> = Vec::new();
     for (i, r) in raw.iter().enumerate() {
-        if let Some(route) = route(r, i, upstreams, layers, errs) {
+        if let Some(route) = route(r, i, upstreams, (layers, declared), errs) {
             if let Some(k) = routes.iter().position(|o| o.same_requests(&route)) {
                 let span = [&r.path, &r.path_prefix, &r.path_regex, &r.host]
                     .into_iter()
@@ -241,7 +244,7 @@ fn route(
     r: &RawRoute,
     i: usize,
     upstreams: &[GroupSpec],
-    layers: &[LayerConfig],
+    (layers, declared): (&[LayerConfig], &[String]),
     errs: &mut Errors<'_>,
 ) -> Option<RouteSpec> {
     let key = |k: &str| format!("route[{i}].{k}");
@@ -361,9 +364,10 @@ fn route(
         for n in list.get_ref() {
             match layers.iter().position(|l| l.name.as_ref() == Some(n)) {
                 Some(k) => middleware.push(k),
+                // Declared but invalid: its own error says why.
+                None if declared.contains(n) => {}
                 None => {
-                    let named: Vec<&str> =
-                        layers.iter().filter_map(|l| l.name.as_deref()).collect();
+                    let named: Vec<&str> = declared.iter().map(String::as_str).collect();
                     errs.at(
                         list.span(),
                         key("middleware"),

@@ -205,7 +205,7 @@ request_set = { "Transfer-Encoding" = "x" }
 path = "/a"
 path_prefix = "/b"
 upstream = "a"
-middleware = ["nope"]
+middleware = ["nope", "tag"]
 [[route]]
 path_regex = "^/x"
 strip_prefix = true
@@ -222,7 +222,8 @@ upstream = "a"
             "line 10: middleware[0].kind: unknown middleware kind \"headerz\" (the kinds are: headers, ip-access, cors, request-id, rate-limit, concurrency, redirect, rewrite, forwarded, api-key, basic-auth, jwt, forward-auth)",
             "line 14: middleware[1].request_set: \"Transfer-Encoding\" is a framing or hop-by-hop header that only the core sets",
             "line 17: route[0].path_prefix: a route has one of path, path_prefix, path_regex (this one also has path)",
-            "line 19: route[0].middleware: no middleware named \"nope\" (named ones: none)",
+            // "tag" is declared, if invalid: its own error above, no second one.
+            "line 19: route[0].middleware: no middleware named \"nope\" (named ones: tag, auth)",
             "line 24: route[1].strip_prefix: goes with path_prefix only",
             "line 23: route[1].headers.X-A: invalid regex: error: unclosed group",
         ]
