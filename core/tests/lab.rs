@@ -1,6 +1,6 @@
 //! `lab`: balancers offline on synthetic traffic with scripted faults.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weir_core::sim::addr;
 use weir_core::sim::lab::{run, Fault, FaultKind, Keys, Traffic};
@@ -21,6 +21,7 @@ fn traffic(seed: u64) -> Traffic {
         rate: 1_000.0,
         latency: Duration::from_millis(20),
         seed,
+        start: Instant::now(),
     }
 }
 

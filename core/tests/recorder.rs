@@ -2,7 +2,9 @@
 //! to its worker's ring when the client side closes, and replay gives
 //! the same bytes back.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use weir_core::recorder::Direction;
 
 use weir_core::sim::transcript::replay;
 use weir_core::sim::{config, Sim};
@@ -81,4 +83,43 @@ fn recorder_settings_are_validated() {
             "recorder.redact"
         ]
     );
+}
+
+#[test]
+fn each_direction_is_capped_and_every_piece_has_its_time() {
+    let cfg = config(1, "[recorder]\nconnections = 2\nmax_bytes = 30\n");
+    let mut sim = Sim::from_toml(&cfg, Instant::now()).unwrap();
+    sim.script(9001, &[R1]);
+    sim.client(b"GET /a HTTP/1.1\r\n");
+    sim.advance(Duration::from_millis(5));
+    sim.client(b"Host: h\r\nConnection: close\r\n\r\n");
+    assert!(sim.client_closed);
+    let ring = sim.gw.recordings().unwrap();
+    let ring = ring.lock().unwrap();
+    let r = ring.recordings().next().expect("one recording");
+    assert_eq!(r.from_client, b"GET /a HTTP/1.1\r\nHost: h\r\nConn");
+    assert_eq!(r.to_client, &sim.client_out[..30]);
+    assert!(r.truncated);
+    let from_client: Vec<_> = r
+        .pieces
+        .iter()
+        .filter(|p| p.1 == Direction::FromClient)
+        .collect();
+    assert_eq!(
+        from_client,
+        [
+            &(0, Direction::FromClient, 17),
+            &(5, Direction::FromClient, 30)
+        ]
+    );
+    // The rest of the pieces came at 5 ms, each counted whole.
+    assert!(r.pieces.iter().skip(2).all(|p| p.0 == 5));
+    let to_client: u32 = r
+        .pieces
+        .iter()
+        .filter(|p| p.1 == Direction::ToClient)
+        .map(|p| p.2)
+        .sum();
+    assert_eq!(to_client as usize, sim.client_out.len());
+    assert_eq!(r.lasted, Duration::from_millis(5));
 }

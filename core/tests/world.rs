@@ -16,14 +16,14 @@ fn a_thousand_seeds_hold_every_invariant() {
     let mut tunneled = 0;
     for seed in 0..1_000 {
         let s = generate(seed, STEPS);
-        match run(&s) {
+        match run(&s, Instant::now()) {
             Ok(t) => {
                 requests += t.requests;
                 forwarded += t.forwarded;
                 tunneled += t.tunneled;
             }
             Err(v) => {
-                let small = shrink(&s);
+                let small = shrink(&s, Instant::now());
                 panic!(
                     "seed {seed}: {v}\nshrunk to {} steps: {:#?}",
                     small.steps.len(),
@@ -47,7 +47,10 @@ fn a_seed_is_the_same_world_every_time() {
     let a = generate(42, STEPS);
     let b = generate(42, STEPS);
     assert_eq!(a.steps, b.steps);
-    assert_eq!(run(&a).unwrap(), run(&b).unwrap());
+    assert_eq!(
+        run(&a, Instant::now()).unwrap(),
+        run(&b, Instant::now()).unwrap()
+    );
 }
 
 #[test]
@@ -74,12 +77,12 @@ fn a_broken_world_is_caught_and_shrunk() {
             Action::Reload(1),
         ],
     };
-    let v = run(&s).unwrap_err();
+    let v = run(&s, Instant::now()).unwrap_err();
     assert!(
         v.what.contains("non-idempotent request 7 sent 2 times"),
         "{v}"
     );
-    let small = shrink(&s);
+    let small = shrink(&s, Instant::now());
     assert_eq!(
         small.steps,
         vec![

@@ -117,6 +117,7 @@ fn traffic(args: &Args) -> Result<Traffic, String> {
         rate: args.rate,
         latency: Duration::from_millis(args.latency),
         seed: args.seed,
+        start: std::time::Instant::now(),
     })
 }
 

@@ -38,7 +38,7 @@ pub fn run_seeds(name: &str, args: &Args) -> i32 {
                 if seed >= end || stop.load(Ordering::Relaxed) {
                     return;
                 }
-                match run(&generate(seed, args.steps)) {
+                match run(&generate(seed, args.steps), Instant::now()) {
                     Ok(t) => {
                         totals[0].fetch_add(1, Ordering::Relaxed);
                         totals[1].fetch_add(t.requests, Ordering::Relaxed);
@@ -64,8 +64,8 @@ pub fn run_seeds(name: &str, args: &Args) -> i32 {
         return 0;
     };
     let scenario = generate(seed, args.steps);
-    let violation = run(&scenario).err();
-    let small = shrink(&scenario);
+    let violation = run(&scenario, Instant::now()).err();
+    let small = shrink(&scenario, Instant::now());
     println!(
         "{name}: sim: seed {seed} fails: {}",
         violation.map_or_else(|| "(not again)".into(), |v| v.to_string())

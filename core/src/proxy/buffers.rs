@@ -8,8 +8,10 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use super::connection::Connection;
 use super::exchange::Exchange;
 use super::inbox::Inbox;
+use super::Gateway;
 use super::Output;
 use crate::http1::{HeadScanner, Headers};
 
@@ -116,5 +118,46 @@ impl Buffers {
             h.clear();
             self.spare_headers.push(h);
         }
+    }
+}
+
+/// A connection's buffer set: taken, given back when idle, retired.
+impl Connection {
+    /// Gives back the memory of buffers an idle connection does not need.
+    pub(super) fn compact(&mut self, gw: &mut Gateway) {
+        self.compacted = true;
+        // Actions not yet taken stay (none, when the frontend drains
+        // after every input); everything else goes back to the stock.
+        if let Some(mut b) = self.bufs.take() {
+            if b.out.is_empty() && b.rec.is_none() {
+                gw.stock.give(b);
+            } else {
+                self.bufs = Some(Box::new(Buffers {
+                    out: std::mem::take(&mut b.out),
+                    rec: b.rec.take(),
+                    ..Buffers::default()
+                }));
+                gw.stock.give(b);
+            }
+        }
+    }
+
+    /// Gives a finished connection's buffers to the gateway for the next
+    /// connection (dropping a `Connection` frees them instead).
+    pub fn retire(mut self, gw: &mut Gateway) {
+        gw.metrics.connections_closed += 1;
+        if let Some(b) = self.bufs.take() {
+            gw.stock.give(b);
+        }
+    }
+
+    /// The buffers, allocated again if an idle connection gave them back.
+    pub(super) fn b(&mut self) -> &mut Buffers {
+        self.bufs.get_or_insert_with(Box::default)
+    }
+
+    /// Bytes received from the client and not yet consumed.
+    pub(super) fn cin_len(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.cin.len())
     }
 }

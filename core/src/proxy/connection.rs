@@ -105,11 +105,11 @@ impl Connection {
             Timer::ClientHead,
             now + gw.plan.config.timeouts.client_header,
         );
-        let rec = gw.recorder.as_ref().map(|ring| {
+        let rec = gw.recorder.as_ref().map(|(ring, max)| {
             let wall = gw
                 .clock()
                 .map(|(at, wall)| wall + now.saturating_duration_since(at));
-            crate::recorder::Recorder::start(ring, client, now, wall)
+            crate::recorder::Recorder::start(ring, *max, client, now, wall)
         });
         Connection {
             recording: rec.is_some(),
@@ -195,100 +195,12 @@ impl Connection {
     }
 
     #[inline(always)]
-    fn next_output(&mut self) -> Output {
+    pub(super) fn next_output(&mut self) -> Output {
         match self.bufs.as_mut().and_then(|b| b.out.pop_front()) {
             Some(o) => o,
             None if self.client_closed => Output::Wait(None),
             None => Output::Wait(self.timers.next()),
         }
-    }
-
-    /// [`Connection::poll_output`] of a connection the flight recorder
-    /// records (out of line: serving without it pays one test).
-    #[cold]
-    #[inline(never)]
-    fn poll_recorded(&mut self) -> Output {
-        let o = self.next_output();
-        self.record_output(&o);
-        o
-    }
-
-    /// Keeps what a peer sent (the flight recorder).
-    #[cold]
-    #[inline(never)]
-    fn record_input(&mut self, now: Instant, input: &Input) {
-        use crate::recorder::Direction;
-        let upstream = match input {
-            Input::Received(Peer::Upstream(id), _) => self.is_current(*id),
-            _ => false,
-        };
-        let Some(r) = self.bufs.as_mut().and_then(|b| b.rec.as_mut()) else {
-            return;
-        };
-        r.at(now);
-        match input {
-            Input::Received(Peer::Client, b) => r.piece(Direction::FromClient, b),
-            Input::Received(Peer::Upstream(_), b) if upstream => {
-                r.piece(Direction::FromUpstream, b)
-            }
-            _ => {}
-        }
-    }
-
-    /// Keeps what goes to the client; hands the recording to the ring
-    /// when the client side closes (the flight recorder).
-    fn record_output(&mut self, o: &Output) {
-        match o {
-            Output::Send(Peer::Client, b) => {
-                if let Some(r) = self.bufs.as_mut().and_then(|b| b.rec.as_mut()) {
-                    r.piece(crate::recorder::Direction::ToClient, b);
-                }
-            }
-            Output::Close(Peer::Client) => {
-                if let Some(r) = self.bufs.as_mut().and_then(|b| b.rec.take()) {
-                    r.finish();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Gives back the memory of buffers an idle connection does not need.
-    fn compact(&mut self, gw: &mut Gateway) {
-        self.compacted = true;
-        // Actions not yet taken stay (none, when the frontend drains
-        // after every input); everything else goes back to the stock.
-        if let Some(mut b) = self.bufs.take() {
-            if b.out.is_empty() && b.rec.is_none() {
-                gw.stock.give(b);
-            } else {
-                self.bufs = Some(Box::new(Buffers {
-                    out: std::mem::take(&mut b.out),
-                    rec: b.rec.take(),
-                    ..Buffers::default()
-                }));
-                gw.stock.give(b);
-            }
-        }
-    }
-
-    /// Gives a finished connection's buffers to the gateway for the next
-    /// connection (dropping a `Connection` frees them instead).
-    pub fn retire(mut self, gw: &mut Gateway) {
-        gw.metrics.connections_closed += 1;
-        if let Some(b) = self.bufs.take() {
-            gw.stock.give(b);
-        }
-    }
-
-    /// The buffers, allocated again if an idle connection gave them back.
-    pub(super) fn b(&mut self) -> &mut Buffers {
-        self.bufs.get_or_insert_with(Box::default)
-    }
-
-    /// Bytes received from the client and not yet consumed.
-    pub(super) fn cin_len(&self) -> usize {
-        self.bufs.as_ref().map_or(0, |b| b.cin.len())
     }
 
     /// Formats the client's IP (`ip`, as resolved) for `X-Forwarded-For`
@@ -472,7 +384,7 @@ impl Connection {
         self.ex.as_mut().and_then(|e| e.up.as_mut())
     }
 
-    fn is_current(&self, id: UpstreamId) -> bool {
+    pub(super) fn is_current(&self, id: UpstreamId) -> bool {
         self.link().is_some_and(|l| l.id == id)
     }
 

@@ -45,8 +45,9 @@ pub struct Gateway {
     /// Every decision, written down while `explain` runs; `None` when
     /// serving.
     pub(crate) trace: Option<Box<crate::explain::Trace>>,
-    /// This worker's flight-recorder ring, when `[recorder]` is set.
-    pub(crate) recorder: Option<crate::recorder::SharedRing>,
+    /// This worker's flight-recorder ring and the cap of each direction,
+    /// when `[recorder]` is set (as the process started).
+    pub(crate) recorder: Option<(crate::recorder::SharedRing, usize)>,
 }
 
 impl Gateway {
@@ -65,11 +66,10 @@ impl Gateway {
             .iter()
             .map(|spec| Group::new(spec, rng.next_u64()))
             .collect();
-        let recorder = plan
-            .config
-            .recorder
-            .clone()
-            .map(crate::recorder::Ring::shared);
+        let recorder = plan.config.recorder.clone().map(|spec| {
+            let max = spec.max_bytes;
+            (crate::recorder::Ring::shared(spec), max)
+        });
         Gateway {
             wall: None,
             route_names: names(&plan),
@@ -89,7 +89,7 @@ impl Gateway {
     /// This worker's flight-recorder ring (`None` without `[recorder]`;
     /// made with the first plan, kept across reloads).
     pub fn recordings(&self) -> Option<crate::recorder::SharedRing> {
-        self.recorder.clone()
+        self.recorder.as_ref().map(|(ring, _)| ring.clone())
     }
 
     /// From now on, every decision is written down (`explain`).

@@ -30,6 +30,7 @@ mod inward;
 mod local_answer;
 mod log;
 pub mod log_format;
+mod recording;
 mod request;
 mod response;
 mod rewrite;

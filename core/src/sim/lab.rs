@@ -40,6 +40,9 @@ pub struct Traffic {
     pub latency: Duration,
     /// Seeds the draws and the balancer.
     pub seed: u64,
+    /// Where the virtual clock starts (any instant: handed in, as the
+    /// core reads no clock).
+    pub start: Instant,
 }
 
 /// A scripted fault.
@@ -111,7 +114,7 @@ fn zipf_cdf(n: u64, s: f64) -> Vec<f64> {
 
 /// Runs `traffic` through a group built from `spec`, with `faults`.
 pub fn run(spec: &GroupSpec, traffic: &Traffic, faults: &[Fault]) -> Report {
-    let epoch = Instant::now();
+    let epoch = traffic.start;
     let mut rng = Rng::new(traffic.seed);
     let mut group = Group::new(spec, traffic.seed);
     let n = spec.servers.len();

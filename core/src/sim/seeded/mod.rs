@@ -225,8 +225,10 @@ pub fn generate(seed: u64, steps: usize) -> Scenario {
 }
 
 /// Runs `scenario`; the first invariant that fails, or what it did.
-pub fn run(scenario: &Scenario) -> Result<Tally, Violation> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| run_inner(scenario)));
+/// `epoch` is where the virtual clock starts (any instant: handed in, as
+/// the core reads no clock); the outcome does not depend on it.
+pub fn run(scenario: &Scenario, epoch: Instant) -> Result<Tally, Violation> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| run_inner(scenario, epoch)));
     match outcome {
         Ok(r) => r,
         Err(panic) => {
@@ -243,8 +245,7 @@ pub fn run(scenario: &Scenario) -> Result<Tally, Violation> {
     }
 }
 
-fn run_inner(scenario: &Scenario) -> Result<Tally, Violation> {
-    let epoch = Instant::now();
+fn run_inner(scenario: &Scenario, epoch: Instant) -> Result<Tally, Violation> {
     let mut world = World::from_toml(&config(0), CLIENTS, epoch).map_err(|e| Violation {
         step: 0,
         what: format!("config: {e:?}"),
@@ -349,7 +350,7 @@ fn set(list: &mut Vec<std::net::SocketAddr>, a: std::net::SocketAddr, on: bool) 
 }
 
 /// The fewest steps of `scenario` (a subsequence) that still fail.
-pub fn shrink(scenario: &Scenario) -> Scenario {
+pub fn shrink(scenario: &Scenario, epoch: Instant) -> Scenario {
     let mut best = scenario.clone();
     let mut chunk = best.steps.len().div_ceil(2).max(1);
     loop {
@@ -359,7 +360,7 @@ pub fn shrink(scenario: &Scenario) -> Scenario {
             let mut trial = best.clone();
             let end = (at + chunk).min(trial.steps.len());
             trial.steps.drain(at..end);
-            if run(&trial).is_err() {
+            if run(&trial, epoch).is_err() {
                 best = trial;
                 progressed = true;
             } else {
