@@ -127,8 +127,14 @@ pub enum ReadOutcome {
 ///
 /// Memory is zeroed (safe Rust cannot read into uninitialised memory)
 /// block by block, just before it is read into; a block starts at 4 KiB
-/// and doubles, up to 64 KiB, while reads keep filling it, so small
-/// requests touch little memory and bulk transfers get large reads.
+/// and doubles, up to 64 KiB, while reads keep filling whole blocks, so
+/// small requests touch little memory and bulk transfers get large reads.
+///
+/// A slice keeps its whole block alive. Once blocks are at their largest,
+/// a large read (a body streaming at the window) that the rest of the
+/// block would cut short goes to a fresh block instead of leaving a slice
+/// in the old one: what a slow peer's queue holds then pins about one
+/// block, not two or three.
 pub struct ReadBuf {
     buf: BytesMut,
     block: usize,
@@ -146,15 +152,18 @@ impl Default for ReadBuf {
 impl ReadBuf {
     /// Reads at most `max` bytes from `r`; `Interrupted` is retried.
     pub fn read_from(&mut self, mut r: impl Read, max: usize) -> ReadOutcome {
-        if self.buf.is_empty() {
+        let want = max.max(1);
+        let large = self.block == READ_MAX && want >= READ_MAX / 2;
+        if self.buf.is_empty() || (large && self.buf.len() < want) {
             self.buf = BytesMut::zeroed(self.block);
         }
-        let n = max.clamp(1, self.buf.len());
+        let fresh = self.buf.len() == self.block;
+        let n = want.min(self.buf.len());
         loop {
             match r.read(&mut self.buf[..n]) {
                 Ok(0) => return ReadOutcome::Eof,
                 Ok(got) => {
-                    if got == self.buf.len() {
+                    if fresh && got == self.block {
                         self.block = (self.block * 2).min(READ_MAX);
                     }
                     return ReadOutcome::Data {
@@ -323,6 +332,76 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Gives at most `per_call` bytes per read, of an endless stream.
+    struct Source {
+        per_call: usize,
+    }
+
+    impl Read for Source {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.per_call);
+            buf[..n].fill(b'x');
+            Ok(n)
+        }
+    }
+
+    fn read(buf: &mut ReadBuf, per_call: usize, max: usize) -> Bytes {
+        match buf.read_from(Source { per_call }, max) {
+            ReadOutcome::Data { bytes, .. } => bytes,
+            _ => panic!("no data"),
+        }
+    }
+
+    /// True when `b` starts where `a` ends: carved from the same block.
+    fn adjoining(a: &Bytes, b: &Bytes) -> bool {
+        a.as_ptr() as usize + a.len() == b.as_ptr() as usize
+    }
+
+    #[test]
+    fn small_reads_share_a_block_and_filling_its_tail_does_not_grow_blocks() {
+        let mut buf = ReadBuf::default();
+        let mut last = read(&mut buf, 100, 16_385);
+        for _ in 0..100 {
+            let next = read(&mut buf, 100, 16_385);
+            if !adjoining(&last, &next) {
+                // A new block: the old one's tail was used up, and small
+                // reads never made blocks grow.
+                assert_eq!(buf.block, 4096);
+            }
+            last = next;
+        }
+        assert_eq!(buf.block, 4096);
+    }
+
+    #[test]
+    fn reads_that_fill_whole_blocks_grow_them_to_the_largest() {
+        let mut buf = ReadBuf::default();
+        let sizes: Vec<usize> = (0..6)
+            .map(|_| read(&mut buf, usize::MAX, READ_MAX).len())
+            .collect();
+        assert_eq!(sizes, [4096, 8192, 16_384, 32_768, 65_536, 65_536]);
+    }
+
+    #[test]
+    fn a_large_read_the_rest_of_a_block_would_cut_short_takes_a_fresh_block() {
+        let mut buf = ReadBuf::default();
+        while buf.block < READ_MAX {
+            read(&mut buf, usize::MAX, READ_MAX);
+        }
+        // 60 KiB of a fresh block used, 4 KiB left.
+        let first = read(&mut buf, 61_440, READ_MAX);
+        assert_eq!(first.len(), 61_440);
+        // A read of the window goes whole into a new block...
+        let second = read(&mut buf, usize::MAX, READ_MAX);
+        assert_eq!(second.len(), READ_MAX);
+        assert!(!adjoining(&first, &second));
+        // ...and a small one still fills the rest of the current block.
+        let third = read(&mut buf, 61_440, READ_MAX);
+        let fourth = read(&mut buf, usize::MAX, 1000);
+        assert!(adjoining(&third, &fourth));
+        assert_eq!(fourth.len(), 1000);
     }
 
     fn queue(parts: &[&'static [u8]]) -> WriteQueue {

@@ -125,6 +125,14 @@ impl<T> Pool<T> {
         out
     }
 
+    /// When the oldest connection kept reaches its idle time, if any.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.lists
+            .iter()
+            .filter_map(|l| l.first().map(|(_, t)| *t + self.idle))
+            .min()
+    }
+
     /// Takes out every connection to `addr` (a server a reload removed).
     pub fn remove_server(&mut self, addr: SocketAddr) -> Vec<T> {
         match self.ids.get(&addr) {

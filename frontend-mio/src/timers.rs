@@ -13,25 +13,27 @@ use std::time::{Duration, Instant};
 pub enum Due {
     /// A connection's core asked to be woken (connection key).
     Conn(usize),
-    /// A pooled upstream socket's idle time ends (socket key).
-    Pooled(usize),
+    /// The oldest pooled upstream socket's idle time ends: the pool is
+    /// swept (one entry for the whole pool, armed while it holds any, so
+    /// pooling a socket per request adds nothing to the heap).
+    PoolSweep,
 }
 
-/// Set on a packed key that names a pooled socket.
-const POOLED: u32 = 1 << 31;
+/// The packed key of [`Due::PoolSweep`].
+const POOL_SWEEP: u32 = 1 << 31;
 
 impl Due {
     /// Slab keys stay far below 2^31 (each entry is ~100 bytes or more).
     fn pack(self) -> u32 {
         match self {
-            Due::Conn(k) => k as u32 & !POOLED,
-            Due::Pooled(k) => k as u32 | POOLED,
+            Due::Conn(k) => k as u32 & !POOL_SWEEP,
+            Due::PoolSweep => POOL_SWEEP,
         }
     }
 
     fn unpack(v: u32) -> Due {
-        if v & POOLED != 0 {
-            Due::Pooled((v & !POOLED) as usize)
+        if v & POOL_SWEEP != 0 {
+            Due::PoolSweep
         } else {
             Due::Conn(v as usize)
         }
@@ -94,7 +96,7 @@ mod tests {
         let t0 = Instant::now();
         let mut heap = TimerHeap::new(t0);
         let a = t0 + Duration::from_nanos(1_500_000_003);
-        heap.push(a, Due::Pooled(7));
+        heap.push(a, Due::PoolSweep);
         heap.push(t0 + Duration::from_millis(1), Due::Conn(3));
         assert_eq!(heap.next(), Some(t0 + Duration::from_millis(1)));
         assert_eq!(heap.pop_due(t0), None);
@@ -102,7 +104,7 @@ mod tests {
             heap.pop_due(a),
             Some((t0 + Duration::from_millis(1), Due::Conn(3)))
         );
-        assert_eq!(heap.pop_due(a), Some((a, Due::Pooled(7))));
+        assert_eq!(heap.pop_due(a), Some((a, Due::PoolSweep)));
         assert_eq!(heap.pop_due(a), None);
     }
 }

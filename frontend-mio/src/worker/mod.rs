@@ -66,6 +66,8 @@ pub struct Worker {
     socks: Slab<Sock>,
     /// Idle upstream sockets (their keys in `socks`), by server number.
     pool: Pool<usize>,
+    /// A [`Due::PoolSweep`] is in the timer heap.
+    pool_sweep: bool,
     timers: TimerHeap,
     buf: ReadBuf,
     log: LogSink,
@@ -141,6 +143,7 @@ impl Worker {
             conns: Slab::new(),
             socks: Slab::new(),
             pool: Pool::new(plans.current().config.timeouts.pool_idle),
+            pool_sweep: false,
             timers: TimerHeap::new(Instant::now()),
             buf: ReadBuf::default(),
             log: LogSink::new(quiet),
@@ -260,14 +263,7 @@ impl Worker {
                             self.release_if_compact(ck);
                         }
                     }
-                    Due::Pooled(k) => {
-                        if self
-                            .pooled_since(k)
-                            .is_some_and(|t| t + self.pool.idle() <= now)
-                        {
-                            self.close_sock(k);
-                        }
-                    }
+                    Due::PoolSweep => self.sweep_pool(now),
                 }
             }
             self.trim.maybe_trim(now, events.is_empty());
@@ -462,5 +458,56 @@ mod tests {
         let sock = std::mem::size_of::<Sock>();
         assert!(conn <= 240, "Conn is {conn} bytes");
         assert!(sock <= 72, "Sock is {sock} bytes");
+    }
+
+    /// Pooling an upstream socket per request must not add a timer entry
+    /// per request: they lived `pool_idle` (30 s) each, so the heap grew
+    /// with the request rate (1 MiB at a few thousand requests a second).
+    #[test]
+    fn pooled_sockets_share_one_sweep_which_closes_the_idle_ones() {
+        let config = weir_core::Config::from_toml(
+            "listen = \"127.0.0.1:0\"\n[timeouts]\npool_idle = 1000\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:9\" }]\n",
+        )
+        .expect("config");
+        let plans = Plans::new(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut w = Worker::new(
+            &plans,
+            vec![listener],
+            0,
+            true,
+            100,
+            Shutdown::manual(),
+            Duration::from_secs(1),
+        )
+        .expect("worker");
+        let server = w.pool.server(addr);
+        let t0 = Instant::now();
+        let mut keys = Vec::new();
+        for i in 0..50 {
+            let stream = mio::net::TcpStream::connect(addr).expect("connect");
+            let k = w
+                .register(Sock::new(stream, Owner::Pooled, server))
+                .expect("register");
+            w.pool_sock(k, t0 + Duration::from_millis(i));
+            keys.push(k);
+        }
+        assert_eq!(w.pool.len(), 50);
+        assert_eq!(w.timers.len(), 1, "one sweep for the whole pool");
+        // The sweep at the first one's idle time closes it alone and is
+        // armed again for the next oldest.
+        let (at, due) = w.timers.pop_due(t0 + Duration::from_secs(1)).expect("due");
+        assert_eq!((at, due), (t0 + Duration::from_secs(1), Due::PoolSweep));
+        w.sweep_pool(at);
+        assert_eq!(w.pool.len(), 49);
+        assert!(!w.socks.contains(keys[0]));
+        assert_eq!(w.timers.next(), Some(t0 + Duration::from_millis(1001)));
+        assert_eq!(w.timers.len(), 1);
+        let end = t0 + Duration::from_secs(2);
+        assert_eq!(w.timers.pop_due(end).map(|(_, d)| d), Some(Due::PoolSweep));
+        w.sweep_pool(end);
+        assert!(w.pool.is_empty());
+        assert_eq!(w.timers.len(), 0);
     }
 }

@@ -29,6 +29,11 @@ impl Worker {
             return;
         }
         self.pool.set_idle(plan.config.timeouts.pool_idle);
+        if let Some(at) = self.pool.next_expiry() {
+            // A shorter idle time sweeps sooner (an extra sweep is harmless).
+            self.pool_sweep = true;
+            self.timers.push(at, Due::PoolSweep);
+        }
         for addr in self.gw.install(plan) {
             for k in self.pool.remove_server(addr) {
                 self.close_sock(k);
@@ -84,13 +89,23 @@ impl Worker {
         let s = &mut self.socks[k];
         s.owner = Owner::Pooled;
         s.after_flush = AfterFlush::Keep;
-        self.timers.push(now + self.pool.idle(), Due::Pooled(k));
+        if !self.pool_sweep {
+            self.pool_sweep = true;
+            self.timers.push(now + self.pool.idle(), Due::PoolSweep);
+        }
     }
 
-    /// When socket `k` was pooled, if it is in the pool.
-    pub(super) fn pooled_since(&self, k: usize) -> Option<Instant> {
-        let s = self.socks.get(k).filter(|s| s.owner == Owner::Pooled)?;
-        self.pool.since(s.server, |&x| x == k)
+    /// The pool's sweep is due: closes the sockets idle too long and arms
+    /// the next sweep for the oldest left, if any.
+    pub(super) fn sweep_pool(&mut self, now: Instant) {
+        for k in self.pool.expire(now, |_| true) {
+            self.close_sock(k);
+        }
+        self.pool_sweep = false;
+        if let Some(at) = self.pool.next_expiry() {
+            self.pool_sweep = true;
+            self.timers.push(at, Due::PoolSweep);
+        }
     }
 
     /// A pooled socket became readable: the server closed it or sent
