@@ -201,7 +201,37 @@ fn proxy_protocol_v1_and_v2_end_to_end(bin: &str) {
     assert!(got.is_empty(), "no answer without a PROXY header");
 }
 
+/// Behind a trusted proxy: the client is the address the proxy names (the
+/// access log says so), and the entry appended to `X-Forwarded-For` is
+/// the proxy the request came from, so the upstream sees both hops.
+fn a_trusted_proxy_is_the_hop_appended_to_x_forwarded_for(bin: &str) {
+    let o = Origin::start("a");
+    let dir = support::scratch_dir("trusted-proxy");
+    let log = dir.join("access.log");
+    let config = format!(
+        "workers = 1\n[client_ip]\ntrusted_proxies = [\"127.0.0.0/8\"]\n[log]\npath = \"{}\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n",
+        log.display(),
+        o.addr
+    );
+    let path = Weir::write_config(&dir, &config);
+    let mut cmd = Command::new(support::binary(bin));
+    cmd.arg("--config").arg(&path);
+    let w = Weir::spawn(cmd, dir);
+    let mut c = Client::connect(w.addr);
+    c.send(b"GET /headers HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 198.51.100.4\r\n\r\n");
+    let seen = c.read().text().to_ascii_lowercase();
+    assert!(
+        seen.contains("x-forwarded-for: 198.51.100.4, 127.0.0.1\n"),
+        "{seen}"
+    );
+    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+    support::wait_until(Duration::from_secs(10), "a log line", || {
+        lines().contains(" 198.51.100.4:")
+    });
+}
+
 each_frontend!(
+    a_trusted_proxy_is_the_hop_appended_to_x_forwarded_for,
     proxy_protocol_v1_and_v2_end_to_end,
     curl_against_basic_auth_with_a_real_htpasswd_file,
     a_rate_limit_is_exact_across_workers,

@@ -72,7 +72,7 @@ fn a_forwarded_request_shows_every_step_and_the_exact_upstream_bytes() {
 client: 198.51.100.4, named by the x-forwarded-for field sent by 10.1.1.1, a trusted proxy
 layer global forwarded-headers: next
     - X-Forwarded-For: 198.51.100.4
-    + X-Forwarded-For: 198.51.100.4, 198.51.100.4
+    + X-Forwarded-For: 198.51.100.4, 10.1.1.1
     + X-Forwarded-Proto: http
     + X-Forwarded-Host: a
 routes, best first:
@@ -100,7 +100,7 @@ upstream users (consistent-hash):
     assert!(t.contains(&format!("owned by {server};")), "{t}");
     assert_eq!(
         String::from_utf8_lossy(bytes),
-        "GET /users/7 HTTP/1.1\r\nHost: a\r\nX-User: alice\r\nX-Forwarded-For: 198.51.100.4, 198.51.100.4\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\nX-Route: users\r\n\r\n"
+        "GET /users/7 HTTP/1.1\r\nHost: a\r\nX-User: alice\r\nX-Forwarded-For: 198.51.100.4, 10.1.1.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\nX-Route: users\r\n\r\n"
     );
     assert!(t.ends_with("== forwarded\n"), "{t}");
     // The same key, hashed by the balancer itself, lands on the same server.

@@ -34,8 +34,11 @@ fn from(xff: &str) -> Vec<u8> {
     format!("GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: {xff}\r\n\r\n").into_bytes()
 }
 
+/// The resolved client is what access lists and logs see; the appended
+/// `X-Forwarded-For` entry is the hop the request came from (the trusted
+/// proxy), so the list stays a record of the hops.
 #[test]
-fn the_resolved_client_is_what_access_lists_logs_and_xff_see() {
+fn the_resolved_client_is_what_access_lists_and_logs_see_and_xff_appends_the_hop() {
     let mut sim = Sim::from_toml(&office("10.0.0.0/8"), Instant::now()).unwrap();
     sim.script(9001, &[OK]);
     // The spoofed leftmost entry is skipped: the client is 192.0.2.5.
@@ -44,7 +47,7 @@ fn the_resolved_client_is_what_access_lists_logs_and_xff_see() {
     assert_eq!(sim.logs[0].client.to_string(), "192.0.2.5:40000");
     assert!(
         sim.upstream_text()
-            .contains("X-Forwarded-For: 6.6.6.6, 192.0.2.5, 192.0.2.5\r\n"),
+            .contains("X-Forwarded-For: 6.6.6.6, 192.0.2.5, 10.0.0.7\r\n"),
         "{}",
         sim.upstream_text()
     );

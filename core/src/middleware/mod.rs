@@ -177,8 +177,11 @@ pub fn is_preflight(req: &RequestHead) -> bool {
 
 /// What a layer may know besides the heads.
 pub struct Cx<'a> {
-    /// The client's address.
+    /// The client's address (as `[client_ip]` resolved it).
     pub client: SocketAddr,
+    /// The address of the peer that sent the request: the client itself,
+    /// or the trusted proxy `client` was resolved through.
+    pub peer: std::net::IpAddr,
     /// The client's IP address as text (formatted once per connection).
     pub client_ip: &'a Bytes,
     /// The time of the input being handled.
@@ -230,6 +233,7 @@ impl<'a> Cx<'a> {
     ) -> Cx<'a> {
         Cx {
             client,
+            peer: client.ip(),
             client_ip,
             now,
             rng,

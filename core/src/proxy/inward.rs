@@ -101,6 +101,7 @@ impl Connection {
         let start = ex.depth.saturating_sub(base);
         let client = SocketAddr::new(ex.client, self.client.port());
         let mut cx = layer_cx(client, &self.bufs, now, gw);
+        cx.peer = self.client.ip();
         cx.route = &ex.record.route;
         if !ex.record.principal.is_empty() {
             cx.principal = Some(ex.record.principal.clone());
