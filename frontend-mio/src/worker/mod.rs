@@ -462,7 +462,7 @@ mod tests {
 
     /// Pooling an upstream socket per request must not add a timer entry
     /// per request: they lived `pool_idle` (30 s) each, so the heap grew
-    /// with the request rate (1 MiB at a few thousand requests a second).
+    /// with the request rate (1 MiB after a few seconds of wrk).
     #[test]
     fn pooled_sockets_share_one_sweep_which_closes_the_idle_ones() {
         let config = weir_core::Config::from_toml(
