@@ -98,9 +98,8 @@ pub async fn run(
         stopping: counts,
         seats,
     } = ending;
-    let (seat_key, seat, kicked) = seats.take();
+    let (seat_key, seat) = seats.take();
     let _leave = Leave(&seats, seat_key);
-    let mut kicked = pin!(kicked.recv());
     let mut evicted = false;
     let mut core = Connection::on_listener(&shard.gateway(), addr, Instant::now(), listener);
     let mut client = Some(Side::fresh(stream));
@@ -264,7 +263,7 @@ pub async fn run(
         seats.set(&seat, worth, since);
         // Wait for readiness, a connect, the timer, or shutdown.
         let event = std::future::poll_fn(|cx| {
-            if !evicted && kicked.as_mut().poll(cx).is_ready() {
+            if !evicted && seat.poll_kicked(cx) {
                 return Poll::Ready(Event::Evicted);
             }
             if !stopping && stop_signal.as_mut().poll(cx).is_ready() {

@@ -3,12 +3,15 @@
 //! `Connection::worth`, kept current by the task with one relaxed store
 //! when it changes); when no permit is left, the accept loop kicks the
 //! seat worth the least among a bounded sample, and the task closes its
-//! connection at once.
+//! connection at once. A kick is a flag and a waker in the seat (32 bytes),
+//! not a channel per connection (768 bytes of heap each).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Context;
 use std::time::Instant;
 
+use atomic_waker::AtomicWaker;
 use slab::Slab;
 use weir_core::proxy::Worth;
 
@@ -17,8 +20,24 @@ pub struct Seat {
     /// `Worth` in the top 2 bits, then milliseconds since the seats'
     /// epoch (when it became so).
     worth: AtomicU64,
-    /// Closed to tell the task to close its connection.
-    pub kick: smol::channel::Sender<()>,
+    /// Set to tell the task to close its connection.
+    kicked: AtomicBool,
+    /// The task waiting on this seat.
+    waker: AtomicWaker,
+}
+
+impl Seat {
+    /// True once the seat was kicked; otherwise the task of `cx` is woken
+    /// when it is.
+    pub fn poll_kicked(&self, cx: &Context<'_>) -> bool {
+        self.waker.register(cx.waker());
+        self.kicked.load(Ordering::Acquire)
+    }
+
+    fn kick(&self) {
+        self.kicked.store(true, Ordering::Release);
+        self.waker.wake();
+    }
 }
 
 /// Every connection's seat, shared by the accept loops.
@@ -50,20 +69,19 @@ impl Seats {
         }
     }
 
-    /// A seat for a new connection: its key, the seat, and what tells
-    /// the task to close.
-    pub fn take(&self) -> (usize, Arc<Seat>, smol::channel::Receiver<()>) {
-        let (kick, kicked) = smol::channel::bounded(1);
+    /// A seat for a new connection: its key and the seat.
+    pub fn take(&self) -> (usize, Arc<Seat>) {
         let seat = Arc::new(Seat {
             worth: AtomicU64::new(pack(self.epoch, Worth::Silent, Instant::now())),
-            kick,
+            kicked: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         });
         let key = self
             .seats
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(seat.clone());
-        (key, seat, kicked)
+        (key, seat)
     }
 
     /// The connection ended.
@@ -106,7 +124,7 @@ impl Seats {
         let Some((_, seat)) = best else {
             return false;
         };
-        seat.kick.close();
+        seat.kick();
         // Not picked twice while it closes.
         seat.worth.store(busy, Ordering::Relaxed);
         drop(seats);
