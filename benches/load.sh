@@ -6,6 +6,13 @@
 #   ROUNDS=3 DURATION=10 benches/load.sh
 #   SCENARIOS="a c" PROXIES="nginx-2 weir-mio-2" benches/load.sh
 #
+# The anchors are tuned as their own docs tell operators to: the origin
+# serves files with sendfile; nginx proxies with in-memory buffers
+# (proxy_buffers 16 16k, proxy_max_temp_file_size 0: a 1 MiB response never
+# spills to a temp file); HAProxy reuses server connections (http-reuse
+# always); access logs are off everywhere and weir runs with --quiet,
+# except in the -log- variants.
+#
 # Scenarios: (a) 12-byte response, 64 keep-alive connections, with p50/p99;
 # (b) the same with 256 connections; (c) 1 MiB bodies, 16 connections;
 # (d) a new connection per request, 64 connections; (e) RSS per idle
@@ -17,6 +24,14 @@
 # auth_basic, limit_req, add_header, $request_id), compared with nginx-gw-N;
 # the plain proxies answer (g) too, which gives the gateway's overhead:
 #   SCENARIOS=g PROXIES="nginx-2 weir-mio-2 nginx-gw-2 weir-mio-gw-2" benches/load.sh
+# Variants, named <proxy>-<variant>-<workers>, compared with nginx's same
+# variant in the summary and with the same proxy's plain run:
+#   -log-  the access log on, to a file: nginx `access_log ... buffer=64k`,
+#          HAProxy `option httplog` to stdout redirected to a file, weir's
+#          `[log] path` without --quiet; answers (a), (c), (d);
+#   -rr-   two origin servers (ports 18080 and 18082 of the same origin),
+#          round robin; answers (a) and (c);
+#   -gw-   the gateway config above; answers (g).
 # weir-mio-base-N runs $WEIR_BASE_DIR/weir-mio (an older build) beside the
 # current one, for a before/after figure from one interleaved run.
 # Each run also records the
@@ -30,8 +45,9 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 SCENARIOS=${SCENARIOS:-"a b c d e g"}
-PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2 nginx-gw-2 weir-mio-gw-2 weir-smol-gw-2"}
+PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2 nginx-log-1 haproxy-log-1 weir-mio-log-1 weir-smol-log-1 nginx-log-2 haproxy-log-2 weir-mio-log-2 weir-smol-log-2 nginx-rr-2 haproxy-rr-2 weir-mio-rr-2 weir-smol-rr-2 nginx-gw-2 weir-mio-gw-2 weir-smol-gw-2"}
 ORIGIN_PORT=18080
+ORIGIN_PORT2=18082
 PROXY_PORT=18081
 work=$(mktemp -d /tmp/weir-load.XXXXXX)
 pids=()
@@ -71,10 +87,12 @@ error_log $work/origin/logs/error.log crit;
 events { worker_connections 20000; }
 http {
   access_log off;
+  sendfile on;
   keepalive_requests 1000000;
   keepalive_timeout 300s;
   server {
     listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
+    listen 127.0.0.1:$ORIGIN_PORT2 backlog=4096;
     root $work/origin/www;
     location = / { return 200 "hello world\n"; }
     location /files/ { alias $work/origin/www/; }
@@ -101,11 +119,15 @@ weir_gw_routes() {
   done
 }
 
-# The part of every nginx proxy config that is the same: workers, no log,
-# keep-alive both ways, the origin upstream. The caller adds the rest of
-# the http block.
+# The part of every nginx proxy config that is the same: workers, the
+# access log (off, or buffered to a file), in-memory proxy buffers,
+# keep-alive both ways, the origin upstream (two servers for -rr-). The
+# caller adds the rest of the http block.
 nginx_prelude() {
-  local dir=$1 workers=$2
+  local dir=$1 workers=$2 log=$3 rr=$4
+  local access="access_log off;" second=""
+  [ -n "$log" ] && access="access_log $dir/logs/access.log combined buffer=64k;"
+  [ -n "$rr" ] && second="server 127.0.0.1:$ORIGIN_PORT2;"
   cat <<CONF
 worker_processes $workers;
 daemon off;
@@ -113,22 +135,26 @@ pid $dir/nginx.pid;
 error_log $dir/logs/error.log crit;
 events { worker_connections 20000; }
 http {
-  access_log off;
+  $access
   keepalive_requests 1000000;
   keepalive_timeout 300s;
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 256; keepalive_requests 1000000; }
+  proxy_buffers 16 16k;
+  proxy_max_temp_file_size 0;
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; $second keepalive 256; keepalive_requests 1000000; }
 CONF
 }
 
 # ---- starting one proxy; sets $proxy_pids and $target ----
 start_proxy() {
-  local name=$1 workers=${1##*-}
+  local name=$1 workers=${1##*-} log="" rr=""
   local dir="$work/$name"; mkdir -p "$dir/logs"
+  case "$name" in *-log-*) log=1 ;; esac
+  case "$name" in *-rr-*) rr=1 ;; esac
   proxy_pids=()
   case "$name" in
     direct) target=$ORIGIN_PORT; proxy_pids=(); return ;;
-    nginx-[0-9]*)
-      { nginx_prelude "$dir" "$workers"; cat; } > "$dir/nginx.conf" <<CONF
+    nginx-[0-9]*|nginx-log-*|nginx-rr-*)
+      { nginx_prelude "$dir" "$workers" "$log" "$rr"; cat; } > "$dir/nginx.conf" <<CONF
   server {
     listen 127.0.0.1:$PROXY_PORT backlog=4096;
     location / {
@@ -143,7 +169,7 @@ start_proxy() {
 CONF
       "$NGINX" -p "$dir" -c "$dir/nginx.conf" & proxy_pids=($!) ;;
     nginx-gw-*)
-      { nginx_prelude "$dir" "$workers"; cat; } > "$dir/nginx.conf" <<CONF
+      { nginx_prelude "$dir" "$workers" "" ""; cat; } > "$dir/nginx.conf" <<CONF
   limit_req_zone \$binary_remote_addr zone=all:10m rate=1000000r/s;
   map \$http_origin \$cors_origin { "https://app.example.com" \$http_origin; default ""; }
   server {
@@ -166,12 +192,18 @@ $(nginx_gw_locations)
 CONF
       "$NGINX" -p "$dir" -c "$dir/nginx.conf" & proxy_pids=($!) ;;
     haproxy-*)
+      local hlog="" hsecond=""
+      [ -n "$log" ] && hlog="log stdout format raw local0"
+      [ -n "$rr" ] && hsecond="server o2 127.0.0.1:$ORIGIN_PORT2"
       cat > "$dir/haproxy.cfg" <<CONF
 global
   nbthread $workers
   maxconn 9000
+  $hlog
 defaults
   mode http
+  log global
+  option httplog
   timeout connect 2s
   timeout client 300s
   timeout server 300s
@@ -182,13 +214,18 @@ frontend f
   bind 127.0.0.1:$PROXY_PORT
   default_backend b
 backend b
+  balance roundrobin
   server o 127.0.0.1:$ORIGIN_PORT
+  $hsecond
 CONF
-      "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/logs/haproxy.log" 2>&1 & proxy_pids=($!) ;;
+      "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$dir/logs/access.log" 2>"$dir/logs/haproxy.log" & proxy_pids=($!) ;;
     weir-mio-*|weir-smol-*)
-      local bin=${name%-*} env=() gw="" dir_bin=target/release
+      local bin=${name%-*} env=() gw="" dir_bin=target/release quiet=(--quiet)
+      bin=${bin%-log}; bin=${bin%-rr}
       if [ "$bin" = weir-mio-shared ]; then bin=weir-mio; env=(WEIR_ACCEPT=shared); fi
       if [ "${bin%-gw}" != "$bin" ]; then bin=${bin%-gw}; gw=1; fi
+      local servers="{ addr = \"127.0.0.1:$ORIGIN_PORT\" }"
+      [ -n "$rr" ] && servers="$servers, { addr = \"127.0.0.1:$ORIGIN_PORT2\" }"
       # weir-mio-base-N: the binary in $WEIR_BASE_DIR (an older build), for
       # a before/after comparison within one interleaved run.
       if [ "$bin" = weir-mio-base ]; then bin=weir-mio; dir_bin=${WEIR_BASE_DIR:?set WEIR_BASE_DIR}; fi
@@ -201,8 +238,13 @@ max_connections = 20000
 client_idle = 300000
 [[upstream]]
 name = "origin"
-servers = [{ addr = "127.0.0.1:$ORIGIN_PORT" }]
+balancer = "round-robin"
+servers = [$servers]
 CONF
+      if [ -n "$log" ]; then
+        quiet=()
+        printf '[log]\npath = "%s"\n' "$dir/logs/access.log" >> "$dir/weir.toml"
+      fi
       if [ -n "$gw" ]; then
         cat >> "$dir/weir.toml" <<CONF
 [[middleware]]
@@ -229,7 +271,7 @@ burst = 1000000
 $(weir_gw_routes)
 CONF
       fi
-      env "${env[@]}" "$dir_bin/$bin" --quiet --config "$dir/weir.toml" & proxy_pids=($!) ;;
+      env "${env[@]}" "$dir_bin/$bin" "${quiet[@]}" --config "$dir/weir.toml" & proxy_pids=($!) ;;
   esac
   pids+=("${proxy_pids[@]}")
   target=$PROXY_PORT
@@ -306,8 +348,13 @@ for round in $(seq "$ROUNDS"); do
   for proxy in $PROXIES; do
     start_proxy "$proxy"
     for s in $SCENARIOS; do
-      # A gateway config answers only the gateway request.
-      case "$proxy" in *-gw-*) [ "$s" = g ] || continue ;; esac
+      # A gateway config answers only the gateway request; -log- (a), (c)
+      # and (d); -rr- (a) and (c).
+      case "$proxy" in
+        *-gw-*) [ "$s" = g ] || continue ;;
+        *-log-*) case "$s" in a|c|d) ;; *) continue ;; esac ;;
+        *-rr-*) case "$s" in a|c) ;; *) continue ;; esac ;;
+      esac
       if [ "$s" = e ]; then
         [ "$proxy" = direct ] && continue
         read -r v p50 p99 cpu < <(run_idle)
@@ -316,7 +363,24 @@ for round in $(seq "$ROUNDS"); do
       fi
       echo -e "$round\t$s\t$proxy\t$v\t$p50\t$p99\t$cpu" | tee -a "$out"
     done
+    # A -log- run that wrote no lines measured nothing.
+    case "$proxy" in *-log-*)
+      lines=$(cat "$work/$proxy"/logs/access.log 2>/dev/null | wc -l)
+      echo "$proxy: $lines access-log lines" >&2
+      [ "$lines" -gt 0 ] || { echo "$proxy wrote no access log" >&2; exit 1; } ;;
+    esac
     stop_proxy
   done
 done
 python3 benches/summarize.py "$out" | tee "${out%.tsv}.md"
+# The results name the configs they were measured with.
+{
+  echo; echo "## Configs"
+  echo; echo "#### origin"; echo; echo '```'; cat "$work/origin/nginx.conf"; echo '```'
+  for proxy in $PROXIES; do
+    for f in "$work/$proxy"/*.conf "$work/$proxy"/*.cfg "$work/$proxy"/*.toml; do
+      [ -f "$f" ] || continue
+      echo; echo "#### $proxy"; echo; echo '```'; cat "$f"; echo '```'
+    done
+  done
+} >> "${out%.tsv}.md"

@@ -9,6 +9,13 @@ data = defaultdict(dict)  # (scenario, proxy) -> round -> row
 for r in rows:
     data[(r[1], r[2])][r[0]] = r
 
+def variant(p):
+    """"gw-", "log-", "rr-" or "" for a proxy's name."""
+    for v in ("gw", "log", "rr"):
+        if "-%s-" % v in p:
+            return v + "-"
+    return ""
+
 def num(x):
     try:
         return float(x)
@@ -25,9 +32,9 @@ for s in sorted({k[0] for k in data}):
     for p in sorted({k[1] for k in data if k[0] == s}, key=lambda p: (p.split("-")[-1], p)):
         rounds = data[(s, p)]
         med = lambda i: statistics.median([v for v in (num(r[i]) for r in rounds.values()) if v is not None] or [0])
-        # A gateway config is compared with nginx's gateway config.
-        gw = "gw-" if "-gw-" in p else ""
-        anchor = "nginx-" + gw + p.split("-")[-1] if p != "direct" else None
+        # A variant (gateway config, logs on, two servers) is compared
+        # with nginx's same variant.
+        anchor = "nginx-" + variant(p) + p.split("-")[-1] if p != "direct" else None
         def ratio(i):
             if not anchor or (s, anchor) not in data:
                 return "-"
@@ -38,9 +45,10 @@ for s in sorted({k[0] for k in data}):
                     rs.append(num(r[i]) / num(a[i]))
             return "%.2f×" % statistics.median(rs) if rs else "-"
         print(f"| {p} | {med(3):.1f} | {ratio(3)} | {med(4):.3f} | {med(5):.3f} | {ratio(5)} | {med(6):.2f} | {ratio(6)} |")
-    # The gateway's overhead: each *-gw-N against the same proxy plain.
-    for p in sorted({k[1] for k in data if k[0] == s and "-gw-" in k[1]}):
-        plain = p.replace("-gw-", "-")
+    # A variant's cost: each *-gw-N, *-log-N, *-rr-N against the same
+    # proxy plain.
+    for p in sorted({k[1] for k in data if k[0] == s and variant(k[1])}):
+        plain = p.replace("-" + variant(p), "-")
         if (s, plain) not in data:
             continue
         def over(i):
@@ -50,4 +58,4 @@ for s in sorted({k[0] for k in data}):
                 if a and num(r[i]) and num(a[i]):
                     rs.append(num(r[i]) / num(a[i]))
             return "%.2f×" % statistics.median(rs) if rs else "-"
-        print(f"\n{p} against {plain} (same round, median): req/s {over(3)}, CPU µs/req {over(6)}")
+        print(f"\n{p} against {plain} (same round, median): req/s {over(3)}, p99 {over(5)}, CPU µs/req {over(6)}")
