@@ -32,6 +32,8 @@
 #   -rr-   two origin servers (ports 18080 and 18082 of the same origin),
 #          round robin; answers (a) and (c);
 #   -gw-   the gateway config above; answers (g).
+# weir-mio-copy-N runs weir-mio with WEIR_SPLICE=off (long bodies go
+# through the core instead of splice(2)).
 # weir-mio-base-N runs $WEIR_BASE_DIR/weir-mio (an older build) beside the
 # current one, for a before/after figure from one interleaved run.
 # Each run also records the
@@ -223,6 +225,8 @@ CONF
       local bin=${name%-*} env=() gw="" dir_bin=target/release quiet=(--quiet)
       bin=${bin%-log}; bin=${bin%-rr}
       if [ "$bin" = weir-mio-shared ]; then bin=weir-mio; env=(WEIR_ACCEPT=shared); fi
+      # weir-mio-copy-N: every body byte through the core (no splice).
+      if [ "$bin" = weir-mio-copy ]; then bin=weir-mio; env=(WEIR_SPLICE=off); fi
       if [ "${bin%-gw}" != "$bin" ]; then bin=${bin%-gw}; gw=1; fi
       local servers="{ addr = \"127.0.0.1:$ORIGIN_PORT\" }"
       [ -n "$rr" ] && servers="$servers, { addr = \"127.0.0.1:$ORIGIN_PORT2\" }"

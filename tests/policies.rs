@@ -156,7 +156,7 @@ fn curl_against_basic_auth_with_a_real_htpasswd_file(bin: &str) {
 /// client they name; a connection without one gets no answer.
 fn proxy_protocol_v1_and_v2_end_to_end(bin: &str) {
     use std::io::{Read, Write};
-    let (_o, w, log) = logged_gateway(bin, "proxy-protocol", "proxy_protocol = true\n");
+    let (_o, w, log) = support::logged_gateway(bin, "proxy-protocol", "proxy_protocol = true\n");
     let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
     v2.extend_from_slice(&[203, 0, 113, 9, 10, 0, 0, 1, 0x30, 0x39, 0x01, 0xbb]);
     for header in [
@@ -190,30 +190,12 @@ fn proxy_protocol_v1_and_v2_end_to_end(bin: &str) {
     assert!(got.is_empty(), "no answer without a PROXY header");
 }
 
-/// A one-worker gateway with `settings` (top-level keys first, then
-/// tables) and an access log to a file, in front of one origin: the
-/// origin, the gateway and the log's path.
-fn logged_gateway(bin: &str, tag: &str, settings: &str) -> (Origin, Weir, std::path::PathBuf) {
-    let o = Origin::start("a");
-    let dir = support::scratch_dir(tag);
-    let log = dir.join("access.log");
-    let config = format!(
-        "workers = 1\n{settings}[log]\npath = \"{}\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n",
-        log.display(),
-        o.addr
-    );
-    let path = Weir::write_config(&dir, &config);
-    let mut cmd = Command::new(support::binary(bin));
-    cmd.arg("--config").arg(&path);
-    (o, Weir::spawn(cmd, dir), log)
-}
-
 /// Behind a trusted proxy: the client is the address the proxy names (the
 /// access log says so), and the entry appended to `X-Forwarded-For` is
 /// the proxy the request came from, so the upstream sees both hops.
 fn a_trusted_proxy_is_the_hop_appended_to_x_forwarded_for(bin: &str) {
     let settings = "[client_ip]\ntrusted_proxies = [\"127.0.0.0/8\"]\n";
-    let (_o, w, log) = logged_gateway(bin, "trusted-proxy", settings);
+    let (_o, w, log) = support::logged_gateway(bin, "trusted-proxy", settings);
     let mut c = Client::connect(w.addr);
     c.send(b"GET /headers HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 198.51.100.4\r\n\r\n");
     let seen = c.read().text().to_ascii_lowercase();

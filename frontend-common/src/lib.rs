@@ -4,7 +4,7 @@
 //! supplies only a [`Serve`] function that runs the gateway over its own
 //! I/O.
 
-// One `unsafe` call in the whole crate: `memory::release_free_heap`.
+// `unsafe` only in `memory::release_free_heap` and `splice`.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -26,6 +26,7 @@ pub mod recorder;
 pub mod reload;
 pub mod shutdown;
 pub mod simulate;
+pub mod splice;
 pub mod store_sync;
 
 pub use accesslog::LogSink;

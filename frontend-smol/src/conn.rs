@@ -184,6 +184,16 @@ pub async fn run(
                     }
                 }
                 Output::Log(r) => log.record(&r, core.plan()),
+                // weir-smol leaves pass-through off (every body byte goes
+                // through the core), so the core never hands one out.
+                Output::Pass { .. } => {
+                    debug_assert!(false, "Output::Pass with pass-through off");
+                    core.handle_input(
+                        &mut shard.gateway(),
+                        Instant::now(),
+                        Input::Failed(Peer::Client),
+                    );
+                }
                 Output::Call { id, call } => {
                     calling = Some((id, Box::pin(crate::calls::perform(shard.clone(), call))));
                 }

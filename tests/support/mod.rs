@@ -238,3 +238,21 @@ pub fn upstream_section(balancer: &str, servers: &[(SocketAddr, u32)], extra: &s
         list.join(", ")
     )
 }
+
+/// A one-worker gateway with `settings` (top-level keys first, then
+/// tables) and an access log to a file, in front of one origin: the
+/// origin, the gateway and the log's path.
+pub fn logged_gateway(bin: &str, tag: &str, settings: &str) -> (upstream::Origin, Weir, PathBuf) {
+    let o = upstream::Origin::start("a");
+    let dir = scratch_dir(tag);
+    let log = dir.join("access.log");
+    let config = format!(
+        "workers = 1\n{settings}[log]\npath = \"{}\"\n[[upstream]]\nname = \"app\"\nservers = [{{ addr = \"{}\" }}]\n",
+        log.display(),
+        o.addr
+    );
+    let path = Weir::write_config(&dir, &config);
+    let mut cmd = Command::new(binary(bin));
+    cmd.arg("--config").arg(&path);
+    (o, Weir::spawn(cmd, dir), log)
+}

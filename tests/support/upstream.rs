@@ -2,6 +2,8 @@
 //!
 //! Paths: `/name` answers the server's name; `/echo` echoes the request
 //! body as a chunked response; `/big?n=N` sends N pattern bytes chunked;
+//! `/sized?n=N` sends them with a Content-Length; `/cut?n=N&at=M`
+//! announces N, sends M and closes;
 //! `/slow?ms=N` waits, then answers; `/ws` accepts a WebSocket upgrade
 //! and echoes raw bytes. Anything else answers `ok`.
 
@@ -197,6 +199,19 @@ fn serve(stream: TcpStream, name: &str, stop: &AtomicBool) -> std::io::Result<()
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                 &pattern(param("n") as usize),
             )?,
+            "/sized" | "/cut" => {
+                let n = param("n") as usize;
+                let body = pattern(n);
+                let at = match path {
+                    "/cut" => (param("at") as usize).min(n),
+                    _ => n,
+                };
+                w.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").as_bytes())?;
+                w.write_all(&body[..at])?;
+                if at < n {
+                    return Ok(());
+                }
+            }
             "/slow" => {
                 std::thread::sleep(Duration::from_millis(param("ms")));
                 w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")?;

@@ -173,6 +173,9 @@ impl Connection {
                 self.on_connected(now, reused)
             }
             Input::Reply { id, reply } => self.on_reply(gw, now, id, reply),
+            Input::Passed(Peer::Upstream(id), n) if self.is_current(id) => {
+                self.on_passed(gw, now, n)
+            }
             Input::Drained(Peer::Client) => self.client_unflushed = 0,
             Input::Drained(Peer::Upstream(id)) => {
                 if let Some(l) = self.link_mut().filter(|l| l.id == id) {

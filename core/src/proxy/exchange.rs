@@ -80,6 +80,8 @@ pub(super) struct Link {
     pub got_bytes: bool,
     pub persistent: bool,
     pub reported: bool,
+    /// The rest of the response body was handed out as `Output::Pass`.
+    pub passing: bool,
 }
 
 /// One request/response exchange.

@@ -33,6 +33,10 @@ pub struct Gateway {
     /// takes one without touching memory another worker writes).
     route_names: Vec<Bytes>,
     pub(crate) access_log: bool,
+    /// Response bodies of at least this many bytes (still to come, their
+    /// length known) are handed to the frontend as `Output::Pass`;
+    /// `None`: every byte goes through the core.
+    pub(super) pass_min: Option<u64>,
     pub(super) stock: super::buffers::Stock,
     /// Servers drained by the operator and marked down by the active
     /// checks; applied again to every plan installed.
@@ -77,6 +81,7 @@ impl Gateway {
             groups,
             rng,
             access_log: true,
+            pass_min: None,
             stock: Default::default(),
             metrics: Default::default(),
             opened: Default::default(),
@@ -196,6 +201,16 @@ impl Gateway {
     /// frontend would drop them anyway; saves building each one).
     pub fn set_access_log(&mut self, on: bool) {
         self.access_log = on;
+    }
+
+    /// Lets the core hand the frontend the rest of a response body whose
+    /// length is known and at least `min_len` bytes as one
+    /// [`Output::Pass`](super::Output::Pass), for a frontend that can move
+    /// bytes between sockets without reading them (`None`, the default:
+    /// off). Connections the flight recorder records, and `explain`,
+    /// still see every byte.
+    pub fn set_pass_through(&mut self, min_len: Option<u64>) {
+        self.pass_min = min_len;
     }
 
     /// Puts exactly these marks in force (the same for every worker):

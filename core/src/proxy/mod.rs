@@ -83,6 +83,10 @@ pub enum Input {
     },
     /// Everything handed out for that peer has been written.
     Drained(Peer),
+    /// This many more bytes of an [`Output::Pass`] from that peer were
+    /// read and handed to the pass's destination (after everything sent
+    /// to it before).
+    Passed(Peer, u64),
     /// How an [`Output::Call`] ended (a reply for an exchange that is
     /// gone, or a stale id, is dropped).
     Reply {
@@ -115,6 +119,21 @@ pub enum Output {
     Pool(UpstreamId),
     /// Flush what was sent, then close the peer.
     Close(Peer),
+    /// The next `len` bytes from `from` go to `to` verbatim, after what
+    /// was sent to `to` before: the frontend moves them itself (weir-mio
+    /// with `splice(2)`) without feeding them in as `Received`, reports
+    /// each piece as [`Input::Passed`], and reads nothing beyond `len`.
+    /// The core keeps the framing, the timers and the accounting. Only
+    /// handed out when the frontend turned pass-through on
+    /// ([`Gateway::set_pass_through`]).
+    Pass {
+        /// Where the bytes come from.
+        from: Peer,
+        /// Where they go.
+        to: Peer,
+        /// How many.
+        len: u64,
+    },
     /// One access record per exchange.
     Log(Box<AccessRecord>),
     /// Make this outside call and feed its reply back as

@@ -327,6 +327,7 @@ impl Connection {
                 got_bytes: false,
                 persistent: false,
                 reported: false,
+                passing: false,
             });
         }
         self.b().out.push_back(Output::Connect {

@@ -61,6 +61,9 @@ pub struct Sock {
     pub pooled: bool,
     /// Taken from the pool at least once.
     pub reused: bool,
+    /// Bytes of an `Output::Pass` still to go from this server straight
+    /// to the client (copied by the simulator, not fed to the core).
+    pub pass_left: u64,
 }
 
 /// A simulated client connection with its upstream servers.
@@ -123,6 +126,9 @@ pub struct Sim {
     /// were made, back to back (each is cut off as its framing says):
     /// what a call with no scripted reply gets (`replay --calls`).
     pub call_stream: VecDeque<u8>,
+    /// Bytes carried out as `Output::Pass` (copied server to client,
+    /// never fed to the core).
+    pub passed: u64,
     /// How servers answer a whole request when their script is empty:
     /// the function and a mode it is handed (`None` from it: no answer,
     /// the server hangs). Unset: they wait for a script.
@@ -211,6 +217,7 @@ impl Sim {
             calls: Vec::new(),
             call_replies: HashMap::new(),
             call_stream: VecDeque::new(),
+            passed: 0,
             responder: None,
         }
     }
@@ -347,6 +354,13 @@ impl Sim {
         }
     }
 
+    /// Lets the core hand response bodies of at least `min_len` bytes to
+    /// the simulator as `Output::Pass`, which it carries out by copying
+    /// (as weir-mio does with `splice(2)`).
+    pub fn pass_through(&mut self, min_len: u64) {
+        self.gw.set_pass_through(Some(min_len));
+    }
+
     /// Feeds one input by hand, then drives.
     pub fn input(&mut self, input: Input) {
         self.feed(input);
@@ -412,6 +426,7 @@ impl Sim {
                                 closed: false,
                                 pooled: false,
                                 reused: false,
+                                pass_left: 0,
                             });
                             if self.refuse.contains(&addr) {
                                 inputs.push(Input::Failed(Peer::Upstream(id)));
@@ -437,6 +452,17 @@ impl Sim {
                         if let Some(i) = self.sock(id) {
                             self.socks[i].closed = true;
                         }
+                    }
+                    Output::Pass {
+                        from: Peer::Upstream(id),
+                        to: Peer::Client,
+                        len,
+                    } => {
+                        let i = self.sock(id).expect("pass from unknown upstream");
+                        self.socks[i].pass_left = len;
+                    }
+                    Output::Pass { from, to, .. } => {
+                        panic!("the core passes only upstream to client, not {from:?} to {to:?}")
                     }
                     Output::Log(r) => self.logs.push(*r),
                     Output::Call { id, call } => {
@@ -526,12 +552,25 @@ impl Sim {
             }
             let id = self.socks[i].id;
             let piece = self.piece();
-            let budget = self.conn.read_budget(Peer::Upstream(id)).min(piece);
+            let passing = self.socks[i].pass_left > 0;
+            let budget = match passing {
+                // A frontend moves a pass when the client can take it.
+                true => piece.min(usize::try_from(self.socks[i].pass_left).unwrap_or(usize::MAX)),
+                false => self.conn.read_budget(Peer::Upstream(id)).min(piece),
+            };
             let n = budget.min(self.socks[i].pending.len());
             if n > 0 {
                 let b: Vec<u8> = self.socks[i].pending.drain(..n).collect();
                 self.socks[i].sent.extend_from_slice(&b);
-                self.feed(Input::Received(Peer::Upstream(id), Bytes::from(b)));
+                if passing {
+                    self.socks[i].pass_left -= n as u64;
+                    assert!(!self.client_closed, "pass after close");
+                    self.client_out.extend_from_slice(&b);
+                    self.passed += n as u64;
+                    self.feed(Input::Passed(Peer::Upstream(id), n as u64));
+                } else {
+                    self.feed(Input::Received(Peer::Upstream(id), Bytes::from(b)));
+                }
                 moved = true;
                 let script_done = self.close_when_script_done
                     && self

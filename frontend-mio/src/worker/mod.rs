@@ -23,6 +23,7 @@ use weir_frontend::io::{AfterFlush, ReadBuf};
 
 mod accept;
 mod calls;
+mod pass;
 mod socks;
 mod stop;
 mod upstream;
@@ -89,6 +90,11 @@ pub struct Worker {
     calls: std::collections::HashMap<usize, calls::Calling>,
     /// Idle connections to called services: (address, socket key).
     idle_calls: Vec<(std::net::SocketAddr, usize)>,
+    /// The pipe pass-throughs go through (`None`: pass-through is off).
+    pipe: Option<weir_frontend::splice::Pipe>,
+    /// Passes in progress (few at a time: a linear search, and none at
+    /// all on a plain request's path).
+    passes: Vec<pass::Passing>,
     /// Scrapes waiting for this worker's snapshot.
     asks: std::sync::mpsc::Receiver<std::sync::mpsc::Sender<weir_core::metrics::Snapshot>>,
 }
@@ -134,7 +140,19 @@ impl Worker {
         weir_frontend::io::tell_the_time(&mut gw);
         weir_frontend::recorder::register(&gw);
         gw.set_access_log(!quiet);
+        // Bodies of known length are spliced (`WEIR_SPLICE=off`: every
+        // byte goes through the core, for comparison; a pipe that cannot
+        // be made has the same effect).
+        let pipe = match std::env::var_os("WEIR_SPLICE").is_some_and(|v| v == "off") {
+            true => None,
+            false => weir_frontend::splice::Pipe::new().ok(),
+        };
+        if pipe.is_some() {
+            gw.set_pass_through(Some(pass::PASS_MIN));
+        }
         Ok(Worker {
+            pipe,
+            passes: Vec::new(),
             poll,
             listeners: mine,
             listening: true,
@@ -404,6 +422,7 @@ impl Worker {
                     }
                 }
                 Output::Log(r) => self.log.record(&r, self.conns[ck].core.plan()),
+                Output::Pass { from, to, len } => self.start_pass(ck, from, to, len),
                 Output::Call { id, call } => self.start_call(ck, id, call, now),
             }
             any = true;

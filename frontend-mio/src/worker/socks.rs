@@ -83,6 +83,9 @@ impl Worker {
         if !s.readable || s.connecting || s.after_flush != AfterFlush::Keep {
             return false;
         }
+        if let Some(i) = self.pass_of(k) {
+            return self.pass_step(ck, peer, k, i, now);
+        }
         let budget = self.conns[ck].core.read_budget(peer);
         if budget == 0 {
             return false;
@@ -111,6 +114,7 @@ impl Worker {
         if !self.socks.contains(k) {
             return;
         }
+        self.end_pass(k);
         let mut s = self.socks.remove(k);
         match s.owner {
             Owner::Pooled => {

@@ -81,6 +81,7 @@ impl Worker {
     }
 
     pub(super) fn pool_sock(&mut self, k: usize, now: Instant) {
+        self.end_pass(k);
         let server = self.socks[k].server;
         if server == NO_SERVER || self.stop_at.is_some() || self.pool.put(server, k, now).is_err() {
             self.close_sock(k);

@@ -1,0 +1,173 @@
+//! Pass-through: the rest of a response body whose length the core knows
+//! moves from the upstream socket to the client's with `splice(2)`
+//! through the worker's pipe, never entering user space (as HAProxy
+//! does). The core said `Output::Pass` and hears of every piece as
+//! `Input::Passed`; it keeps the framing, the timers and the accounting.
+//!
+//! The pipe is empty between steps, so one per worker serves every
+//! connection: a step splices only when the client socket is writable
+//! and its write queue empty, and what the client socket did not take is
+//! read back out of the pipe and queued as ordinary bytes (the client is
+//! then not writable, and the next step waits for it: backpressure).
+
+use std::io;
+use std::time::Instant;
+
+use weir_core::{Input, Peer};
+use weir_frontend::io::{AfterFlush, ReadOutcome};
+
+use super::Worker;
+
+/// The most one step moves (the pipe's default capacity).
+pub const STEP: usize = 64 * 1024;
+
+/// Response bodies with at least this much left after their head's read
+/// are passed.
+pub const PASS_MIN: u64 = 32 * 1024;
+
+/// A pass in progress: the upstream socket it reads and what is left.
+pub struct Passing {
+    /// The key of the socket the bytes come from.
+    pub from: usize,
+    /// Bytes still to move.
+    pub left: u64,
+}
+
+/// How the bytes of one step left the pipe.
+enum Out {
+    /// All into the client socket.
+    Whole,
+    /// The socket took part; the rest is queued as ordinary bytes.
+    Partial,
+    /// The client socket failed (the bytes were dropped).
+    Failed,
+}
+
+impl Worker {
+    /// Starts passing `len` bytes from connection `ck`'s `from` peer to
+    /// its client (the only direction the core passes).
+    pub(super) fn start_pass(&mut self, ck: usize, from: Peer, to: Peer, len: u64) {
+        debug_assert_eq!(to, Peer::Client, "the core passes to the client");
+        if let Some(k) = self.sock_of(ck, from) {
+            self.passes.push(Passing { from: k, left: len });
+        }
+    }
+
+    /// Forgets any pass reading socket `k` (closed or pooled).
+    pub(super) fn end_pass(&mut self, k: usize) {
+        if !self.passes.is_empty() {
+            self.passes.retain(|p| p.from != k);
+        }
+    }
+
+    /// The index of the pass reading socket `k`, if any.
+    pub(super) fn pass_of(&self, k: usize) -> Option<usize> {
+        match self.passes.is_empty() {
+            true => None,
+            false => self.passes.iter().position(|p| p.from == k),
+        }
+    }
+
+    /// Moves one step of pass `i` (upstream socket `k` of connection `ck`)
+    /// when both sockets are ready; true if anything happened.
+    pub(super) fn pass_step(
+        &mut self,
+        ck: usize,
+        peer: Peer,
+        k: usize,
+        i: usize,
+        now: Instant,
+    ) -> bool {
+        let Some(to) = self.sock_of(ck, Peer::Client) else {
+            return false;
+        };
+        let (Some(src), Some(dst), Some(pipe)) =
+            (self.socks.get(k), self.socks.get(to), self.pipe.as_ref())
+        else {
+            return false;
+        };
+        if !src.readable || src.connecting || src.after_flush != AfterFlush::Keep {
+            return false;
+        }
+        if !dst.writable || !dst.queue.is_empty() || dst.after_flush != AfterFlush::Keep {
+            return false;
+        }
+        let want = usize::try_from(self.passes[i].left).map_or(STEP, |l| l.min(STEP));
+        let n = match pipe.fill_from(&src.stream, want) {
+            Ok(0) => {
+                self.passes.swap_remove(i);
+                self.socks[k].readable = false;
+                self.input(ck, now, Input::Closed(peer));
+                return true;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.socks[k].readable = false;
+                return false;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
+            Err(_) => {
+                self.passes.swap_remove(i);
+                self.socks[k].readable = false;
+                self.input(ck, now, Input::Failed(peer));
+                return true;
+            }
+        };
+        // A short splice does not mean the receive queue was emptied (the
+        // pipe holds a bounded number of socket buffers, whatever their
+        // size): the edge is used up only by `WouldBlock`.
+        let out = self.pipe_out(to, n);
+        let p = &mut self.passes[i];
+        p.left -= n as u64;
+        if p.left == 0 {
+            self.passes.swap_remove(i);
+        }
+        self.input(ck, now, Input::Passed(peer, n as u64));
+        if let Out::Failed = out {
+            self.input(ck, now, Input::Failed(Peer::Client));
+        }
+        true
+    }
+
+    /// Empties the pipe's `n` bytes into socket `to`; what it does not
+    /// take is read back and queued (or dropped if it failed).
+    fn pipe_out(&mut self, to: usize, n: usize) -> Out {
+        let (Some(pipe), Some(dst)) = (self.pipe.as_ref(), self.socks.get_mut(to)) else {
+            return Out::Failed;
+        };
+        let mut moved = 0;
+        let mut out = Out::Whole;
+        while moved < n {
+            match pipe.empty_into(&dst.stream, n - moved) {
+                Ok(0) => {
+                    out = Out::Partial;
+                    break;
+                }
+                Ok(m) => moved += m,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    dst.writable = false;
+                    out = Out::Partial;
+                    break;
+                }
+                Err(_) => {
+                    out = Out::Failed;
+                    break;
+                }
+            }
+        }
+        // The pipe must be empty for the next step, whoever's it is.
+        while moved < n {
+            match self.buf.read_from(pipe.reader(), n - moved) {
+                ReadOutcome::Data { bytes, .. } => {
+                    moved += bytes.len();
+                    if let Out::Partial = out {
+                        dst.queue.push(bytes);
+                    }
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+}
