@@ -18,8 +18,8 @@ use weir_frontend::io::{AfterFlush, ReadOutcome};
 
 use super::Worker;
 
-/// The most one step moves (the pipe's default capacity).
-pub const STEP: usize = 64 * 1024;
+/// The most one step moves (the pipe's capacity).
+pub const STEP: usize = 256 * 1024;
 
 /// Response bodies with at least this much left after their head's read
 /// are passed.
