@@ -315,7 +315,23 @@ rss_kb() {
   echo $total
 }
 
+# Sums of /proc/PID/stat fields over a process and its children:
+# minor faults, user ticks, system ticks.
+stat_fields() {
+  local f=0 u=0 k=0
+  for p in "$@"; do
+    for q in $p $(pgrep -P "$p" || true); do
+      [ -r /proc/$q/stat ] || continue
+      read -r a b c < <(awk '{print $10, $14, $15}' /proc/$q/stat)
+      f=$((f + a)); u=$((u + b)); k=$((k + c))
+    done
+  done
+  echo "$f $u $k"
+}
+
 # One scenario against the running proxy; prints "value p50 p99 cpu_us_per_req".
+# PROFILE=1 also says on stderr the user/system split and the minor page
+# faults per request.
 run_wrk() {
   local scenario=$1 conns path hdr=()
   case "$scenario" in
@@ -325,10 +341,23 @@ run_wrk() {
     d) conns=64; path=/; hdr=(-H "Connection: close") ;;
     g) conns=64; path=/svc19/item; hdr=(-H "$GW_AUTH" -H "$GW_ORIGIN") ;;
   esac
-  local before after
+  local before after s0 s1
   before=$(cpu_ticks "${proxy_pids[@]}")
+  s0=$(stat_fields "${proxy_pids[@]}")
   wrk -t2 -c"$conns" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$target$path" > "$work/wrk.out" 2>&1 || true
   after=$(cpu_ticks "${proxy_pids[@]}")
+  if [ -n "${PROFILE:-}" ]; then
+    s1=$(stat_fields "${proxy_pids[@]}")
+    python3 - "$s0" "$s1" "$work/wrk.out" "$(getconf CLK_TCK)" "$scenario" <<'PY' >&2
+import re, sys
+a = [int(x) for x in sys.argv[1].split()]; b = [int(x) for x in sys.argv[2].split()]
+m = re.search(r"(\d+) requests in", open(sys.argv[3]).read()); n = int(m.group(1)) if m else 0
+hz = int(sys.argv[4])
+if n:
+    print("profile %s: user %.1f us/req, system %.1f us/req, %.2f minor faults/req" % (
+        sys.argv[5], (b[1] - a[1]) * 1e6 / hz / n, (b[2] - a[2]) * 1e6 / hz / n, (b[0] - a[0]) / n))
+PY
+  fi
   python3 benches/wrk_parse.py "$scenario" "$work/wrk.out" "$((after - before))" "$(getconf CLK_TCK)"
 }
 
