@@ -50,6 +50,36 @@ impl Pipe {
     }
 }
 
+/// How many more bytes the socket's send buffer takes now (its size less
+/// what is queued in it, unsent or unacknowledged), or `None` if the
+/// system does not say. An estimate from above: the buffer's size also
+/// pays for the kernel's own overhead per segment.
+#[allow(unsafe_code)]
+pub fn send_room(sock: &impl AsFd) -> Option<usize> {
+    let fd = sock.as_fd().as_raw_fd();
+    let mut size: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: an int-sized option read into an int, its length given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut size as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one int.
+    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) } != 0 {
+        return None;
+    }
+    Some(usize::try_from(size.saturating_sub(queued)).unwrap_or(0))
+}
+
 /// One non-blocking `splice(2)` of at most `len` bytes between two
 /// descriptors, one of them a pipe.
 #[allow(unsafe_code)]
@@ -107,5 +137,8 @@ mod tests {
         assert_eq!(&out, b"hello, pipe");
         drop(a);
         assert_eq!(pipe.fill_from(&b, 10).unwrap(), 0);
+        // Nothing queued on `c` once `d` read it all: the whole buffer.
+        let room = send_room(&c).unwrap();
+        assert!(room >= 4096, "{room}");
     }
 }

@@ -21,6 +21,10 @@ use super::Worker;
 /// The most one step moves (the pipe's capacity).
 pub const STEP: usize = 256 * 1024;
 
+/// The least a step asks for when the client socket's send buffer says
+/// it has less room (the room is an estimate).
+const LEAST_STEP: usize = 4 * 1024;
+
 /// Response bodies with at least this much left after their head's read
 /// are passed.
 pub const PASS_MIN: u64 = 32 * 1024;
@@ -39,7 +43,7 @@ enum Out {
     Whole,
     /// The socket took part; the rest is queued as ordinary bytes.
     Partial,
-    /// The client socket failed (the bytes were dropped).
+    /// The client socket failed (the rest was dropped).
     Failed,
 }
 
@@ -92,7 +96,13 @@ impl Worker {
         if !dst.writable || !dst.queue.is_empty() || dst.after_flush != AfterFlush::Keep {
             return false;
         }
-        let want = usize::try_from(self.passes[i].left).map_or(STEP, |l| l.min(STEP));
+        // No more than the client socket takes now: what it would not
+        // take comes back into user space, and a slow reader would so
+        // hold a pipe's worth of memory instead of none.
+        let room =
+            weir_frontend::splice::send_room(&dst.stream).map_or(STEP, |r| r.max(LEAST_STEP));
+        let step = STEP.min(room);
+        let want = usize::try_from(self.passes[i].left).map_or(step, |l| l.min(step));
         let n = match pipe.fill_from(&src.stream, want) {
             Ok(0) => {
                 self.passes.swap_remove(i);
