@@ -10,11 +10,11 @@
 //! read back out of the pipe and queued as ordinary bytes (the client is
 //! then not writable, and the next step waits for it: backpressure).
 
-use std::io;
+use std::io::{self, Read};
 use std::time::Instant;
 
 use weir_core::{Input, Peer};
-use weir_frontend::io::{AfterFlush, ReadOutcome};
+use weir_frontend::io::AfterFlush;
 
 use super::Worker;
 
@@ -167,15 +167,24 @@ impl Worker {
             }
         }
         // The pipe must be empty for the next step, whoever's it is.
-        while moved < n {
-            match self.buf.read_from(pipe.reader(), n - moved) {
-                ReadOutcome::Data { bytes, .. } => {
-                    moved += bytes.len();
-                    if let Out::Partial = out {
-                        dst.queue.push(bytes);
-                    }
+        // Read into a buffer of exactly the rest's size (usually small:
+        // a step asks no more than the socket had room for), not a block
+        // of the worker's read buffer that it would pin while queued.
+        if moved < n {
+            let mut rest = vec![0u8; n - moved];
+            let mut got = 0;
+            let mut reader = pipe.reader();
+            while got < rest.len() {
+                match reader.read(&mut rest[got..]) {
+                    Ok(0) => break,
+                    Ok(m) => got += m,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
-                _ => break,
+            }
+            rest.truncate(got);
+            if let Out::Partial = out {
+                dst.queue.push(rest.into());
             }
         }
         out
