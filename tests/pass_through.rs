@@ -32,20 +32,13 @@ fn long_bodies_arrive_exactly_over_one_upstream(bin: &str) {
         1,
         "one upstream connection for three requests"
     );
-    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
-    support::wait_until(Duration::from_secs(10), "three log lines", || {
-        lines().lines().count() == 3
-    });
-    let first = lines()
-        .lines()
-        .next()
-        .map(str::to_owned)
-        .unwrap_or_default();
-    let bytes_out: Vec<&str> = first.split(' ').collect();
+    let text = support::wait_for_log(&log, "three log lines", |t| t.lines().count() == 3);
+    let first = text.lines().next().map(str::to_owned).unwrap_or_default();
+    let fields: Vec<&str> = first.split(' ').collect();
     // time, client, "GET, /sized...", status, upstream, in, out
-    assert_eq!(bytes_out[4], "200", "{first}");
+    assert_eq!(fields[4], "200", "{first}");
     let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {TEN_MIB}\r\n\r\n").len();
-    let out: usize = bytes_out[7].parse().unwrap_or(0);
+    let out: usize = fields[7].parse().unwrap_or(0);
     assert!(
         out > TEN_MIB + head / 2 && out < TEN_MIB + 1024,
         "bytes out {out} in {first}"
@@ -112,9 +105,8 @@ fn a_body_cut_short_closes_the_client(bin: &str) {
         "{} body bytes",
         all.len() - end
     );
-    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
-    support::wait_until(Duration::from_secs(10), "a log line", || {
-        lines().contains("upstream closed mid-body")
+    support::wait_for_log(&log, "a log line", |t| {
+        t.contains("upstream closed mid-body")
     });
 }
 

@@ -169,11 +169,7 @@ fn proxy_protocol_v1_and_v2_end_to_end(bin: &str) {
         c.send(&bytes);
         assert_eq!(c.read().text(), "a");
     }
-    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
-    support::wait_until(Duration::from_secs(10), "two log lines", || {
-        lines().lines().count() == 2
-    });
-    let text = lines();
+    let text = support::wait_for_log(&log, "two log lines", |t| t.lines().count() == 2);
     assert!(
         text.contains(" 192.0.2.1:56324 \"GET /name\" 200"),
         "{text}"
@@ -203,10 +199,7 @@ fn a_trusted_proxy_is_the_hop_appended_to_x_forwarded_for(bin: &str) {
         seen.contains("x-forwarded-for: 198.51.100.4, 127.0.0.1\n"),
         "{seen}"
     );
-    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
-    support::wait_until(Duration::from_secs(10), "a log line", || {
-        lines().contains(" 198.51.100.4:")
-    });
+    support::wait_for_log(&log, "a log line", |t| t.contains(" 198.51.100.4:"));
 }
 
 each_frontend!(
@@ -248,11 +241,7 @@ fn several_listeners_each_with_its_own_proxy_protocol(bin: &str) {
         );
         assert_eq!(proxied.read().text(), "a");
     }
-    let lines = || std::fs::read_to_string(&log).unwrap_or_default();
-    support::wait_until(Duration::from_secs(10), "six log lines", || {
-        lines().lines().count() == 6
-    });
-    let text = lines();
+    let text = support::wait_for_log(&log, "six log lines", |t| t.lines().count() == 6);
     assert_eq!(
         text.matches(" 192.0.2.7:40000 \"GET /name\" 200").count(),
         3,

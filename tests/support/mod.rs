@@ -256,3 +256,11 @@ pub fn logged_gateway(bin: &str, tag: &str, settings: &str) -> (upstream::Origin
     cmd.arg("--config").arg(&path);
     (o, Weir::spawn(cmd, dir), log)
 }
+
+/// Waits (10 s at most) until the text of the log file at `path` says
+/// what `done` looks for; returns that text.
+pub fn wait_for_log(path: &std::path::Path, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let text = || std::fs::read_to_string(path).unwrap_or_default();
+    wait_until(Duration::from_secs(10), what, || done(&text()));
+    text()
+}
