@@ -32,6 +32,10 @@
 #   -rr-   two origin servers (ports 18080 and 18082 of the same origin),
 #          round robin; answers (a) and (c);
 #   -gw-   the gateway config above; answers (g).
+#   floor-N the floor (frontend-mio/examples/floor.rs): a relay that makes
+#          weir-mio's system calls per keep-alive request and nothing else
+#          (no HTTP); answers (a) and (b); the summary gives every proxy's
+#          CPU per request as a ratio to floor-N's;
 # weir-mio-copy-N runs weir-mio with WEIR_SPLICE=off (long bodies go
 # through the core instead of splice(2)).
 # weir-mio-base-N runs $WEIR_BASE_DIR/weir-mio (an older build) beside the
@@ -76,6 +80,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release -q -p weir-mio -p weir-smol
+cargo build --release -q -p weir-mio --example floor
 
 # ---- the origin: nginx, one worker, keep-alive, no access log ----
 mkdir -p "$work/origin/www" "$work/origin/logs"
@@ -155,6 +160,8 @@ start_proxy() {
   proxy_pids=()
   case "$name" in
     direct) target=$ORIGIN_PORT; proxy_pids=(); return ;;
+    floor-*)
+      target/release/examples/floor "127.0.0.1:$PROXY_PORT" "127.0.0.1:$ORIGIN_PORT" "$workers" & proxy_pids=($!) ;;
     nginx-[0-9]*|nginx-log-*|nginx-rr-*)
       { nginx_prelude "$dir" "$workers" "$log" "$rr"; cat; } > "$dir/nginx.conf" <<CONF
   server {
@@ -387,6 +394,7 @@ for round in $(seq "$ROUNDS"); do
         *-gw-*) [ "$s" = g ] || continue ;;
         *-log-*) case "$s" in a|c|d) ;; *) continue ;; esac ;;
         *-rr-*) case "$s" in a|c) ;; *) continue ;; esac ;;
+        floor-*) case "$s" in a|b) ;; *) continue ;; esac ;;
       esac
       if [ "$s" = e ]; then
         [ "$proxy" = direct ] && continue

@@ -45,6 +45,24 @@ for s in sorted({k[0] for k in data}):
                     rs.append(num(r[i]) / num(a[i]))
             return "%.2f×" % statistics.median(rs) if rs else "-"
         print(f"| {p} | {med(3):.1f} | {ratio(3)} | {med(4):.3f} | {med(5):.3f} | {ratio(5)} | {med(6):.2f} | {ratio(6)} |")
+    # The floor (a relay with weir-mio's system calls and no HTTP): each
+    # proxy's CPU per request and req/s against floor-N's, same round.
+    floors = {k[1] for k in data if k[0] == s and k[1].startswith("floor-")}
+    if floors:
+        print("\n| proxy | CPU µs/req vs floor (same workers) | req/s vs floor |")
+        print("|---|---|---|")
+        for p in sorted({k[1] for k in data if k[0] == s and k[1] != "direct"}, key=lambda p: (p.split("-")[-1], p)):
+            floor = "floor-" + p.split("-")[-1]
+            if (s, floor) not in data or p == floor:
+                continue
+            def against(i):
+                rs = []
+                for rnd, r in data[(s, p)].items():
+                    a = data[(s, floor)].get(rnd)
+                    if a and num(r[i]) and num(a[i]):
+                        rs.append(num(r[i]) / num(a[i]))
+                return "%.2f×" % statistics.median(rs) if rs else "-"
+            print(f"| {p} | {against(6)} | {against(3)} |")
     # A variant's cost: each *-gw-N, *-log-N, *-rr-N against the same
     # proxy plain.
     for p in sorted({k[1] for k in data if k[0] == s and variant(k[1])}):
