@@ -331,7 +331,10 @@ pub fn start(name: &'static str, config: Arc<Config>, opts: &Options, serve: Ser
         return 1;
     }
     let stopping = shutdown.clone();
-    match serve(&plans, opts, shutdown) {
+    let served = serve(&plans, opts, shutdown);
+    // Every worker has handed its last lines over: write them.
+    crate::accesslog::finish();
+    match served {
         Ok(()) => {
             if stopping.is_fired() {
                 eprintln!("{name}: {}", stopping.report());

@@ -248,12 +248,12 @@ pub async fn run(
         if moved || !inputs.is_empty() {
             continue;
         }
+        shard.take_log(&mut log);
         if core.is_finished() && client.is_none() {
             core.retire(&mut shard.gateway());
             shard.note_release();
             return;
         }
-        log.flush();
         let compact = core.is_compact() && ups.is_empty();
         if compact && !released {
             shard.note_release();

@@ -218,6 +218,9 @@ async fn accept_loop(
                 trim.note_release();
             }
             trim.maybe_trim(Instant::now(), released < QUIET_RELEASES);
+            for s in &trimming {
+                s.flush_log(Instant::now(), false);
+            }
         }
     }));
     let mut stop = pin!(stop);
@@ -286,6 +289,9 @@ async fn accept_loop(
     let deadline = Instant::now() + Duration::from_secs(1);
     while shared.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         Timer::after(Duration::from_millis(5)).await;
+    }
+    for s in &shards {
+        s.flush_log(Instant::now(), true);
     }
 }
 

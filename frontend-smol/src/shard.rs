@@ -17,6 +17,7 @@ use std::time::Instant;
 use async_io::Async;
 use weir_core::{Gateway, Plan};
 use weir_frontend::pool::Pool;
+use weir_frontend::LogSink;
 
 /// One gateway and one pool.
 pub struct Shard {
@@ -27,6 +28,9 @@ pub struct Shard {
     /// Connections that gave back their buffers or ended since the
     /// trimming task last looked.
     released: AtomicU32,
+    /// The access-log lines of this shard's connections, handed to the
+    /// writer thread in batches.
+    log: Mutex<LogSink>,
 }
 
 impl Shard {
@@ -42,6 +46,7 @@ impl Shard {
             pool: Mutex::new(pool),
             idle_calls: Mutex::new(Default::default()),
             released: AtomicU32::new(0),
+            log: Mutex::new(LogSink::new(false)),
         }
     }
 
@@ -60,6 +65,25 @@ impl Shard {
     /// A connection gave back its buffers or ended.
     pub fn note_release(&self) {
         self.released.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes a connection's access-log lines (a copy under the lock; the
+    /// writer thread gets them in a later batch).
+    pub fn take_log(&self, from: &mut LogSink) {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .append(from);
+    }
+
+    /// Hands the lines over if the oldest has waited long enough (`all`:
+    /// every line, at shutdown).
+    pub fn flush_log(&self, now: Instant, all: bool) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        match all {
+            true => log.flush(),
+            false => log.flush_due(now),
+        }
     }
 
     /// Releases noted since the last call.

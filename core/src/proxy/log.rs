@@ -94,43 +94,69 @@ impl AccessRecord {
     /// written as `?`, so a line is always one line.
     pub fn write_line(&self, out: &mut Vec<u8>, wall: Duration) {
         use std::io::Write;
-        let clean = |b: &[u8]| -> String {
-            String::from_utf8_lossy(b)
-                .chars()
-                .map(|c| if c == '"' || c.is_control() { '?' } else { c })
-                .collect()
-        };
-        let _ = writeln!(
+        // Written piece by piece into `out`: no allocation per line.
+        let _ = write!(
             out,
-            "{}.{:03} {} \"{} {}\" {} {} {} {} {:.3}ms route={} rid={} user={} tries={} {}",
+            "{}.{:03} {} \"",
             wall.as_secs(),
             wall.subsec_millis(),
-            self.client,
-            clean(&self.method),
-            clean(&self.target),
-            self.status,
-            self.upstream.map_or("-".to_string(), |a| a.to_string()),
+            self.client
+        );
+        put_clean(out, &self.method, false);
+        out.push(b' ');
+        put_clean(out, &self.target, false);
+        let _ = write!(out, "\" {} ", self.status);
+        match self.upstream {
+            Some(a) => {
+                let _ = write!(out, "{a}");
+            }
+            None => out.push(b'-'),
+        }
+        // Milliseconds with three decimals, rounded to the microsecond.
+        let micros = (self.duration().as_nanos() + 500) / 1000;
+        let _ = write!(
+            out,
+            " {} {} {}.{:03}ms route=",
             self.bytes_in,
             self.bytes_out,
-            self.duration().as_secs_f64() * 1000.0,
-            if self.route.is_empty() {
-                "-".into()
-            } else {
-                String::from_utf8_lossy(&self.route)
-            },
-            if self.request_id.is_empty() {
-                "-".to_owned()
-            } else {
-                clean(&self.request_id)
-            },
-            if self.principal.is_empty() {
-                "-".to_owned()
-            } else {
-                clean(&self.principal).replace(' ', "?")
-            },
-            self.tries,
-            if self.note.is_empty() { "-" } else { self.note },
+            micros / 1000,
+            micros % 1000
         );
+        match self.route.is_empty() {
+            true => out.push(b'-'),
+            false => out.extend_from_slice(String::from_utf8_lossy(&self.route).as_bytes()),
+        }
+        out.extend_from_slice(b" rid=");
+        match self.request_id.is_empty() {
+            true => out.push(b'-'),
+            false => put_clean(out, &self.request_id, false),
+        }
+        out.extend_from_slice(b" user=");
+        match self.principal.is_empty() {
+            true => out.push(b'-'),
+            false => put_clean(out, &self.principal, true),
+        }
+        let note = if self.note.is_empty() { "-" } else { self.note };
+        let _ = writeln!(out, " tries={} {note}", self.tries);
+    }
+}
+
+/// Writes `b` as UTF-8 (invalid sequences as U+FFFD) with quotes and
+/// control characters as `?` (and spaces too when `no_spaces`), so that a
+/// field cannot break the line or its quoting.
+fn put_clean(out: &mut Vec<u8>, b: &[u8], no_spaces: bool) {
+    let unsafe_char = |c: char| c == '"' || c.is_control() || (no_spaces && c == ' ');
+    if b.is_ascii() {
+        out.extend(b.iter().map(|&x| match unsafe_char(x as char) {
+            true => b'?',
+            false => x,
+        }));
+        return;
+    }
+    for c in String::from_utf8_lossy(b).chars() {
+        let c = if unsafe_char(c) { '?' } else { c };
+        let mut utf8 = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
     }
 }
 
@@ -155,7 +181,7 @@ pub fn arrived(bytes: &[u8]) -> Bytes {
 
 #[cfg(test)]
 mod tests {
-    use super::arrived;
+    use super::*;
 
     #[test]
     fn what_arrived_is_shown_escaped_and_capped() {
@@ -166,5 +192,29 @@ mod tests {
         let long = arrived(&[b'a'; 100]);
         assert_eq!(long.len(), 64 + 3);
         assert!(long.ends_with(b"a..."));
+    }
+
+    /// Fields that are not plain ASCII, or hold spaces where a field
+    /// cannot, stay on one line; the duration is rounded to the microsecond.
+    #[test]
+    fn a_line_cleans_every_field_and_rounds_the_duration() {
+        let start = std::time::Instant::now();
+        let mut r = AccessRecord::new("10.0.0.7:40000".parse().unwrap(), start);
+        r.method = "GET".into();
+        r.target = Bytes::from_static(b"/caf\xc3\xa9/\xff\xc2\x85\"x\"");
+        r.principal = "ann smith".into();
+        r.request_id = "a\tb".into();
+        r.end = start + Duration::from_nanos(1_234_500);
+        let mut out = Vec::new();
+        r.write_line(&mut out, Duration::from_millis(1_700_000_000_005));
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(
+            line,
+            "1700000000.005 10.0.0.7:40000 \"GET /caf\u{e9}/\u{fffd}??x?\" 0 - 0 0 1.235ms route=- rid=a?b user=ann?smith tries=0 -\n"
+        );
+        r.end = start + Duration::from_nanos(499);
+        let mut out = Vec::new();
+        r.write_line(&mut out, Duration::ZERO);
+        assert!(String::from_utf8(out).unwrap().contains(" 0.000ms "));
     }
 }

@@ -188,13 +188,14 @@ impl Worker {
         let mut pass: u64 = 0;
         loop {
             pass += 1;
-            self.log.flush();
             let now = Instant::now();
+            self.log.flush_due(now);
             let wake_at = [
                 self.timers.next(),
                 self.accept_paused_until,
                 self.stop_at,
                 self.trim.wake_at(),
+                self.log.due(),
             ]
             .into_iter()
             .flatten()

@@ -15,22 +15,24 @@
 //! authentication layer found the client to be (`-`: none); servers
 //! tried; a note or `-`.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod writer;
 
-/// Set once a write of the access log failed: the failure is reported on
-/// stderr once per process, not once per line or per worker.
-static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use weir_core::{AccessRecord, Plan};
 
+pub use writer::finish;
+
+/// Lines a sink gathers before it hands them to the writer thread.
+const BATCH: usize = 32 * 1024;
+/// Longest a line waits in a sink (see [`LogSink::due`]).
+pub const LINGER: Duration = Duration::from_millis(50);
+
 /// The log file, when `[log] path` names one: its path and the open file
-/// (appended to). One per process; workers take the lock once per batch
-/// of lines, as they would stdout's.
+/// (appended to). One per process, written by the writer thread.
 static FILE: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
 
 /// Sends the access log to `path` (created if need be, appended to).
@@ -51,11 +53,15 @@ pub fn reopen() -> std::io::Result<Option<PathBuf>> {
     Ok(Some(path.clone()))
 }
 
-/// A buffered access-log writer, one per worker; flushed when the worker
-/// goes idle, so a busy worker writes many lines per system call.
+/// A worker's access-log lines, gathered and handed to the writer thread
+/// in batches: when [`BATCH`] bytes are waiting, or when the oldest line
+/// has waited [`LINGER`] (the loop calls [`LogSink::flush_due`] and
+/// wakes at [`LogSink::due`]). Nothing here writes to a file.
 pub struct LogSink {
     quiet: bool,
     buf: Vec<u8>,
+    /// When the oldest line waiting was recorded.
+    since: Option<Instant>,
 }
 
 impl LogSink {
@@ -66,6 +72,7 @@ impl LogSink {
         LogSink {
             quiet,
             buf: Vec::new(),
+            since: None,
         }
     }
 
@@ -79,41 +86,61 @@ impl LogSink {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         plan.config.log_format.write(r, plan, &mut self.buf, now);
-        if self.buf.len() > 64 * 1024 {
-            self.flush();
+        self.since.get_or_insert(r.end);
+        if self.buf.len() >= BATCH {
+            self.hand_off();
         }
     }
 
-    /// Gives the buffer's memory back (an idle connection's sink).
-    pub fn release(&mut self) {
-        self.flush();
-        self.buf = Vec::new();
-    }
-
-    /// Writes buffered lines to the log file, else stdout.
-    pub fn flush(&mut self) {
-        if self.buf.is_empty() {
+    /// Lines handed over from another sink (weir-smol: a connection's,
+    /// into its worker's), waiting as long as the oldest of them.
+    pub fn append(&mut self, other: &mut LogSink) {
+        if other.buf.is_empty() {
             return;
         }
-        let mut file = FILE.lock().unwrap_or_else(|p| p.into_inner());
-        let written = match file.as_mut() {
-            Some((path, f)) => f
-                .write_all(&self.buf)
-                .map_err(|e| (e, path.display().to_string())),
-            None => {
-                drop(file);
-                let mut out = std::io::stdout().lock();
-                out.write_all(&self.buf)
-                    .and_then(|()| out.flush())
-                    .map_err(|e| (e, "stdout".to_owned()))
-            }
-        };
-        if let Err((e, to)) = written {
-            if !WRITE_FAILED.swap(true, Ordering::Relaxed) {
-                eprintln!("weir: access log: cannot write to {to} ({e}); lines that cannot be written are dropped");
-            }
+        self.buf.extend_from_slice(&other.buf);
+        other.buf.clear();
+        if let Some(t) = other.since.take() {
+            self.since = Some(self.since.map_or(t, |s| s.min(t)));
         }
-        self.buf.clear();
+        if self.buf.len() >= BATCH {
+            self.hand_off();
+        }
+    }
+
+    /// When the oldest waiting line is due to be handed over.
+    pub fn due(&self) -> Option<Instant> {
+        self.since.map(|t| t + LINGER)
+    }
+
+    /// Hands the lines over if the oldest has waited [`LINGER`].
+    pub fn flush_due(&mut self, now: Instant) {
+        if self.due().is_some_and(|t| now >= t) {
+            self.hand_off();
+        }
+    }
+
+    /// Hands every waiting line over now.
+    pub fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.hand_off();
+        }
+    }
+
+    /// Hands the lines over and gives the buffer's memory back (an idle
+    /// connection's sink).
+    pub fn release(&mut self) {
+        self.flush();
+        writer::give_spare(std::mem::take(&mut self.buf));
+    }
+
+    fn hand_off(&mut self) {
+        // A full queue (the writer is behind) leaves the lines here, to
+        // be tried again with the next batch; past HOLD_MAX, wait.
+        let wait = self.buf.len() >= writer::HOLD_MAX;
+        if writer::hand_off(&mut self.buf, wait) {
+            self.since = None;
+        }
     }
 }
 
@@ -169,5 +196,49 @@ mod tests {
             "\" 200 - 57 131 0.412ms route=- rid=7f-1 user=ann tries=1 upstream timeout"
         ));
         assert!(LogSink::new(true).buf.capacity() == 0);
+    }
+
+    /// The only test that hands lines over (the log file is the
+    /// process's): a line waits LINGER, not a millisecond less; a full
+    /// batch goes at once; `finish` leaves every line in the file.
+    #[test]
+    fn lines_go_after_linger_or_a_full_batch_and_finish_writes_them() {
+        let path = std::env::temp_dir().join(format!("weir-accesslog-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        open(&path).unwrap();
+        let plan = Plan::compile(
+            std::sync::Arc::new(weir_core::Config::from_toml("listen = \"127.0.0.1:1\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:2\" }]\n").unwrap()),
+            1,
+        );
+        let t0 = Instant::now();
+        let mut r = AccessRecord::new("10.0.0.7:40000".parse().unwrap(), t0);
+        r.target = "/x".into();
+        r.end = t0;
+        let mut sink = LogSink::new(false);
+        sink.record(&r, &plan);
+        assert_eq!(sink.due(), Some(t0 + LINGER));
+        sink.flush_due(t0 + LINGER - Duration::from_millis(1));
+        assert!(!sink.buf.is_empty());
+        sink.flush_due(t0 + LINGER);
+        assert!(sink.buf.is_empty() && sink.due().is_none());
+        // Later lines: no time passes, yet the line that fills a batch
+        // sends it.
+        let mut lines = 1;
+        loop {
+            let before = sink.buf.len();
+            sink.record(&r, &plan);
+            lines += 1;
+            if sink.buf.is_empty() {
+                assert!(before < BATCH && before + 200 > BATCH, "{before}");
+                break;
+            }
+        }
+        sink.record(&r, &plan);
+        lines += 1;
+        drop(sink);
+        finish();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), lines);
+        let _ = std::fs::remove_file(&path);
     }
 }
