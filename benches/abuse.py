@@ -98,7 +98,8 @@ workers = 2
 name = "origin"
 servers = [{{ addr = "127.0.0.1:{ORIGIN}" }}]
 """)
-    exe = os.path.join(ROOT, "target", "release", binary)
+    # A path (an older build, for a before/after figure) or a name in target/release.
+    exe = binary if os.sep in binary else os.path.join(ROOT, "target", "release", binary)
     wrap = os.environ.get("WEIR_WRAP", "").split()  # e.g. valgrind --tool=massif
     p = subprocess.Popen(wrap + [exe, "--config", conf, "--quiet"], stderr=subprocess.DEVNULL)
     wait_port(PROXY)

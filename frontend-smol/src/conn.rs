@@ -5,18 +5,18 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::{SocketAddr, TcpStream};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use smol::channel::Receiver;
 use weir_core::call::{CallId, Reply};
 use weir_core::{Connection, Input, Output, Peer, UpstreamId};
 use weir_frontend::io::{AfterFlush, Flushed, ReadBuf, ReadOutcome, WriteQueue, READ_MAX};
 use weir_frontend::LogSink;
 
+use crate::seats::Phase;
 use crate::shard::Shard;
 
 type Connecting = Pin<Box<dyn Future<Output = std::io::Result<Async<TcpStream>>> + Send>>;
@@ -72,14 +72,10 @@ enum Event {
 
 /// How a connection learns that the gateway stops.
 pub struct Ending {
-    /// Closed when the stop begins: finish the exchange in flight.
-    pub stop: Receiver<()>,
-    /// Closed when the grace period is over: cut it.
-    pub cut: Receiver<()>,
     /// Where the stop's counts go, if anywhere.
     pub stopping: Option<weir_frontend::Shutdown>,
     /// Where the connection says what closing it would lose, and hears
-    /// that it is closed for room.
+    /// that it is closed for room or that the gateway stops.
     pub seats: Arc<crate::seats::Seats>,
 }
 
@@ -93,8 +89,6 @@ pub async fn run(
     ending: Ending,
 ) {
     let Ending {
-        stop,
-        cut,
         stopping: counts,
         seats,
     } = ending;
@@ -110,10 +104,9 @@ pub async fn run(
     let mut log = LogSink::new(quiet);
     let mut inputs: Vec<Input> = Vec::new();
     let mut stopping = false;
+    let mut cut = false;
     // The buffers were given back during this idle period.
     let mut released = false;
-    let mut stop_signal = pin!(stop.recv());
-    let mut cut_signal = pin!(cut.recv());
     loop {
         // Take every output of the core.
         loop {
@@ -273,14 +266,14 @@ pub async fn run(
         seats.set(&seat, worth, since);
         // Wait for readiness, a connect, the timer, or shutdown.
         let event = std::future::poll_fn(|cx| {
-            if !evicted && seat.poll_kicked(cx) {
+            seat.watch(cx);
+            if !evicted && seat.kicked() {
                 return Poll::Ready(Event::Evicted);
             }
-            if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Stop);
-            }
-            if stopping && cut_signal.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Cut);
+            match seats.phase() {
+                Phase::Stopping | Phase::Cut if !stopping => return Poll::Ready(Event::Stop),
+                Phase::Cut if !cut => return Poll::Ready(Event::Cut),
+                _ => {}
             }
             if armed.is_some() && Pin::new(&mut timer).poll(cx).is_ready() {
                 armed = None;
@@ -325,6 +318,7 @@ pub async fn run(
                 inputs.push(Input::Tick);
             }
             Event::Cut => {
+                cut = true;
                 if core.cut(&mut shard.gateway(), Instant::now()) {
                     if let Some(c) = &counts {
                         c.note_cut();

@@ -148,8 +148,6 @@ struct Shared {
     permits: Arc<Semaphore>,
     /// Connection tasks alive (all workers): shutdown waits for zero.
     live: Arc<AtomicUsize>,
-    /// Closed when the grace period is over: tasks cut what is in flight.
-    cut: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
     /// Where a stop's counts go (the binary's; none when embedded).
     stopping: Option<Shutdown>,
     /// What each connection is worth closing at `max_connections`.
@@ -163,7 +161,6 @@ impl Shared {
         Shared {
             permits: Arc::new(Semaphore::new(config.limits.max_connections)),
             live: Arc::new(AtomicUsize::new(0)),
-            cut: smol::channel::bounded(1),
             stopping,
             seats: Arc::new(seats::Seats::new()),
             limit: config.limits.max_connections,
@@ -251,12 +248,9 @@ async fn accept_loop(
             Ok((stream, addr)) => {
                 let shard = shards[next % shards.len()].clone();
                 next = next.wrapping_add(1);
-                let stop = stop_rx.clone();
                 let quiet = settings.quiet;
                 let live = shared.live.clone();
                 let ending = conn::Ending {
-                    stop,
-                    cut: shared.cut.1.clone(),
                     stopping: shared.stopping.clone(),
                     seats: shared.seats.clone(),
                 };
@@ -277,6 +271,7 @@ async fn accept_loop(
     // Shutdown: no more accepts, connections are told to finish.
     drop(listeners);
     stop_tx.close();
+    shared.seats.enter(seats::Phase::Stopping);
     for s in &shards {
         s.clear_pool();
     }
@@ -285,7 +280,7 @@ async fn accept_loop(
         Timer::after(Duration::from_millis(20)).await;
     }
     // Grace over: what is still in flight is cut, and logged, by its task.
-    shared.cut.0.close();
+    shared.seats.enter(seats::Phase::Cut);
     let deadline = Instant::now() + Duration::from_secs(1);
     while shared.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         Timer::after(Duration::from_millis(5)).await;

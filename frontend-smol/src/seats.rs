@@ -4,9 +4,11 @@
 //! when it changes); when no permit is left, the accept loop kicks the
 //! seat worth the least among a bounded sample, and the task closes its
 //! connection at once. A kick is a flag and a waker in the seat (32 bytes),
-//! not a channel per connection (768 bytes of heap each).
+//! not a channel per connection (768 bytes of heap each). A stop reaches
+//! every connection the same way: the phase is set once for all, then
+//! every seat's waker is woken (no channel listener per connection).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Context;
 use std::time::Instant;
@@ -27,10 +29,14 @@ pub struct Seat {
 }
 
 impl Seat {
-    /// True once the seat was kicked; otherwise the task of `cx` is woken
-    /// when it is.
-    pub fn poll_kicked(&self, cx: &Context<'_>) -> bool {
+    /// Wakes the task of `cx` on a kick or a change of [`Phase`]; check
+    /// both after this call, not before (no wake-up is lost between).
+    pub fn watch(&self, cx: &Context<'_>) {
         self.waker.register(cx.waker());
+    }
+
+    /// True once the seat was kicked.
+    pub fn kicked(&self) -> bool {
         self.kicked.load(Ordering::Acquire)
     }
 
@@ -40,9 +46,22 @@ impl Seat {
     }
 }
 
+/// Where a stop stands, for every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Serving.
+    Serving = 0,
+    /// Stopping: finish the exchange in flight, take no new one.
+    Stopping = 1,
+    /// The grace period is over: cut what is in flight.
+    Cut = 2,
+}
+
 /// Every connection's seat, shared by the accept loops.
 pub struct Seats {
     epoch: Instant,
+    /// A [`Phase`].
+    phase: AtomicU8,
     seats: Mutex<Slab<Arc<Seat>>>,
     cursor: AtomicU64,
     said: Mutex<weir_frontend::io::Evictions>,
@@ -63,6 +82,7 @@ impl Seats {
     pub fn new() -> Seats {
         Seats {
             epoch: Instant::now(),
+            phase: AtomicU8::new(Phase::Serving as u8),
             seats: Mutex::new(Slab::new()),
             cursor: AtomicU64::new(0),
             said: Mutex::new(Default::default()),
@@ -89,6 +109,24 @@ impl Seats {
         let mut seats = self.seats.lock().unwrap_or_else(|p| p.into_inner());
         if seats.contains(key) {
             seats.remove(key);
+        }
+    }
+
+    /// Where the stop stands.
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Serving,
+            1 => Phase::Stopping,
+            _ => Phase::Cut,
+        }
+    }
+
+    /// Moves every connection on to `phase` (never back) and wakes each.
+    pub fn enter(&self, phase: Phase) {
+        self.phase.fetch_max(phase as u8, Ordering::AcqRel);
+        let seats = self.seats.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, seat) in seats.iter() {
+            seat.waker.wake();
         }
     }
 
