@@ -38,8 +38,8 @@
 #          CPU per request as a ratio to floor-N's;
 # weir-mio-copy-N runs weir-mio with WEIR_SPLICE=off (long bodies go
 # through the core instead of splice(2)).
-# weir-mio-base-N runs $WEIR_BASE_DIR/weir-mio (an older build) beside the
-# current one, for a before/after figure from one interleaved run.
+# weir-mio-base-N and weir-smol-base-N run $WEIR_BASE_DIR/weir-mio or
+# weir-smol (an older build) beside the current one, for a before/after figure from one interleaved run.
 # Each run also records the
 # proxy's CPU time per request (utime+stime of its processes / requests).
 # Results: medians over the rounds, and ratios to nginx with the same
@@ -239,7 +239,7 @@ CONF
       [ -n "$rr" ] && servers="$servers, { addr = \"127.0.0.1:$ORIGIN_PORT2\" }"
       # weir-mio-base-N: the binary in $WEIR_BASE_DIR (an older build), for
       # a before/after comparison within one interleaved run.
-      if [ "$bin" = weir-mio-base ]; then bin=weir-mio; dir_bin=${WEIR_BASE_DIR:?set WEIR_BASE_DIR}; fi
+      case "$bin" in weir-mio-base|weir-smol-base) bin=${bin%-base}; dir_bin=${WEIR_BASE_DIR:?set WEIR_BASE_DIR} ;; esac
       cat > "$dir/weir.toml" <<CONF
 listen = "127.0.0.1:$PROXY_PORT"
 workers = $workers

@@ -97,13 +97,35 @@ impl WriteQueue {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.detach_small();
+                    return Ok(Flushed::Blocked);
+                }
                 Err(e) => return Err(e),
             }
         }
         Ok(Flushed::Drained)
     }
+
+    /// The peer is not taking bytes: what waits is copied into buffers
+    /// of its own size (pieces up to [`DETACH_MAX`]), instead of keeping
+    /// alive the read-buffer blocks it is a slice of (up to 64 KiB each,
+    /// shared with other connections' reads). A slow reader then holds
+    /// what it has not read, not the blocks around it; a peer that keeps
+    /// up never blocks and costs no copy.
+    fn detach_small(&mut self) {
+        for b in self.queue.iter_mut() {
+            if b.len() <= DETACH_MAX {
+                *b = Bytes::copy_from_slice(b);
+            }
+        }
+    }
 }
+
+/// Waiting pieces up to this size (the largest read) are copied out of
+/// their read block by [`WriteQueue::flush`] when the peer blocks; a
+/// larger piece is not a slice of a read block.
+pub const DETACH_MAX: usize = READ_MAX;
 
 /// The result of one read attempt.
 pub enum ReadOutcome {
@@ -433,5 +455,32 @@ mod tests {
         assert_eq!(peer.got, b"head\r\n\r\nbody-1body-2");
         assert!(peer.vectored >= 2);
         assert!(q.is_empty());
+    }
+
+    /// A peer that stops taking bytes leaves what waits in buffers of its
+    /// own: the read block it was cut from is not kept alive by it.
+    #[test]
+    fn what_a_blocked_peer_has_not_taken_no_longer_pins_its_block() {
+        let block = Bytes::from(vec![7u8; READ_MAX]);
+        let inside = |b: &Bytes| {
+            let start = block.as_ptr() as usize;
+            (start..start + block.len()).contains(&(b.as_ptr() as usize))
+        };
+        let mut q = WriteQueue::default();
+        q.push(block.slice(100..1124));
+        q.push(block.slice(2000..2100));
+        // Takes 24 bytes, then blocks.
+        let mut peer = Peer::new(1 << 20, 24);
+        assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Blocked);
+        assert_eq!(q.queue.len(), 2);
+        assert_eq!(q.queue[0].len(), 1000);
+        assert!(
+            q.queue.iter().all(|b| !inside(b)),
+            "still a slice of the block"
+        );
+        // The bytes are the same, and go out in order.
+        let mut peer = Peer::new(1 << 20, 1 << 20);
+        assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Drained);
+        assert_eq!(peer.got, vec![7u8; 1100]);
     }
 }

@@ -204,7 +204,7 @@ pub async fn run(
         // Non-blocking I/O until everything would block.
         let mut moved = false;
         if let Some(c) = &mut client {
-            moved |= pump(&mut core, Peer::Client, c, &mut inputs);
+            moved |= pump(&mut core, Peer::Client, c, false, &mut inputs);
             if c.queue.is_empty() && c.after_flush == AfterFlush::Close {
                 if c.readable || core.client_may_send() {
                     linger_close(c);
@@ -212,9 +212,10 @@ pub async fn run(
                 client = None;
             }
         }
+        let held = client_backed_up(&client);
         for u in &mut ups {
             if let Some(s) = &mut u.side {
-                moved |= pump(&mut core, Peer::Upstream(u.id), s, &mut inputs);
+                moved |= pump(&mut core, Peer::Upstream(u.id), s, held, &mut inputs);
             }
         }
         let now = Instant::now();
@@ -280,8 +281,9 @@ pub async fn run(
                 return Poll::Ready(Event::Tick);
             }
             let mut ready = false;
+            let held = client_backed_up(&client);
             if let Some(c) = &mut client {
-                ready |= wants(&core, Peer::Client, c, cx);
+                ready |= wants(&core, Peer::Client, c, false, cx);
             }
             if let Some((id, f)) = &mut calling {
                 if let Poll::Ready(reply) = f.as_mut().poll(cx) {
@@ -295,7 +297,7 @@ pub async fn run(
                     }
                 }
                 if let Some(s) = &mut u.side {
-                    ready |= wants(&core, Peer::Upstream(u.id), s, cx);
+                    ready |= wants(&core, Peer::Upstream(u.id), s, held, cx);
                 }
             }
             if ready {
@@ -370,8 +372,31 @@ fn set_after(ups: &mut [Up], id: UpstreamId, after: AfterFlush) {
     }
 }
 
+/// True while the client's socket has not taken everything queued for
+/// it: the upstream is not read then (`held`). The kernel's send buffer
+/// is the buffer a slow reader fills; what waits in user space is at
+/// most one read, not the core's whole window (and the read-buffer
+/// blocks its slices would pin).
+fn client_backed_up(client: &Option<Side>) -> bool {
+    client.as_ref().is_some_and(|c| !c.queue.is_empty())
+}
+
+/// What may be read from `peer` now (0: not now).
+fn budget(core: &Connection, peer: Peer, held: bool) -> usize {
+    match peer {
+        Peer::Upstream(_) if held => 0,
+        _ => core.read_budget(peer),
+    }
+}
+
 /// Flushes and reads one side without blocking; true if anything moved.
-fn pump(core: &mut Connection, peer: Peer, s: &mut Side, inputs: &mut Vec<Input>) -> bool {
+fn pump(
+    core: &mut Connection,
+    peer: Peer,
+    s: &mut Side,
+    held: bool,
+    inputs: &mut Vec<Input>,
+) -> bool {
     let mut moved = false;
     match s.queue.flush(s.stream.get_ref()) {
         Ok(Flushed::Drained) => {
@@ -394,7 +419,7 @@ fn pump(core: &mut Connection, peer: Peer, s: &mut Side, inputs: &mut Vec<Input>
     if s.after_flush != AfterFlush::Keep || s.eof {
         return moved;
     }
-    let budget = core.read_budget(peer);
+    let budget = budget(core, peer, held);
     if budget == 0 || !s.readable {
         return moved;
     }
@@ -420,12 +445,18 @@ fn pump(core: &mut Connection, peer: Peer, s: &mut Side, inputs: &mut Vec<Input>
 }
 
 /// Registers interest in what this side is waiting for; true if ready now.
-fn wants(core: &Connection, peer: Peer, s: &mut Side, cx: &mut std::task::Context<'_>) -> bool {
+fn wants(
+    core: &Connection,
+    peer: Peer,
+    s: &mut Side,
+    held: bool,
+    cx: &mut std::task::Context<'_>,
+) -> bool {
     let mut ready = false;
     if !s.queue.is_empty() {
         ready |= s.stream.poll_writable(cx).is_ready();
     }
-    let wants_read = s.after_flush == AfterFlush::Keep && !s.eof && core.read_budget(peer) > 0;
+    let wants_read = s.after_flush == AfterFlush::Keep && !s.eof && budget(core, peer, held) > 0;
     if wants_read && (s.readable || s.stream.poll_readable(cx).is_ready()) {
         s.readable = true;
         ready = true;
