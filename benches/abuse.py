@@ -228,10 +228,15 @@ def read_slowly(mib, rate, done):
     done.append((total, time.monotonic() - t0))
 
 
-def slowreader(binary, work, mib, rate, readers):
+def slowreader(binary, work, mib, rate, readers, warm):
     weir = start_weir(work, binary)
     try:
         wrk(2)  # warm-up with small answers only
+        if warm:
+            # One big body at full speed first: the code that streams a
+            # body is paged in and the read buffer is at its largest, so
+            # the growth is what slow readers hold.
+            read_slowly(mib, 1e6, [])
         time.sleep(0.5)
         before = rss_kib(weir.pid)
         sampler = Sampler(weir.pid)
@@ -262,6 +267,8 @@ def main():
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--readers", type=int, default=1)
     ap.add_argument("--binaries", default="weir-mio,weir-smol")
+    ap.add_argument("--warm", action="store_true",
+                    help="slowreader: read one big body at full speed before measuring")
     a = ap.parse_args()
     raise_fd_limit()
     if not os.environ.get("WEIR_NO_BUILD"):
@@ -280,7 +287,7 @@ def main():
                 if a.scenario == "slowloris":
                     row = slowloris(b, work, a.conns)
                 else:
-                    row = slowreader(b, work, a.mib, a.rate, a.readers)
+                    row = slowreader(b, work, a.mib, a.rate, a.readers, a.warm)
                 print(row, flush=True)
         finally:
             origin.terminate()
