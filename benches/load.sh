@@ -51,7 +51,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 SCENARIOS=${SCENARIOS:-"a b c d e g"}
-PROXIES=${PROXIES:-"direct nginx-1 haproxy-1 weir-mio-1 weir-smol-1 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2 nginx-log-1 haproxy-log-1 weir-mio-log-1 weir-smol-log-1 nginx-log-2 haproxy-log-2 weir-mio-log-2 weir-smol-log-2 nginx-rr-2 haproxy-rr-2 weir-mio-rr-2 weir-smol-rr-2 nginx-gw-2 weir-mio-gw-2 weir-smol-gw-2"}
+PROXIES=${PROXIES:-"direct floor-1 nginx-1 haproxy-1 weir-mio-1 weir-smol-1 floor-2 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2 nginx-log-1 haproxy-log-1 weir-mio-log-1 weir-smol-log-1 nginx-log-2 haproxy-log-2 weir-mio-log-2 weir-smol-log-2 nginx-rr-2 haproxy-rr-2 weir-mio-rr-2 weir-smol-rr-2 nginx-gw-2 weir-mio-gw-2 weir-smol-gw-2"}
 ORIGIN_PORT=18080
 ORIGIN_PORT2=18082
 PROXY_PORT=18081
