@@ -70,6 +70,9 @@ impl Shard {
     /// Takes a connection's access-log lines (a copy under the lock; the
     /// writer thread gets them in a later batch).
     pub fn take_log(&self, from: &mut LogSink) {
+        if from.is_empty() {
+            return;
+        }
         self.log
             .lock()
             .unwrap_or_else(|p| p.into_inner())

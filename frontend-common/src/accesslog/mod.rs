@@ -108,6 +108,11 @@ impl LogSink {
         }
     }
 
+    /// True when no line waits.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// When the oldest waiting line is due to be handed over.
     pub fn due(&self) -> Option<Instant> {
         self.since.map(|t| t + LINGER)

@@ -95,11 +95,15 @@ pub(super) fn hand_off(lines: &mut Vec<u8>, wait: bool) -> bool {
             let _ = writer.queue.send(msg);
             true
         }
-        Err(
-            TrySendError::Full(Msg::Lines(batch)) | TrySendError::Disconnected(Msg::Lines(batch)),
-        ) => {
+        Err(TrySendError::Full(Msg::Lines(batch))) => {
             give_spare(std::mem::replace(lines, batch));
             false
+        }
+        // The writer is gone (it cannot be, short of a panic): write here
+        // rather than hold lines without bound.
+        Err(TrySendError::Disconnected(Msg::Lines(batch))) => {
+            write_lines(&batch);
+            true
         }
         Err(_) => false,
     }
