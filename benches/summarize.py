@@ -22,6 +22,16 @@ def num(x):
     except ValueError:
         return None
 
+def median_ratio(s, p, other, i):
+    """Median over rounds of column i of proxy p over proxy other, both
+    in scenario s and the same round; "-" when there is none."""
+    rs = []
+    for rnd, r in data.get((s, p), {}).items():
+        a = data.get((s, other), {}).get(rnd)
+        if a and num(r[i]) and num(a[i]):
+            rs.append(num(r[i]) / num(a[i]))
+    return "%.2f×" % statistics.median(rs) if rs else "-"
+
 names = {"a": "(a) 64 conns, req/s", "b": "(b) 256 conns, req/s", "c": "(c) 1 MiB, MiB/s",
          "d": "(d) new conn per request, req/s", "e": "(e) bytes RSS per idle conn",
          "g": "(g) gateway request (auth, CORS, request id, rate limit), req/s"}
@@ -38,12 +48,7 @@ for s in sorted({k[0] for k in data}):
         def ratio(i):
             if not anchor or (s, anchor) not in data:
                 return "-"
-            rs = []
-            for rnd, r in rounds.items():
-                a = data[(s, anchor)].get(rnd)
-                if a and num(r[i]) and num(a[i]):
-                    rs.append(num(r[i]) / num(a[i]))
-            return "%.2f×" % statistics.median(rs) if rs else "-"
+            return median_ratio(s, p, anchor, i)
         print(f"| {p} | {med(3):.1f} | {ratio(3)} | {med(4):.3f} | {med(5):.3f} | {ratio(5)} | {med(6):.2f} | {ratio(6)} |")
     # The floor (a relay with weir-mio's system calls and no HTTP): each
     # proxy's CPU per request and req/s against floor-N's, same round.
@@ -55,13 +60,7 @@ for s in sorted({k[0] for k in data}):
             floor = "floor-" + p.split("-")[-1]
             if (s, floor) not in data or p == floor:
                 continue
-            def against(i):
-                rs = []
-                for rnd, r in data[(s, p)].items():
-                    a = data[(s, floor)].get(rnd)
-                    if a and num(r[i]) and num(a[i]):
-                        rs.append(num(r[i]) / num(a[i]))
-                return "%.2f×" % statistics.median(rs) if rs else "-"
+            against = lambda i: median_ratio(s, p, floor, i)
             print(f"| {p} | {against(6)} | {against(3)} |")
     # A variant's cost: each *-gw-N, *-log-N, *-rr-N against the same
     # proxy plain.
@@ -69,11 +68,5 @@ for s in sorted({k[0] for k in data}):
         plain = p.replace("-" + variant(p), "-")
         if (s, plain) not in data:
             continue
-        def over(i):
-            rs = []
-            for rnd, r in data[(s, p)].items():
-                a = data[(s, plain)].get(rnd)
-                if a and num(r[i]) and num(a[i]):
-                    rs.append(num(r[i]) / num(a[i]))
-            return "%.2f×" % statistics.median(rs) if rs else "-"
+        over = lambda i: median_ratio(s, p, plain, i)
         print(f"\n{p} against {plain} (same round, median): req/s {over(3)}, p99 {over(5)}, CPU µs/req {over(6)}")
