@@ -216,7 +216,7 @@ async fn accept_loop(
             }
             trim.maybe_trim(Instant::now(), released < QUIET_RELEASES);
             for s in &trimming {
-                s.flush_log(Instant::now(), false);
+                s.flush_log_due(Instant::now());
             }
         }
     }));
@@ -286,7 +286,7 @@ async fn accept_loop(
         Timer::after(Duration::from_millis(5)).await;
     }
     for s in &shards {
-        s.flush_log(Instant::now(), true);
+        s.flush_log();
     }
 }
 

@@ -47,7 +47,7 @@ impl Seat {
 }
 
 /// Where a stop stands, for every connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// Serving.
     Serving = 0,

@@ -79,14 +79,17 @@ impl Shard {
             .append(from);
     }
 
-    /// Hands the lines over if the oldest has waited long enough (`all`:
-    /// every line, at shutdown).
-    pub fn flush_log(&self, now: Instant, all: bool) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        match all {
-            true => log.flush(),
-            false => log.flush_due(now),
-        }
+    /// Hands the lines over if the oldest has waited long enough.
+    pub fn flush_log_due(&self, now: Instant) {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .flush_due(now);
+    }
+
+    /// Hands every line over (at shutdown).
+    pub fn flush_log(&self) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).flush();
     }
 
     /// Releases noted since the last call.
