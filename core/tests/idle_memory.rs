@@ -100,4 +100,15 @@ fn a_compacted_idle_connection_holds_no_heap() {
         0,
         "bytes an idle connection held"
     );
+    // Its buffer set went to the gateway's stock; shedding frees it (its
+    // 2 KiB head block at least).
+    let kept = LIVE.load(Ordering::SeqCst);
+    gw.shed_spares();
+    assert!(
+        kept - LIVE.load(Ordering::SeqCst) >= 2048,
+        "the stock's sets are freed"
+    );
+    let shed = LIVE.load(Ordering::SeqCst);
+    gw.shed_spares();
+    assert_eq!(LIVE.load(Ordering::SeqCst), shed, "nothing left to shed");
 }

@@ -30,8 +30,10 @@ impl HeapTrim {
 
     /// Trims if something was released: when the worker is `quiet` (no
     /// socket was ready) and the last trim is 100 ms old, or after many
-    /// releases and a second; true if it trimmed.
-    pub fn maybe_trim(&mut self, now: Instant, quiet: bool) -> bool {
+    /// releases and a second; true if it trimmed. `shed` runs first, to
+    /// free what the worker keeps for reuse (`Gateway::shed_spares`):
+    /// kept allocations from a burst pin the pages around them.
+    pub fn maybe_trim(&mut self, now: Instant, quiet: bool, shed: impl FnOnce()) -> bool {
         let since = |gap| self.last.is_none_or(|t| now >= t + gap);
         let due = (quiet && self.released > 0 && since(QUIET_EVERY))
             || (self.released >= BUSY_RELEASES && since(BUSY_EVERY));
@@ -40,6 +42,7 @@ impl HeapTrim {
         }
         self.released = 0;
         self.last = Some(now);
+        shed();
         release_free_heap();
         true
     }
@@ -77,19 +80,31 @@ mod tests {
     fn trims_only_after_releases_every_100_ms_when_quiet_every_second_when_busy() {
         let t0 = Instant::now();
         let mut trim = HeapTrim::default();
-        assert!(!trim.maybe_trim(t0, true), "nothing released");
+        assert!(!trim.maybe_trim(t0, true, || {}), "nothing released");
         trim.note_release();
-        assert!(!trim.maybe_trim(t0, false), "busy, one release");
-        assert!(trim.maybe_trim(t0, true));
+        assert!(!trim.maybe_trim(t0, false, || {}), "busy, one release");
+        assert!(trim.maybe_trim(t0, true, || {}));
         trim.note_release();
         assert_eq!(trim.wake_at(), Some(t0 + QUIET_EVERY));
-        assert!(!trim.maybe_trim(t0 + Duration::from_millis(50), true));
-        assert!(trim.maybe_trim(t0 + QUIET_EVERY, true));
+        assert!(!trim.maybe_trim(t0 + Duration::from_millis(50), true, || {}));
+        assert!(trim.maybe_trim(t0 + QUIET_EVERY, true, || {}));
         assert_eq!(trim.wake_at(), None);
         for _ in 0..BUSY_RELEASES {
             trim.note_release();
         }
-        assert!(!trim.maybe_trim(t0 + Duration::from_millis(500), false));
-        assert!(trim.maybe_trim(t0 + QUIET_EVERY + BUSY_EVERY, false));
+        assert!(!trim.maybe_trim(t0 + Duration::from_millis(500), false, || {}));
+        assert!(trim.maybe_trim(t0 + QUIET_EVERY + BUSY_EVERY, false, || {}));
+    }
+
+    #[test]
+    fn what_the_worker_keeps_is_shed_only_when_it_trims() {
+        let t0 = Instant::now();
+        let mut trim = HeapTrim::default();
+        let mut shed = 0;
+        trim.maybe_trim(t0, true, || shed += 1);
+        assert_eq!(shed, 0, "nothing released, nothing trimmed");
+        trim.note_release();
+        trim.maybe_trim(t0, true, || shed += 1);
+        assert_eq!(shed, 1);
     }
 }

@@ -141,6 +141,11 @@ impl<T> Pool<T> {
         }
     }
 
+    /// Every kept connection, all servers.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.lists.iter().flatten().map(|(c, _)| c)
+    }
+
     /// Takes out every connection (shutdown).
     pub fn drain(&mut self) -> Vec<T> {
         self.lists

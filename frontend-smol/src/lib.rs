@@ -214,7 +214,11 @@ async fn accept_loop(
             for _ in 0..released {
                 trim.note_release();
             }
-            trim.maybe_trim(Instant::now(), released < QUIET_RELEASES);
+            trim.maybe_trim(Instant::now(), released < QUIET_RELEASES, || {
+                for s in &trimming {
+                    s.gateway().shed_spares();
+                }
+            });
             for s in &trimming {
                 s.flush_log_due(Instant::now());
             }

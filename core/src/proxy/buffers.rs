@@ -84,6 +84,11 @@ impl Stock {
         }
         self.free.push(b);
     }
+
+    /// Drops every kept set.
+    pub fn shed(&mut self) {
+        self.free = Vec::new();
+    }
 }
 
 /// The client IP of `bufs`, or an empty one (before any exchange).

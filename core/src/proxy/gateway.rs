@@ -91,6 +91,16 @@ impl Gateway {
         }
     }
 
+    /// Drops the buffer sets kept for the next connections. A frontend
+    /// calls it before handing free heap back to the system: sets kept
+    /// after a burst lie scattered through the heap the burst grew, and
+    /// each pins pages that would otherwise be returned (32 sets held
+    /// ~650 KiB of RSS after 5 000 connections went idle). The next
+    /// connections allocate their sets again.
+    pub fn shed_spares(&mut self) {
+        self.stock.shed();
+    }
+
     /// This worker's flight-recorder ring (`None` without `[recorder]`;
     /// made with the first plan, kept across reloads).
     pub fn recordings(&self) -> Option<crate::recorder::SharedRing> {

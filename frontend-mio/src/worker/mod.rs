@@ -285,7 +285,9 @@ impl Worker {
                     Due::PoolSweep => self.sweep_pool(now),
                 }
             }
-            self.trim.maybe_trim(now, events.is_empty());
+            self.trim.maybe_trim(now, events.is_empty(), || {
+                shed_spares(&mut self.gw, &self.pool, &mut self.socks)
+            });
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
                 self.accept_all(now);
@@ -460,6 +462,20 @@ impl Worker {
         if self.accept_blocked {
             self.accept_blocked = false;
             self.accept_all(now);
+        }
+    }
+}
+
+/// Frees what a worker keeps for reuse, before its heap is trimmed: the
+/// core's buffer sets and the write queues of pooled upstream sockets
+/// (kept from a burst, they lie scattered through the heap it grew and
+/// pin its pages: 256 pooled sockets held ~700 KiB of RSS after 5 000
+/// connections went idle).
+fn shed_spares(gw: &mut Gateway, pool: &Pool<usize>, socks: &mut Slab<Sock>) {
+    gw.shed_spares();
+    for &k in pool.iter() {
+        if let Some(s) = socks.get_mut(k) {
+            s.queue.release();
         }
     }
 }
