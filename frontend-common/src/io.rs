@@ -32,32 +32,38 @@ pub enum Flushed {
     Blocked,
 }
 
-/// Bytes handed out by the core for one socket, in order.
+/// Bytes handed out by the core for one socket, in order. Boxed, and
+/// made at the first push: 8 bytes in every socket that has nothing
+/// queued (a `VecDeque` takes 32), which is every idle connection's.
 #[derive(Default)]
 pub struct WriteQueue {
-    queue: VecDeque<Bytes>,
+    // Boxed on purpose: the size of the empty queue is what counts.
+    #[allow(clippy::box_collection)]
+    queue: Option<Box<VecDeque<Bytes>>>,
 }
 
 impl WriteQueue {
     /// Queues a buffer.
     pub fn push(&mut self, b: Bytes) {
-        self.queue.push_back(b);
+        self.queue.get_or_insert_default().push_back(b);
     }
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.queue.as_ref().is_none_or(|q| q.is_empty())
     }
 
     /// Drops everything queued.
     pub fn clear(&mut self) {
-        self.queue.clear();
+        if let Some(q) = &mut self.queue {
+            q.clear();
+        }
     }
 
     /// Gives back the queue's memory when it is empty (idle connections).
     pub fn release(&mut self) {
-        if self.queue.is_empty() {
-            self.queue = VecDeque::new();
+        if self.is_empty() {
+            self.queue = None;
         }
     }
 
@@ -65,13 +71,13 @@ impl WriteQueue {
     /// (one buffer: `write`); `Interrupted` is retried, `WouldBlock` ends
     /// the attempt.
     pub fn flush(&mut self, mut w: impl Write) -> io::Result<Flushed> {
-        if self.queue.is_empty() {
+        let Some(queue) = self.queue.as_deref_mut().filter(|q| !q.is_empty()) else {
             return Ok(Flushed::Idle);
-        }
-        while !self.queue.is_empty() {
+        };
+        while !queue.is_empty() {
             let mut slices = [IoSlice::new(&[]); 16];
             let mut n = 0;
-            for (s, b) in slices.iter_mut().zip(self.queue.iter()) {
+            for (s, b) in slices.iter_mut().zip(queue.iter()) {
                 *s = IoSlice::new(b);
                 n += 1;
             }
@@ -86,10 +92,10 @@ impl WriteQueue {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
                     while written > 0 {
-                        let front = &mut self.queue[0];
+                        let front = &mut queue[0];
                         if written >= front.len() {
                             written -= front.len();
-                            self.queue.pop_front();
+                            queue.pop_front();
                         } else {
                             front.advance(written);
                             written = 0;
@@ -98,7 +104,7 @@ impl WriteQueue {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.detach_small();
+                    detach_small(queue);
                     return Ok(Flushed::Blocked);
                 }
                 Err(e) => return Err(e),
@@ -106,18 +112,18 @@ impl WriteQueue {
         }
         Ok(Flushed::Drained)
     }
+}
 
-    /// The peer is not taking bytes: what waits is copied into buffers
-    /// of its own size (pieces up to [`DETACH_MAX`]), instead of keeping
-    /// alive the read-buffer blocks it is a slice of (up to 64 KiB each,
-    /// shared with other connections' reads). A slow reader then holds
-    /// what it has not read, not the blocks around it; a peer that keeps
-    /// up never blocks and costs no copy.
-    fn detach_small(&mut self) {
-        for b in self.queue.iter_mut() {
-            if b.len() <= DETACH_MAX {
-                *b = Bytes::copy_from_slice(b);
-            }
+/// The peer is not taking bytes: what waits is copied into buffers of
+/// its own size (pieces up to [`DETACH_MAX`]), instead of keeping alive
+/// the read-buffer blocks it is a slice of (up to 64 KiB each, shared
+/// with other connections' reads). A slow reader then holds what it has
+/// not read, not the blocks around it; a peer that keeps up never blocks
+/// and costs no copy.
+fn detach_small(queue: &mut VecDeque<Bytes>) {
+    for b in queue.iter_mut() {
+        if b.len() <= DETACH_MAX {
+            *b = Bytes::copy_from_slice(b);
         }
     }
 }
@@ -455,6 +461,9 @@ mod tests {
         assert_eq!(peer.got, b"head\r\n\r\nbody-1body-2");
         assert!(peer.vectored >= 2);
         assert!(q.is_empty());
+        q.release();
+        assert!(q.queue.is_none(), "an idle socket's queue holds no memory");
+        assert_eq!(std::mem::size_of::<WriteQueue>(), 8);
     }
 
     /// A peer that stops taking bytes leaves what waits in buffers of its
@@ -472,10 +481,11 @@ mod tests {
         // Takes 24 bytes, then blocks.
         let mut peer = Peer::new(1 << 20, 24);
         assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Blocked);
-        assert_eq!(q.queue.len(), 2);
-        assert_eq!(q.queue[0].len(), 1000);
+        let waiting = q.queue.as_deref().expect("queued");
+        assert_eq!(waiting.len(), 2);
+        assert_eq!(waiting[0].len(), 1000);
         assert!(
-            q.queue.iter().all(|b| !inside(b)),
+            waiting.iter().all(|b| !inside(b)),
             "still a slice of the block"
         );
         // The bytes are the same, and go out in order.

@@ -6,7 +6,14 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
+
+/// A deadline as the heap keeps it: nanoseconds after the worker started,
+/// plus one. Ordered as the instants are; 8 bytes, and `None` is free
+/// (an `Option<Instant>` takes 16): every connection holds one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(NonZeroU64);
 
 /// What a deadline belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,11 +66,33 @@ impl TimerHeap {
         self.epoch + Duration::from_nanos(nanos)
     }
 
-    /// Adds a deadline.
-    pub fn push(&mut self, at: Instant, due: Due) {
+    /// `at` as the heap keeps it.
+    pub fn stamp(&self, at: Instant) -> Stamp {
         let nanos = at.saturating_duration_since(self.epoch).as_nanos();
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
-        self.heap.push(Reverse((nanos, due.pack())));
+        Stamp(NonZeroU64::MIN.saturating_add(nanos))
+    }
+
+    /// Adds a deadline.
+    pub fn push(&mut self, at: Instant, due: Due) {
+        let Stamp(s) = self.stamp(at);
+        self.heap.push(Reverse((s.get() - 1, due.pack())));
+    }
+
+    /// Drops every entry `keep` refuses (stale ones: deadlines that were
+    /// moved or whose connection closed) and gives back the memory the
+    /// heap no longer needs. A burst leaves entries behind until their
+    /// deadlines pass, and the heap keeps the pages its peak touched.
+    pub fn retain(&mut self, mut keep: impl FnMut(Stamp, Due) -> bool) {
+        self.heap.retain(|Reverse((nanos, due))| {
+            keep(
+                Stamp(NonZeroU64::MIN.saturating_add(*nanos)),
+                Due::unpack(*due),
+            )
+        });
+        if self.heap.capacity() > 2 * self.heap.len() {
+            self.heap.shrink_to_fit();
+        }
     }
 
     /// Entries held (stale ones included).
@@ -106,5 +135,23 @@ mod tests {
         );
         assert_eq!(heap.pop_due(a), Some((a, Due::PoolSweep)));
         assert_eq!(heap.pop_due(a), None);
+    }
+
+    #[test]
+    fn stale_entries_are_dropped_and_their_memory_given_back() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
+        for k in 0..1000 {
+            heap.push(t0 + Duration::from_millis(k as u64), Due::Conn(k));
+        }
+        heap.push(t0, Due::PoolSweep);
+        let live = heap.stamp(t0 + Duration::from_millis(7));
+        assert!(live < heap.stamp(t0 + Duration::from_millis(8)));
+        heap.retain(|at, due| due == Due::PoolSweep || at == live);
+        assert_eq!(heap.len(), 2);
+        assert!(heap.heap.capacity() < 1000, "memory given back");
+        assert_eq!(heap.pop_due(t0), Some((t0, Due::PoolSweep)));
+        let at = t0 + Duration::from_millis(7);
+        assert_eq!(heap.pop_due(at), Some((at, Due::Conn(7))));
     }
 }

@@ -31,7 +31,7 @@ impl Connection {
             gw.metrics.ended(&ex.record, &self.plan, ex.route);
             if self.access_log {
                 let mut record =
-                    std::mem::replace(&mut ex.record, AccessRecord::new(self.client, now));
+                    std::mem::replace(&mut ex.record, AccessRecord::new(self.client.get(), now));
                 // Looked up only for a format that can show them: the
                 // default text line costs nothing more.
                 if self.plan.config.log_format != LogFormat::Text {
@@ -122,7 +122,7 @@ impl Connection {
     /// a response is already under way.
     pub(super) fn fail(&mut self, gw: &mut Gateway, now: Instant, fault: Fault) {
         let Some(ex) = &mut self.ex else {
-            let record = AccessRecord::new(self.client, self.head_start);
+            let record = AccessRecord::new(self.client.get(), self.head_start);
             self.reject(gw, now, fault, record, false);
             return;
         };

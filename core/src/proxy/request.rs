@@ -85,7 +85,7 @@ impl Connection {
         if matches!(scanned, Ok(None) | Err(HeadError::TooLarge))
             && !could_start_request(b.cin.bytes())
         {
-            let record = AccessRecord::new(self.client, self.head_start);
+            let record = AccessRecord::new(self.client.get(), self.head_start);
             self.reject(
                 gw,
                 now,
@@ -100,7 +100,7 @@ impl Connection {
             Ok(None) => return false,
             Err(e) => {
                 let head = begins_head_request(b.cin.bytes());
-                let record = AccessRecord::new(self.client, self.head_start);
+                let record = AccessRecord::new(self.client.get(), self.head_start);
                 self.reject(gw, now, e.into(), record, head);
                 return true;
             }
@@ -110,7 +110,7 @@ impl Connection {
         b.scan = HeadScanner::default();
         self.timers.clear(Timer::ClientHead);
         self.timers.clear(Timer::ClientIdle);
-        let mut record = AccessRecord::new(self.client, self.head_start);
+        let mut record = AccessRecord::new(self.client.get(), self.head_start);
         record.bytes_in = span.end as u64;
         let is_head = begins_head_request(&head);
         let spare = self.spare_headers();
@@ -220,7 +220,7 @@ impl Connection {
         match proxy_protocol::parse(self.b().cin.bytes()) {
             proxy_protocol::Header::Partial => false,
             proxy_protocol::Header::Invalid => {
-                let mut record = AccessRecord::new(self.client, self.head_start);
+                let mut record = AccessRecord::new(self.client.get(), self.head_start);
                 record.target = super::log::arrived(self.b().cin.bytes());
                 record.note = "malformed PROXY protocol header";
                 record.end = now;
@@ -233,7 +233,7 @@ impl Connection {
             proxy_protocol::Header::Done(n, addr) => {
                 let _ = self.b().cin.split_to(n);
                 if let Some(addr) = addr {
-                    self.client = addr;
+                    self.client = super::connection::ClientAddr::of(addr);
                 }
                 self.awaiting_proxy_header = false;
                 true

@@ -119,7 +119,7 @@ impl Worker {
         let core = Connection::on_listener(&self.gw, addr, now, listener);
         self.conns.insert(Conn {
             core,
-            client: Some(k),
+            client: Some(k as u32),
             ups: Vec::new(),
             armed: None,
             queued: 0,

@@ -29,7 +29,7 @@ mod stop;
 mod upstream;
 
 use crate::sock::{Owner, Sock};
-use crate::timers::{Due, TimerHeap};
+use crate::timers::{Due, Stamp, TimerHeap};
 
 const WAKER: Token = Token(usize::MAX - 2);
 /// Listener `i` is `Token(FIRST_LISTENER - i)`.
@@ -41,7 +41,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 struct Conn {
     core: Connection,
-    client: Option<usize>,
+    /// The client socket's key (`u32`: 8 bytes, not 16; see
+    /// [`Conn::client`]).
+    client: Option<u32>,
     /// Upstream sockets, attached or still flushing towards pool/close.
     ups: Vec<(UpstreamId, usize)>,
     /// The earliest wake-up this connection has in the timer heap. A
@@ -49,9 +51,16 @@ struct Conn {
     /// the core, which names its real deadline again. Keep-alive traffic
     /// so pushes a timer about every 100 ms per connection instead of two
     /// per request, and idle connections leave fewer stale entries.
-    armed: Option<Instant>,
+    armed: Option<Stamp>,
     /// The loop pass in which this connection was last queued for service.
     queued: u64,
+}
+
+impl Conn {
+    /// The client socket's key, while it is open.
+    fn client(&self) -> Option<usize> {
+        self.client.map(|k| k as usize)
+    }
 }
 
 /// A worker thread's whole state.
@@ -275,7 +284,7 @@ impl Worker {
                         let Some(c) = self.conns.get_mut(ck) else {
                             continue;
                         };
-                        if c.armed == Some(at) {
+                        if c.armed == Some(self.timers.stamp(at)) {
                             c.armed = None;
                             self.input(ck, now, Input::Tick);
                             self.service(ck, now);
@@ -286,7 +295,12 @@ impl Worker {
                 }
             }
             self.trim.maybe_trim(now, events.is_empty(), || {
-                shed_spares(&mut self.gw, &self.pool, &mut self.socks)
+                shed_spares(&mut self.gw, &self.pool, &mut self.socks);
+                let conns = &self.conns;
+                self.timers.retain(|at, due| match due {
+                    Due::Conn(ck) => conns.get(ck).is_some_and(|c| c.armed == Some(at)),
+                    Due::PoolSweep => true,
+                });
             });
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
@@ -319,7 +333,7 @@ impl Worker {
         if c.ups.is_empty() {
             c.ups = Vec::new();
         }
-        if let Some(s) = c.client.and_then(|k| self.socks.get_mut(k)) {
+        if let Some(s) = c.client().and_then(|k| self.socks.get_mut(k)) {
             s.queue.release();
         }
     }
@@ -345,7 +359,7 @@ impl Worker {
     fn sock_of(&self, ck: usize, peer: Peer) -> Option<usize> {
         let c = self.conns.get(ck)?;
         match peer {
-            Peer::Client => c.client,
+            Peer::Client => c.client(),
             Peer::Upstream(id) => c.ups.iter().find(|(i, _)| *i == id).map(|(_, k)| *k),
         }
     }
@@ -362,7 +376,7 @@ impl Worker {
             let mut i = 0;
             while let Some(c) = self.conns.get(ck) {
                 let (peer, k) = if i == 0 {
-                    match c.client {
+                    match c.client() {
                         Some(k) => (Peer::Client, k),
                         None => {
                             i += 1;
@@ -397,8 +411,9 @@ impl Worker {
             match out {
                 Output::Wait(at) => {
                     if let Some(t) = at {
-                        if c.armed.is_none_or(|a| t < a) {
-                            c.armed = Some(t);
+                        let stamp = self.timers.stamp(t);
+                        if c.armed.is_none_or(|a| stamp < a) {
+                            c.armed = Some(stamp);
                             self.timers.push(t, Due::Conn(ck));
                         }
                     }
@@ -492,8 +507,8 @@ mod tests {
     fn an_idle_connection_fits_its_budget() {
         let conn = std::mem::size_of::<Conn>();
         let sock = std::mem::size_of::<Sock>();
-        assert!(conn <= 240, "Conn is {conn} bytes");
-        assert!(sock <= 72, "Sock is {sock} bytes");
+        assert!(conn <= 200, "Conn is {conn} bytes");
+        assert!(sock <= 48, "Sock is {sock} bytes");
     }
 
     /// Pooling an upstream socket per request must not add a timer entry

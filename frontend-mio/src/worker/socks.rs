@@ -103,7 +103,7 @@ impl Worker {
 
     pub(super) fn detach(&mut self, ck: usize, k: usize) {
         if let Some(c) = self.conns.get_mut(ck) {
-            if c.client == Some(k) {
+            if c.client() == Some(k) {
                 c.client = None;
             }
             c.ups.retain(|(_, x)| *x != k);
