@@ -56,10 +56,28 @@ impl HeapTrim {
     }
 }
 
+/// How the process's allocator gives free pages back, when it is not the
+/// system's (a binary that sets a `#[global_allocator]` says so once, at
+/// start, with [`release_with`]).
+static RELEASE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Makes [`release_free_heap`] call `release` (the binary's allocator's
+/// own way) instead of glibc's `malloc_trim`. The first call wins.
+pub fn release_with(release: fn()) {
+    let _ = RELEASE.set(release);
+}
+
 /// Returns the allocator's free pages to the operating system.
+pub fn release_free_heap() {
+    match RELEASE.get() {
+        Some(release) => release(),
+        None => trim_system_heap(),
+    }
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-pub fn release_free_heap() {
+fn trim_system_heap() {
     // SAFETY: malloc_trim only walks glibc's own arenas under their locks;
     // it takes no pointer and is safe to call from any thread at any time.
     unsafe {
@@ -67,10 +85,9 @@ pub fn release_free_heap() {
     }
 }
 
-/// Returns the allocator's free pages to the operating system (nothing
-/// to do on allocators other than glibc's).
+/// Nothing to do on system allocators other than glibc's.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_free_heap() {}
+fn trim_system_heap() {}
 
 #[cfg(test)]
 mod tests {
