@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use smol::future;
-use smol::lock::Semaphore;
+use smol::lock::{Semaphore, SemaphoreGuardArc};
 use smol::Executor;
 use weir_core::Config;
 use weir_frontend::memory::HeapTrim;
@@ -100,9 +100,8 @@ pub async fn serve(
         })
         .collect();
     let shared = Shared::new(&config, None);
-    let spawn = |task: Task| ex.spawn(task).detach();
     accept_loop(
-        &spawn,
+        ex,
         &config,
         shards,
         vec![listener],
@@ -138,8 +137,39 @@ fn follow(plans: &Plans, shard: &Arc<Shard>) {
     });
 }
 
-/// A connection task, boxed so one accept loop serves both executors.
-type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// Where an accept loop starts its tasks: either executor. Generic
+/// rather than a boxed future, so that a connection's future lives inside
+/// its task: one allocation per connection, not two.
+trait Spawner {
+    /// Runs `task` to its end, detached.
+    fn start<F: Future<Output = ()> + Send + 'static>(&self, task: F);
+}
+
+impl Spawner for Executor<'_> {
+    fn start<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        self.spawn(task).detach();
+    }
+}
+
+impl Spawner for smol::LocalExecutor<'_> {
+    fn start<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        self.spawn(task).detach();
+    }
+}
+
+/// What a connection's task holds for its life: one of the
+/// `max_connections` permits, and its place in the count of live tasks
+/// that shutdown waits on (given back in that order when it ends).
+struct Alive {
+    live: Arc<AtomicUsize>,
+    _permit: SemaphoreGuardArc,
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// What every accept loop of one gateway shares.
 #[derive(Clone)]
@@ -184,7 +214,7 @@ async fn every_until_stop(every: Duration, stop: &smol::channel::Receiver<()>) -
 }
 
 async fn accept_loop(
-    spawn: &dyn Fn(Task),
+    spawner: &impl Spawner,
     config: &Config,
     shards: Vec<Arc<Shard>>,
     listeners: Vec<Async<TcpListener>>,
@@ -196,16 +226,16 @@ async fn accept_loop(
     let pruning = shards.clone();
     let every = config.timeouts.pool_idle.max(Duration::from_millis(100)) / 2;
     let pruner_stop = stop_rx.clone();
-    spawn(Box::pin(async move {
+    spawner.start(async move {
         while every_until_stop(every, &pruner_stop).await {
             for s in &pruning {
                 s.prune(Instant::now());
             }
         }
-    }));
+    });
     let trimming = shards.clone();
     let trimmer_stop = stop_rx.clone();
-    spawn(Box::pin(async move {
+    spawner.start(async move {
         // Freed heap back to the OS after bursts (weir_frontend::memory):
         // "quiet" when few connections were released in the last 100 ms.
         let mut trim = HeapTrim::default();
@@ -223,7 +253,7 @@ async fn accept_loop(
                 s.flush_log_due(Instant::now());
             }
         }
-    }));
+    });
     let mut stop = pin!(stop);
     let mut next = 0usize;
     loop {
@@ -252,18 +282,20 @@ async fn accept_loop(
             Ok((stream, addr)) => {
                 let shard = shards[next % shards.len()].clone();
                 next = next.wrapping_add(1);
-                let quiet = settings.quiet;
                 let live = shared.live.clone();
                 let ending = conn::Ending {
                     stopping: shared.stopping.clone(),
                     seats: shared.seats.clone(),
                 };
                 live.fetch_add(1, Ordering::SeqCst);
-                spawn(Box::pin(async move {
-                    conn::run(shard, stream, addr, listener, quiet, ending).await;
-                    live.fetch_sub(1, Ordering::SeqCst);
-                    drop(permit);
-                }));
+                let alive = Alive {
+                    live,
+                    _permit: permit,
+                };
+                // The task is the connection's future itself: a future
+                // around it would hold it twice (before and while
+                // awaiting it), and the arguments it was made from.
+                spawner.start(conn::run(shard, stream, addr, listener, ending, alive));
             }
             Err(e) if weir_frontend::io::is_out_of_resources(&e) => {
                 eprintln!("weir: accept: {e}; pausing accepts for 100ms");
@@ -393,14 +425,13 @@ pub fn serve_blocking(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std:
                 .name(format!("weir-smol-{i}"))
                 .spawn(move || {
                     let ex = smol::LocalExecutor::new();
-                    let spawn = |task: Task| ex.spawn(task).detach();
                     let stop = async move {
                         let _ = stop_rx.recv().await;
                     };
                     drive::drive(
                         &ex,
                         accept_loop(
-                            &spawn,
+                            &ex,
                             &config,
                             vec![shard],
                             listeners,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_io::Async;
-use weir_core::{Gateway, Plan};
+use weir_core::{AccessRecord, Gateway, Plan};
 use weir_frontend::pool::Pool;
 use weir_frontend::LogSink;
 
@@ -67,16 +67,15 @@ impl Shard {
         self.released.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes a connection's access-log lines (a copy under the lock; the
-    /// writer thread gets them in a later batch).
-    pub fn take_log(&self, from: &mut LogSink) {
-        if from.is_empty() {
-            return;
-        }
+    /// Writes an exchange's access-log line into the shard's batch (the
+    /// writer thread gets it with the batch). Straight in, under the
+    /// lock: a sink in every connection would cost each idle one its
+    /// bytes, and the line a copy.
+    pub fn log(&self, r: &AccessRecord, plan: &Plan) {
         self.log
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .append(from);
+            .record(r, plan);
     }
 
     /// Hands the lines over if the oldest has waited long enough.

@@ -67,8 +67,7 @@ pub struct LogSink {
 impl LogSink {
     /// A sink; `quiet` drops every record.
     pub fn new(quiet: bool) -> LogSink {
-        // No buffer until the first record: weir-smol has a sink per
-        // connection, and an idle one should hold nothing.
+        // No buffer until the first record.
         LogSink {
             quiet,
             buf: Vec::new(),
@@ -92,27 +91,6 @@ impl LogSink {
         }
     }
 
-    /// Lines handed over from another sink (weir-smol: a connection's,
-    /// into its worker's), waiting as long as the oldest of them.
-    pub fn append(&mut self, other: &mut LogSink) {
-        if other.buf.is_empty() {
-            return;
-        }
-        self.buf.extend_from_slice(&other.buf);
-        other.buf.clear();
-        if let Some(t) = other.since.take() {
-            self.since = Some(self.since.map_or(t, |s| s.min(t)));
-        }
-        if self.buf.len() >= BATCH {
-            self.hand_off();
-        }
-    }
-
-    /// True when no line waits.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// When the oldest waiting line is due to be handed over.
     pub fn due(&self) -> Option<Instant> {
         self.since.map(|t| t + LINGER)
@@ -130,13 +108,6 @@ impl LogSink {
         if !self.buf.is_empty() {
             self.hand_off();
         }
-    }
-
-    /// Hands the lines over and gives the buffer's memory back (an idle
-    /// connection's sink).
-    pub fn release(&mut self) {
-        self.flush();
-        writer::give_spare(std::mem::take(&mut self.buf));
     }
 
     fn hand_off(&mut self) {
