@@ -32,6 +32,7 @@ mod conn;
 mod drive;
 mod seats;
 mod shard;
+mod side;
 
 use std::future::Future;
 use std::net::TcpListener;

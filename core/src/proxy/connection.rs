@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use super::buffers::Buffers;
+use super::client_addr::ClientAddr;
 use super::exchange::{Exchange, Link, ReqSide, RespSide};
 
 use super::fault::Fault;
@@ -55,40 +56,6 @@ pub struct Connection {
     /// The flight recorder records this connection (its recording is in
     /// `bufs`).
     pub(super) recording: bool,
-}
-
-/// A client's address in 20 bytes where a `SocketAddr` takes 32 (an
-/// IPv6 address's flow label and scope id, which nothing here reads):
-/// every idle connection carries one.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct ClientAddr {
-    ip: std::net::IpAddr,
-    port: u16,
-}
-
-impl ClientAddr {
-    /// The address and port of `a`.
-    pub(super) fn of(a: SocketAddr) -> ClientAddr {
-        ClientAddr {
-            ip: a.ip(),
-            port: a.port(),
-        }
-    }
-
-    /// As a socket address.
-    pub(super) fn get(self) -> SocketAddr {
-        SocketAddr::new(self.ip, self.port)
-    }
-
-    /// The IP address.
-    pub(super) fn ip(self) -> std::net::IpAddr {
-        self.ip
-    }
-
-    /// The port.
-    pub(super) fn port(self) -> u16 {
-        self.port
-    }
 }
 
 impl Connection {

@@ -19,6 +19,7 @@
 //! ```
 
 mod buffers;
+mod client_addr;
 mod connection;
 mod ending;
 mod eviction;

@@ -233,7 +233,7 @@ impl Connection {
             proxy_protocol::Header::Done(n, addr) => {
                 let _ = self.b().cin.split_to(n);
                 if let Some(addr) = addr {
-                    self.client = super::connection::ClientAddr::of(addr);
+                    self.client = super::client_addr::ClientAddr::of(addr);
                 }
                 self.awaiting_proxy_header = false;
                 true
