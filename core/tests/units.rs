@@ -122,6 +122,23 @@ mod timers {
         timers.clear_all();
         assert_eq!(timers.next(), None);
     }
+
+    /// Every connection carries its timers: both instants side by side,
+    /// then which timer each is.
+    #[test]
+    fn the_timers_take_40_bytes() {
+        assert_eq!(std::mem::size_of::<Timers>(), 40);
+    }
+}
+
+mod budgets {
+    /// An idle keep-alive connection is this struct and nothing on the
+    /// heap (`idle_memory.rs`): every byte here is paid by each of them.
+    #[test]
+    fn a_connection_fits_its_budget() {
+        let size = std::mem::size_of::<weir_core::Connection>();
+        assert!(size <= 152, "Connection is {size} bytes");
+    }
 }
 
 mod gcra {

@@ -590,15 +590,3 @@ impl Connection {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    /// An idle keep-alive connection is this struct and nothing on the
-    /// heap (`core/tests/idle_memory.rs`): every byte here is paid by
-    /// each of them.
-    #[test]
-    fn a_connection_fits_its_budget() {
-        let size = std::mem::size_of::<super::Connection>();
-        assert!(size <= 152, "Connection is {size} bytes");
-    }
-}

@@ -117,32 +117,3 @@ impl Timers {
         Some(self.which[i])
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn one_deadline_per_side_the_earliest_expires_first() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let mut timers = Timers::default();
-        assert_eq!(timers.next(), None);
-        timers.set(Timer::ClientIdle, t0 + ms(30));
-        timers.set(Timer::UpstreamResponse, t0 + ms(20));
-        assert!(timers.is_set(Timer::ClientIdle));
-        assert!(!timers.is_set(Timer::ClientHead), "same side, other timer");
-        assert_eq!(timers.next(), Some(t0 + ms(20)));
-        assert_eq!(timers.expired(t0 + ms(19)), None);
-        assert_eq!(timers.expired(t0 + ms(40)), Some(Timer::UpstreamResponse));
-        assert_eq!(timers.expired(t0 + ms(40)), Some(Timer::ClientIdle));
-        assert_eq!(timers.expired(t0 + ms(40)), None);
-        timers.set(Timer::ClientHead, t0 + ms(50));
-        timers.clear(Timer::ClientBody);
-        assert!(timers.is_set(Timer::ClientHead), "clearing another timer");
-        timers.clear(Timer::ClientHead);
-        assert_eq!(timers.next(), None);
-        assert_eq!(std::mem::size_of::<Timers>(), 40);
-    }
-}
