@@ -1,5 +1,6 @@
-//! End-to-end: long response bodies of known length, which weir-mio
-//! splices from the upstream socket to the client's (pass-through) and
+//! End-to-end: long bodies of known length, which weir-mio splices from
+//! one socket to the other (pass-through: responses from the upstream to
+//! the client, request bodies from the client to the upstream) and
 //! weir-smol moves through the core: the same bytes, the same keep-alive,
 //! backpressure from a slow reader, and a body cut short.
 
@@ -110,8 +111,36 @@ fn a_body_cut_short_closes_the_client(bin: &str) {
     });
 }
 
+/// Two 6 MiB uploads, each with a request pipelined right behind its
+/// body, reach the server byte for byte (a pass takes nothing beyond its
+/// body: the request behind it is answered), and the log counts every
+/// byte.
+fn long_uploads_arrive_exactly_with_requests_behind_them(bin: &str) {
+    let (_o, w, log) = support::logged_gateway(bin, "pass-upload", "");
+    let mut c = Client::connect(w.addr);
+    let n = 6 << 20;
+    let data = pattern(n);
+    for _ in 0..2 {
+        let mut req =
+            format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+        req.extend_from_slice(&data);
+        req.extend_from_slice(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+        c.send(&req);
+        let r = c.read();
+        assert_eq!(r.status, 200);
+        assert!(r.body == data, "the echo differs ({} bytes)", r.body.len());
+        assert_eq!(c.read().text(), "a");
+    }
+    let text = support::wait_for_log(&log, "four log lines", |t| t.lines().count() == 4);
+    let first = text.lines().next().map(str::to_owned).unwrap_or_default();
+    let fields: Vec<&str> = first.split(' ').collect();
+    let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\n\r\n").len();
+    assert_eq!(fields[6], (n + head).to_string(), "bytes in, in {first}");
+}
+
 each_frontend!(
     long_bodies_arrive_exactly_over_one_upstream,
+    long_uploads_arrive_exactly_with_requests_behind_them,
     a_slow_reader_gets_every_byte,
     a_body_cut_short_closes_the_client,
 );

@@ -171,12 +171,13 @@ impl Connection {
                 self.on_upstream_end(gw, now, true)
             }
             Input::Connected { id, reused } if self.is_current(id) => {
-                self.on_connected(now, reused)
+                self.on_connected(gw, now, reused)
             }
             Input::Reply { id, reply } => self.on_reply(gw, now, id, reply),
             Input::Passed(Peer::Upstream(id), n) if self.is_current(id) => {
-                self.on_passed(gw, now, n)
+                self.on_response_passed(gw, now, n)
             }
+            Input::Passed(Peer::Client, n) => self.on_request_passed(gw, now, n),
             Input::Drained(Peer::Client) => self.client_unflushed = 0,
             Input::Drained(Peer::Upstream(id)) => {
                 if let Some(l) = self.link_mut().filter(|l| l.id == id) {
@@ -260,6 +261,8 @@ impl Connection {
                     _ => 0,
                 },
                 ReqSide::Discard(_) => window.saturating_sub(self.cin_len()),
+                // The frontend moves these bytes itself.
+                ReqSide::Passing(_) => 0,
             },
             Peer::Upstream(id) => {
                 let Some(ex) = &self.ex else { return 0 };

@@ -21,6 +21,10 @@ pub(super) enum ReqSide {
     Head,
     /// Forwarding the request body.
     Body(BodyReader),
+    /// The frontend moves the rest of the request body, this many bytes,
+    /// to the upstream itself (an [`Output::Pass`](super::Output::Pass)
+    /// from the client); it reads nothing beyond them.
+    Passing(u64),
     /// The request was read completely; bytes that arrive now are pipelined.
     Complete,
     /// Upgraded: client bytes go to the upstream as they are.

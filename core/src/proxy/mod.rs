@@ -11,7 +11,7 @@
 //!
 //! ```text
 //!  client:   Head ──head parsed──► Body ──body done──► Complete ──response done──► Head
-//!              │                                                    (keep-alive)    │
+//!              │                      └─► Passing ─passed─┘           (keep-alive)    │
 //!              └────────── fault / close ──► Stopped ◄──────── close_after ─────────┘
 //!  upstream:        Connect ─► Connecting ─Connected─► Waiting ─final head─► Body ─► Done
 //!                                  │ refused/timeout      │ 1xx: forward, stay  │
@@ -31,6 +31,7 @@ mod inward;
 mod local_answer;
 mod log;
 pub mod log_format;
+mod pass;
 mod recording;
 mod request;
 mod response;

@@ -51,6 +51,20 @@ impl Connection {
                     self.b().cin.push(b);
                 }
             }
+            // Not expected (the frontend moves these bytes itself), but
+            // they are the body's: forwarded and counted as passed.
+            ReqSide::Passing(left) => {
+                let mut b = b;
+                let body = b.split_to(b.len().min(usize::try_from(left).unwrap_or(usize::MAX)));
+                let n = body.len() as u64;
+                if let Some(id) = self.link().map(|l| l.id) {
+                    self.send(Peer::Upstream(id), body);
+                }
+                self.on_request_passed(gw, now, n);
+                if !b.is_empty() {
+                    self.b().cin.push(b);
+                }
+            }
             ReqSide::Head => {
                 if self.cin_len() == 0 && self.timers.is_set(Timer::ClientIdle) {
                     self.timers.clear(Timer::ClientIdle);
@@ -364,7 +378,7 @@ impl Connection {
         self.connect_next(gw, now, fault, true);
     }
 
-    pub(super) fn on_connected(&mut self, now: Instant, reused: bool) {
+    pub(super) fn on_connected(&mut self, gw: &Gateway, now: Instant, reused: bool) {
         let Some(ex) = &mut self.ex else { return };
         let Some(l) = &mut ex.up else { return };
         l.socket = if reused {
@@ -381,6 +395,8 @@ impl Connection {
                 Timer::UpstreamResponse,
                 now + self.upstream_timeouts().response,
             );
+        } else if self.cin_len() == 0 {
+            self.maybe_pass_request(gw);
         }
     }
 
@@ -417,22 +433,30 @@ impl Connection {
             }
             self.send(Peer::Upstream(id), piece);
             if done {
-                self.req_side = ReqSide::Complete;
-                self.timers.clear(Timer::ClientBody);
-                if self
-                    .ex
-                    .as_ref()
-                    .is_some_and(|e| matches!(e.resp, RespSide::Waiting))
-                {
-                    self.timers.set(
-                        Timer::UpstreamResponse,
-                        now + self.upstream_timeouts().response,
-                    );
-                }
+                self.request_body_read(now);
             }
         }
         if !b.is_empty() {
             self.b().cin.push(b);
+        } else {
+            self.maybe_pass_request(gw);
+        }
+    }
+
+    /// The whole request body was read: the request is complete, and the
+    /// upstream's response time runs from now if no head came yet.
+    pub(super) fn request_body_read(&mut self, now: Instant) {
+        self.req_side = ReqSide::Complete;
+        self.timers.clear(Timer::ClientBody);
+        if self
+            .ex
+            .as_ref()
+            .is_some_and(|e| matches!(e.resp, RespSide::Waiting))
+        {
+            self.timers.set(
+                Timer::UpstreamResponse,
+                now + self.upstream_timeouts().response,
+            );
         }
     }
 

@@ -12,7 +12,7 @@ use super::exchange::{layer_cx, Exchange, ReqSide, RespSide, Socket};
 use super::fault::Fault;
 use super::rewrite::strip_hop_by_hop;
 use super::timer::Timer;
-use super::{Gateway, Output, Peer};
+use super::{Gateway, Peer};
 use crate::balancer::Outcome;
 use crate::http1::{
     parse_response_into, response_framing, BodyReader, Framing, HeadError, ResponseHead, Version,
@@ -79,7 +79,7 @@ impl Connection {
             if !rest.is_empty() {
                 self.on_upstream_bytes(gw, now, rest);
             }
-            self.maybe_pass(gw);
+            self.maybe_pass_response(gw);
             return;
         }
     }
@@ -288,58 +288,8 @@ impl Connection {
             .set(Timer::UpstreamIdle, now + self.upstream_timeouts().idle);
     }
 
-    /// Hands the rest of a response body of known length to the frontend
-    /// to move itself ([`Output::Pass`]), when the gateway allows it and
-    /// enough is left to be worth it. Not while the connection is
-    /// recorded or explained: those see every byte.
-    fn maybe_pass(&mut self, gw: &Gateway) {
-        let Some(min) = gw.pass_min else { return };
-        if self.recording || gw.trace.is_some() {
-            return;
-        }
-        let Some(ex) = &mut self.ex else { return };
-        let RespSide::Body(BodyReader::Length(left)) = ex.resp else {
-            return;
-        };
-        let Some(l) = &mut ex.up else { return };
-        if left < min || l.passing {
-            return;
-        }
-        l.passing = true;
-        let from = Peer::Upstream(l.id);
-        self.b().out.push_back(Output::Pass {
-            from,
-            to: Peer::Client,
-            len: left,
-        });
-    }
-
-    /// `n` more bytes of a passed body reached the client's side: counted
-    /// as sent, the idle timer re-armed, and the response finished with
-    /// the last of them. More than the pass announced is the frontend's
-    /// error, and cuts the exchange.
-    pub(super) fn on_passed(&mut self, gw: &mut Gateway, now: Instant, n: u64) {
-        let Some(ex) = &mut self.ex else { return };
-        let passing = ex.up.as_ref().is_some_and(|l| l.passing);
-        let RespSide::Body(BodyReader::Length(left)) = &mut ex.resp else {
-            return;
-        };
-        if !passing || n > *left {
-            debug_assert!(false, "Passed({n}) beyond its pass ({left} left)");
-            return self.abort(gw, now, "pass-through beyond the body");
-        }
-        *left -= n;
-        ex.record.bytes_out += n;
-        if *left == 0 {
-            ex.resp = RespSide::Body(BodyReader::Done);
-            return self.finish_response(gw, now);
-        }
-        self.timers
-            .set(Timer::UpstreamIdle, now + self.upstream_timeouts().idle);
-    }
-
     /// The response was forwarded completely.
-    fn finish_response(&mut self, gw: &mut Gateway, now: Instant) {
+    pub(super) fn finish_response(&mut self, gw: &mut Gateway, now: Instant) {
         let request_complete = matches!(self.req_side, ReqSide::Complete);
         let reuse = request_complete && self.link().is_some_and(|l| l.persistent);
         self.release_link(gw, now, reuse);

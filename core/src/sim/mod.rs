@@ -130,6 +130,12 @@ pub struct Sim {
     /// Bytes carried out as `Output::Pass` (copied server to client,
     /// never fed to the core).
     pub passed: u64,
+    /// Bytes carried out as `Output::Pass` from the client (copied
+    /// client to server, never fed to the core).
+    pub passed_in: u64,
+    /// A pass from the client in progress: the server socket (index in
+    /// `socks`) and the bytes still to go.
+    pub client_pass: Option<(usize, u64)>,
     /// How servers answer a whole request when their script is empty:
     /// the function and a mode it is handed (`None` from it: no answer,
     /// the server hangs). Unset: they wait for a script.
@@ -219,6 +225,8 @@ impl Sim {
             call_replies: HashMap::new(),
             call_stream: VecDeque::new(),
             passed: 0,
+            passed_in: 0,
+            client_pass: None,
             responder: None,
         }
     }
@@ -355,9 +363,9 @@ impl Sim {
         }
     }
 
-    /// Lets the core hand response bodies of at least `min_len` bytes to
-    /// the simulator as `Output::Pass`, which it carries out by copying
-    /// (as weir-mio does with `splice(2)`).
+    /// Lets the core hand bodies (response or request) with at least
+    /// `min_len` bytes left to the simulator as `Output::Pass`, which it
+    /// carries out by copying (as weir-mio does with `splice(2)`).
     pub fn pass_through(&mut self, min_len: u64) {
         self.gw.set_pass_through(Some(min_len));
     }
@@ -448,10 +456,16 @@ impl Sim {
                             self.socks[i].closed = true;
                         }
                     }
-                    Output::Close(Peer::Client) => self.client_closed = true,
+                    Output::Close(Peer::Client) => {
+                        self.client_closed = true;
+                        self.client_pass = None;
+                    }
                     Output::Close(Peer::Upstream(id)) => {
                         if let Some(i) = self.sock(id) {
                             self.socks[i].closed = true;
+                            if self.client_pass.is_some_and(|(p, _)| p == i) {
+                                self.client_pass = None;
+                            }
                         }
                     }
                     Output::Pass {
@@ -462,8 +476,17 @@ impl Sim {
                         let i = self.sock(id).expect("pass from unknown upstream");
                         self.socks[i].pass_left = len;
                     }
+                    Output::Pass {
+                        from: Peer::Client,
+                        to: Peer::Upstream(id),
+                        len,
+                    } => {
+                        let i = self.sock(id).expect("pass to unknown upstream");
+                        assert!(self.client_pass.is_none(), "two passes from the client");
+                        self.client_pass = Some((i, len));
+                    }
                     Output::Pass { from, to, .. } => {
-                        panic!("the core passes only upstream to client, not {from:?} to {to:?}")
+                        panic!("no pass between peers of one kind: {from:?} to {to:?}")
                     }
                     Output::Log(r) => self.logs.push(*r),
                     Output::Call { id, call } => {

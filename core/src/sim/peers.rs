@@ -50,11 +50,25 @@ impl Sim {
         let mut moved = false;
         if !self.client_closed {
             let piece = self.piece();
-            let budget = self.conn.read_budget(Peer::Client).min(piece);
-            let n = budget.min(self.client_pending.len());
+            let n = match self.client_pass {
+                // A frontend moves a pass when the server's side can take it.
+                Some((_, left)) => usize::try_from(left).map_or(piece, |l| l.min(piece)),
+                None => self.conn.read_budget(Peer::Client).min(piece),
+            };
+            let n = n.min(self.client_pending.len());
             if n > 0 {
                 let b: Vec<u8> = self.client_pending.drain(..n).collect();
-                self.feed(Input::Received(Peer::Client, b.into()));
+                match self.client_pass {
+                    Some((i, left)) => {
+                        assert!(!self.socks[i].closed, "pass to a closed upstream");
+                        self.sends.push((i, self.socks[i].received.len()));
+                        self.socks[i].received.extend_from_slice(&b);
+                        self.passed_in += n as u64;
+                        self.client_pass = Some((i, left - n as u64)).filter(|p| p.1 > 0);
+                        self.feed(Input::Passed(Peer::Client, n as u64));
+                    }
+                    None => self.feed(Input::Received(Peer::Client, b.into())),
+                }
                 return true;
             }
             if self.client_pending.is_empty() && self.client_eof_pending {

@@ -1,14 +1,15 @@
-//! Pass-through: the rest of a response body whose length the core knows
-//! moves from the upstream socket to the client's with `splice(2)`
+//! Pass-through: the rest of a body whose length the core knows (a
+//! response's, from the upstream socket to the client's, or a request's,
+//! from the client socket to the upstream's) moves with `splice(2)`
 //! through the worker's pipe, never entering user space (as HAProxy
 //! does). The core said `Output::Pass` and hears of every piece as
 //! `Input::Passed`; it keeps the framing, the timers and the accounting.
 //!
 //! The pipe is empty between steps, so one per worker serves every
-//! connection: a step splices only when the client socket is writable
-//! and its write queue empty, and what the client socket did not take is
-//! read back out of the pipe and queued as ordinary bytes (the client is
-//! then not writable, and the next step waits for it: backpressure).
+//! connection: a step splices only when the receiving socket is writable
+//! and its write queue empty, and what that socket did not take is read
+//! back out of the pipe and queued as ordinary bytes (it is then not
+//! writable, and the next step waits for it: backpressure).
 
 use std::io::{self, Read};
 use std::time::Instant;
@@ -25,42 +26,47 @@ pub const STEP: usize = 256 * 1024;
 /// it has less room (the room is an estimate).
 const LEAST_STEP: usize = 4 * 1024;
 
-/// Response bodies with at least this much left after their head's read
+/// Bodies with at least this much left after what the core read of them
 /// are passed.
 pub const PASS_MIN: u64 = 32 * 1024;
 
-/// A pass in progress: the upstream socket it reads and what is left.
+/// A pass in progress: the sockets it reads and writes, and what is left.
 pub struct Passing {
     /// The key of the socket the bytes come from.
     pub from: usize,
+    /// The peer they go to, and its socket's key.
+    pub to: (Peer, usize),
     /// Bytes still to move.
     pub left: u64,
 }
 
 /// How the bytes of one step left the pipe.
 enum Out {
-    /// All into the client socket.
+    /// All into the receiving socket.
     Whole,
     /// The socket took part; the rest is queued as ordinary bytes.
     Partial,
-    /// The client socket failed (the rest was dropped).
+    /// The receiving socket failed (the rest was dropped).
     Failed,
 }
 
 impl Worker {
     /// Starts passing `len` bytes from connection `ck`'s `from` peer to
-    /// its client (the only direction the core passes).
+    /// its `to` peer.
     pub(super) fn start_pass(&mut self, ck: usize, from: Peer, to: Peer, len: u64) {
-        debug_assert_eq!(to, Peer::Client, "the core passes to the client");
-        if let Some(k) = self.sock_of(ck, from) {
-            self.passes.push(Passing { from: k, left: len });
+        if let (Some(f), Some(t)) = (self.sock_of(ck, from), self.sock_of(ck, to)) {
+            self.passes.push(Passing {
+                from: f,
+                to: (to, t),
+                left: len,
+            });
         }
     }
 
-    /// Forgets any pass reading socket `k` (closed or pooled).
+    /// Forgets any pass reading or writing socket `k` (closed or pooled).
     pub(super) fn end_pass(&mut self, k: usize) {
         if !self.passes.is_empty() {
-            self.passes.retain(|p| p.from != k);
+            self.passes.retain(|p| p.from != k && p.to.1 != k);
         }
     }
 
@@ -72,8 +78,8 @@ impl Worker {
         }
     }
 
-    /// Moves one step of pass `i` (upstream socket `k` of connection `ck`)
-    /// when both sockets are ready; true if anything happened.
+    /// Moves one step of pass `i` (reading socket `k`, connection `ck`'s
+    /// `peer`) when both sockets are ready; true if anything happened.
     pub(super) fn pass_step(
         &mut self,
         ck: usize,
@@ -82,9 +88,7 @@ impl Worker {
         i: usize,
         now: Instant,
     ) -> bool {
-        let Some(to) = self.sock_of(ck, Peer::Client) else {
-            return false;
-        };
+        let (to_peer, to) = self.passes[i].to;
         let (Some(src), Some(dst), Some(pipe)) =
             (self.socks.get(k), self.socks.get(to), self.pipe.as_ref())
         else {
@@ -96,7 +100,7 @@ impl Worker {
         if !dst.writable || !dst.queue.is_empty() || dst.after_flush != AfterFlush::Keep {
             return false;
         }
-        // No more than the client socket takes now: what it would not
+        // No more than the receiving socket takes now: what it would not
         // take comes back into user space, and a slow reader would so
         // hold a pipe's worth of memory instead of none.
         let room =
@@ -134,7 +138,7 @@ impl Worker {
         }
         self.input(ck, now, Input::Passed(peer, n as u64));
         if let Out::Failed = out {
-            self.input(ck, now, Input::Failed(Peer::Client));
+            self.input(ck, now, Input::Failed(to_peer));
         }
         true
     }
