@@ -16,7 +16,11 @@
 # Scenarios: (a) 12-byte response, 64 keep-alive connections, with p50/p99;
 # (b) the same with 256 connections; (c) 1 MiB bodies, 16 connections;
 # (d) a new connection per request, 64 connections; (e) RSS per idle
-# keep-alive client connection, 5 000 held open; (g) the gateway request:
+# keep-alive client connection, 5 000 held open; (u) 1 MiB uploads
+# (POST, Content-Length), 16 connections, MiB/s, the origin reading and
+# dropping each body (nginx streams them on: proxy_request_buffering off,
+# as its docs advise for a proxy that should not buffer uploads; HAProxy
+# and weir stream by default); (g) the gateway request:
 # 64 keep-alive connections, GET /svc19/item with Basic credentials and an
 # Origin. Proxies named *-gw-N run the gateway config (20 routes; a request
 # id, CORS, apr1 basic auth from one htpasswd file made by Apache's
@@ -50,7 +54,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
-SCENARIOS=${SCENARIOS:-"a b c d e g"}
+SCENARIOS=${SCENARIOS:-"a b c d e g u"}
 PROXIES=${PROXIES:-"direct floor-1 nginx-1 haproxy-1 weir-mio-1 weir-smol-1 floor-2 nginx-2 haproxy-2 weir-mio-2 weir-mio-shared-2 weir-smol-2 nginx-log-1 haproxy-log-1 weir-mio-log-1 weir-smol-log-1 nginx-log-2 haproxy-log-2 weir-mio-log-2 weir-smol-log-2 nginx-rr-2 haproxy-rr-2 weir-mio-rr-2 weir-smol-rr-2 nginx-gw-2 weir-mio-gw-2 weir-smol-gw-2"}
 ORIGIN_PORT=18080
 ORIGIN_PORT2=18082
@@ -85,6 +89,7 @@ cargo build --release -q -p weir-mio --example floor
 # ---- the origin: nginx, one worker, keep-alive, no access log ----
 mkdir -p "$work/origin/www" "$work/origin/logs"
 head -c 1048576 /dev/urandom > "$work/origin/www/1m.bin"
+printf 'wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\n' > "$work/upload.lua"
 chmod -R a+rX "$work"   # nginx workers run as nobody when started as root
 cat > "$work/origin/nginx.conf" <<CONF
 worker_processes 1;
@@ -104,6 +109,7 @@ http {
     location = / { return 200 "hello world\n"; }
     location /files/ { alias $work/origin/www/; }
     location /svc { return 200 "hello world\n"; }
+    location = /sink { client_max_body_size 16m; return 200 "ok\n"; }
   }
 }
 CONF
@@ -147,6 +153,8 @@ http {
   keepalive_timeout 300s;
   proxy_buffers 16 16k;
   proxy_max_temp_file_size 0;
+  client_max_body_size 16m;
+  proxy_request_buffering off;
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; $second keepalive 256; keepalive_requests 1000000; }
 CONF
 }
@@ -347,6 +355,7 @@ run_wrk() {
     c) conns=16; path=/files/1m.bin ;;
     d) conns=64; path=/; hdr=(-H "Connection: close") ;;
     g) conns=64; path=/svc19/item; hdr=(-H "$GW_AUTH" -H "$GW_ORIGIN") ;;
+    u) conns=16; path=/sink; hdr=(-s "$work/upload.lua") ;;
   esac
   local before after s0 s1
   before=$(cpu_ticks "${proxy_pids[@]}")

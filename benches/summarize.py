@@ -34,7 +34,8 @@ def median_ratio(s, p, other, i):
 
 names = {"a": "(a) 64 conns, req/s", "b": "(b) 256 conns, req/s", "c": "(c) 1 MiB, MiB/s",
          "d": "(d) new conn per request, req/s", "e": "(e) bytes RSS per idle conn",
-         "g": "(g) gateway request (auth, CORS, request id, rate limit), req/s"}
+         "g": "(g) gateway request (auth, CORS, request id, rate limit), req/s",
+         "u": "(u) 1 MiB uploads, MiB/s"}
 for s in sorted({k[0] for k in data}):
     print(f"\n### {names.get(s, s)}\n")
     print("| proxy | median | vs nginx (same workers, same round) | p50 ms | p99 ms | p99 vs nginx | CPU µs/req | CPU vs nginx |")

@@ -1,6 +1,7 @@
 """Reads wrk --latency output; prints: value p50_ms p99_ms cpu_us_per_req.
 
-value is requests/s for scenarios a, b, d and MiB/s for c."""
+value is requests/s for scenarios a, b, d, g, MiB/s for c and for u (one
+1 MiB upload per request)."""
 import re
 import sys
 

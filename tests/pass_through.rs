@@ -138,7 +138,44 @@ fn long_uploads_arrive_exactly_with_requests_behind_them(bin: &str) {
     assert_eq!(fields[6], (n + head).to_string(), "bytes in, in {first}");
 }
 
+/// Chunked both ways with long chunks (weir-mio splices each chunk's data
+/// once its size line is read): a 3 MiB upload in chunks of 1 MiB, 5
+/// bytes and the rest, with an extension and a trailer, echoed in chunks
+/// of 700 000 bytes, then a GET on the same connection; every byte
+/// arrives, and the framing the server and the client see is re-framed.
+fn long_chunks_arrive_exactly_both_ways(bin: &str) {
+    let (_o, w, _log) = support::logged_gateway(bin, "pass-chunks", "");
+    let mut c = Client::connect(w.addr);
+    let n = 3 << 20;
+    let data = pattern(n);
+    let mut req =
+        b"POST /echo?chunk=700000 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    let (a, b) = (1 << 20, (1 << 20) + 5);
+    req.extend_from_slice(format!("{a:x};ext=1\r\n").as_bytes());
+    req.extend_from_slice(&data[..a]);
+    req.extend_from_slice(format!("\r\n{:x}\r\n", b - a).as_bytes());
+    req.extend_from_slice(&data[a..b]);
+    req.extend_from_slice(format!("\r\n{:x}\r\n", n - b).as_bytes());
+    req.extend_from_slice(&data[b..]);
+    req.extend_from_slice(b"\r\n0\r\nX-Sum: 1\r\n\r\n");
+    c.send(&req);
+    let r = c.read();
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "the echo differs ({} bytes)", r.body.len());
+    c.send(b"GET /big?n=2000000&chunk=900000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.read();
+    assert!(
+        r.body == pattern(2_000_000),
+        "the body differs ({} bytes)",
+        r.body.len()
+    );
+    c.send(b"GET /name HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read().text(), "a");
+}
+
 each_frontend!(
+    long_chunks_arrive_exactly_both_ways,
     long_bodies_arrive_exactly_over_one_upstream,
     long_uploads_arrive_exactly_with_requests_behind_them,
     a_slow_reader_gets_every_byte,

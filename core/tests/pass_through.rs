@@ -86,14 +86,14 @@ fn pieces_of_any_size_give_the_same_bytes() {
     }
 }
 
-/// Below the threshold, chunked, and for HEAD, every byte goes through
-/// the core.
+/// Below the threshold (a body's rest, a chunk's data), and for HEAD,
+/// every byte goes through the core.
 #[test]
-fn short_chunked_and_bodiless_responses_are_not_passed() {
+fn short_bodies_short_chunks_and_bodiless_responses_are_not_passed() {
     let (_, passed, ..) = two_exchanges(10_000, 1000, Some(32 * 1024));
     assert_eq!(passed, 0, "a 10 000-byte body is below 32 KiB");
 
-    let mut s = passing("", 1, 100);
+    let mut s = passing("", 0x1001, 100);
     let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n".to_vec();
     chunked.extend([b'x'; 0x1000]);
     chunked.extend(b"\r\n0\r\n\r\n");
@@ -264,14 +264,15 @@ fn request_pieces_of_any_size_give_the_same_bytes() {
     }
 }
 
-/// A short body, and a chunked one, go through the core.
+/// A short body, and chunks shorter than the threshold, go through the
+/// core.
 #[test]
-fn short_and_chunked_request_bodies_are_not_passed() {
+fn short_request_bodies_and_short_chunks_are_not_passed() {
     let (seen, passed) = uploads(10_000, 1000, Some(32 * 1024));
     assert_eq!(passed, 0, "a 10 000-byte body is below 32 KiB");
     assert_eq!(seen.logs.len(), 3);
 
-    let mut s = passing("", 1, 100);
+    let mut s = passing("", 0x1001, 100);
     s.script(9001, &[OK]);
     let mut req =
         b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n".to_vec();
@@ -359,20 +360,89 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     /// Both directions at once, in pieces of any sizes: an upload whose
-    /// answer is a long body, a GET behind it; the server and the client
-    /// get exactly the bytes of the same exchanges through the core.
+    /// answer is a long body, a chunked upload whose answer is chunked, a
+    /// GET behind them; the server and the client get exactly the bytes
+    /// of the same exchanges through the core.
     #[test]
     fn any_split_passes_the_same_bytes_both_ways(
         splits in prop::collection::vec(1usize..1500, 1..12),
         min in 1u64..500,
     ) {
         let mut all = upload(2500);
+        all.extend(chunked(CHUNKED_UPLOAD, &[3000, 1, 2600]));
         all.extend(GET);
         let r = response(3000);
-        let (reference, ..) = run(&all, &[&r, OK], vec![usize::MAX], None);
-        prop_assert_eq!(reference.logs.len(), 2);
-        let (seen, passed_in, passed_out) = run(&all, &[&r, OK], splits, Some(min));
+        let c = chunked(CHUNKED_RESPONSE, &[2700, 3100]);
+        let answers: [&[u8]; 3] = [&r, &c, OK];
+        let (reference, ..) = run(&all, &answers, vec![usize::MAX], None);
+        prop_assert_eq!(reference.logs.len(), 3);
+        let (seen, passed_in, passed_out) = run(&all, &answers, splits, Some(min));
         prop_assert!(seen == reference, "the bytes or the records differ");
         prop_assert!(passed_in > 0 && passed_out > 0);
     }
+}
+
+/// A chunked body with long chunks, an extension on one size line and a
+/// trailer: `sizes` chunks of varied bytes.
+fn chunked(head: &str, sizes: &[usize]) -> Vec<u8> {
+    let mut m = head.as_bytes().to_vec();
+    for (k, &n) in sizes.iter().enumerate() {
+        match k {
+            1 => m.extend(format!("{n:x} ; name=\"v\"\r\n").as_bytes()),
+            _ => m.extend(format!("{n:x}\r\n").as_bytes()),
+        }
+        m.extend((0..n).map(|i| (i * 31 + k) as u8));
+        m.extend(b"\r\n");
+    }
+    m.extend(b"0\r\nX-Sum: 7\r\nContent-Length: 1\r\n\r\n");
+    m
+}
+
+const CHUNKED_RESPONSE: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+const CHUNKED_UPLOAD: &str = "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// Long chunks are passed once their size line is read, both ways; the
+/// framing between them (re-framed: the extension and the forbidden
+/// trailer dropped) is the core's, and every byte is as through the core.
+#[test]
+fn long_chunks_are_passed_and_the_framing_stays_with_the_core() {
+    let sizes = [40_000, 70_000, 5, 50_000];
+    let mut all = chunked(CHUNKED_UPLOAD, &sizes);
+    all.extend(GET);
+    let r = chunked(CHUNKED_RESPONSE, &sizes);
+    let (plain, ..) = run(&all, &[OK, &r], vec![4096], None);
+    let (seen, passed_in, passed_out) = run(&all, &[OK, &r], vec![4096], Some(1000));
+    assert!(seen == plain, "the bytes or the records differ");
+    let data: u64 = 160_000;
+    assert!(
+        passed_in > data - 4 * 4096 && passed_in < data,
+        "passed in {passed_in}"
+    );
+    assert!(
+        passed_out > data - 4 * 4096 && passed_out < data,
+        "passed out {passed_out}"
+    );
+    let up = String::from_utf8_lossy(&seen.up);
+    assert!(
+        !up.contains("name=") && !up.contains("Content-Length: 1\r"),
+        "re-framed"
+    );
+    assert!(up.contains("X-Sum: 7"));
+    assert_eq!(seen.upstreams, 1);
+}
+
+/// A bad size line after a passed chunk: the same 400 and the same bytes
+/// upstream as through the core (nothing of the bad line).
+#[test]
+fn a_bad_chunk_line_after_a_pass_is_refused_the_same() {
+    let mut bad = CHUNKED_UPLOAD.as_bytes().to_vec();
+    bad.extend(b"9c40\r\n");
+    bad.extend([b'y'; 40_000]);
+    bad.extend(b"\r\n1 0\r\nz\r\n0\r\n\r\n");
+    let (plain, ..) = run(&bad, &[OK], vec![1000], None);
+    let (seen, passed_in, _) = run(&bad, &[OK], vec![1000], Some(100));
+    assert!(seen == plain, "the bytes or the records differ");
+    assert!(passed_in > 30_000);
+    assert_eq!(seen.logs[0].0, 400);
+    assert!(!String::from_utf8_lossy(&seen.up).contains("1 0"));
 }

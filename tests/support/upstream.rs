@@ -111,10 +111,12 @@ fn read_chunked(r: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn write_chunked(w: &mut TcpStream, head: &str, body: &[u8]) -> std::io::Result<()> {
+/// Writes `body` chunked, in chunks of `chunk` bytes (16 KiB when 0).
+fn write_chunked(w: &mut TcpStream, head: &str, body: &[u8], chunk: usize) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(body.len() + 1024);
     out.extend_from_slice(head.as_bytes());
-    for chunk in body.chunks(16 * 1024) {
+    let size = if chunk == 0 { 16 * 1024 } else { chunk };
+    for chunk in body.chunks(size) {
         out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         out.extend_from_slice(chunk);
         out.extend_from_slice(b"\r\n");
@@ -193,11 +195,13 @@ fn serve(stream: TcpStream, name: &str, stop: &AtomicBool) -> std::io::Result<()
                 &mut w,
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                 &body,
+                param("chunk") as usize,
             )?,
             "/big" => write_chunked(
                 &mut w,
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                 &pattern(param("n") as usize),
+                param("chunk") as usize,
             )?,
             "/sized" | "/cut" => {
                 let n = param("n") as usize;

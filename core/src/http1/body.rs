@@ -54,6 +54,51 @@ impl BodyReader {
         matches!(self, BodyReader::Done)
     }
 
+    /// How many of the next bytes are body bytes that go out exactly as
+    /// they come (the rest of a body of known length, or the rest of the
+    /// current chunk's data), so that someone else may move them; `None`
+    /// when the next bytes are framing or their number is unknown.
+    pub fn verbatim(&self) -> Option<u64> {
+        match self {
+            BodyReader::Length(n) => Some(*n),
+            BodyReader::Chunked { reader, held, .. }
+                if held.as_ref().is_none_or(|h| h.is_empty()) =>
+            {
+                reader.data_left()
+            }
+            _ => None,
+        }
+    }
+
+    /// The reader turned into its verbatim run (see [`Self::verbatim`]),
+    /// smaller than the reader while someone else moves it; the reader
+    /// handed back when the next bytes are not verbatim.
+    pub fn into_verbatim(self) -> Result<Verbatim, BodyReader> {
+        let Some(left) = self.verbatim() else {
+            return Err(self);
+        };
+        let then = match self {
+            BodyReader::Chunked { dechunk, .. } => Then::ChunkEnd { dechunk },
+            _ => Then::End,
+        };
+        Ok(Verbatim { left, then })
+    }
+
+    /// Moves past `n` of the bytes [`Self::verbatim`] announced, which
+    /// someone else moved.
+    pub fn moved(&mut self, n: u64) {
+        match self {
+            BodyReader::Length(left) => {
+                *left = left.saturating_sub(n);
+                if *left == 0 {
+                    *self = BodyReader::Done;
+                }
+            }
+            BodyReader::Chunked { reader, .. } => reader.skip_data(n),
+            _ => debug_assert!(false, "moved({n}) with nothing verbatim"),
+        }
+    }
+
     /// Drops as much of the body as `input` holds (a body nobody
     /// forwards); how many bytes of `input` that took.
     pub fn skip(&mut self, input: &mut Bytes) -> Result<usize, ChunkError> {
@@ -145,6 +190,49 @@ impl BodyReader {
                 }
                 Ok(reframe(run))
             }
+        }
+    }
+}
+
+/// A run of body bytes that go out exactly as they come, being moved by
+/// someone else, and what follows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Verbatim {
+    left: u64,
+    then: Then,
+}
+
+/// What follows a verbatim run.
+#[derive(Clone, Copy, Debug)]
+enum Then {
+    /// The body's end.
+    End,
+    /// The CRLF that ends a chunk's data.
+    ChunkEnd { dechunk: bool },
+}
+
+impl Verbatim {
+    /// Bytes of the run still to come.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// Moves past `n` bytes of the run.
+    pub fn moved(&mut self, n: u64) {
+        debug_assert!(n <= self.left, "moved({n}) of {}", self.left);
+        self.left = self.left.saturating_sub(n);
+    }
+
+    /// The reader for what follows the run (once it is over): done, or
+    /// reading the end of the chunk.
+    pub fn after(self) -> BodyReader {
+        match self.then {
+            Then::End => BodyReader::Done,
+            Then::ChunkEnd { dechunk } => BodyReader::Chunked {
+                reader: ChunkedReader::after_data(),
+                dechunk,
+                held: None,
+            },
         }
     }
 }

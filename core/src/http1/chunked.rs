@@ -135,6 +135,36 @@ impl ChunkedReader {
         matches!(self.state, State::Data(_))
     }
 
+    /// The bytes of chunk data still to come in the current chunk, while
+    /// in one.
+    pub fn data_left(&self) -> Option<u64> {
+        match self.state {
+            State::Data(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A reader at the end of a chunk's data (its CRLF next).
+    pub fn after_data() -> ChunkedReader {
+        ChunkedReader {
+            state: State::DataCr,
+        }
+    }
+
+    /// Moves past `n` bytes of chunk data that were not shown to the
+    /// reader (moved by someone else); at most [`Self::data_left`].
+    pub fn skip_data(&mut self, n: u64) {
+        if let State::Data(rem) = self.state {
+            debug_assert!(n <= rem, "skipping {n} of {rem} data bytes");
+            let left = rem.saturating_sub(n);
+            self.state = if left == 0 {
+                State::DataCr
+            } else {
+                State::Data(left)
+            };
+        }
+    }
+
     /// True once the last chunk and the trailer section were read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

@@ -21,10 +21,10 @@ pub(super) enum ReqSide {
     Head,
     /// Forwarding the request body.
     Body(BodyReader),
-    /// The frontend moves the rest of the request body, this many bytes,
-    /// to the upstream itself (an [`Output::Pass`](super::Output::Pass)
-    /// from the client); it reads nothing beyond them.
-    Passing(u64),
+    /// The frontend moves the body's next verbatim bytes to the upstream
+    /// itself (an [`Output::Pass`](super::Output::Pass) from the client)
+    /// and reads nothing beyond them.
+    Passing(crate::http1::body::Verbatim),
     /// The request was read completely; bytes that arrive now are pipelined.
     Complete,
     /// Upgraded: client bytes go to the upstream as they are.
@@ -84,7 +84,8 @@ pub(super) struct Link {
     pub got_bytes: bool,
     pub persistent: bool,
     pub reported: bool,
-    /// The rest of the response body was handed out as `Output::Pass`.
+    /// The response body's next verbatim bytes (all its `verbatim()`)
+    /// were handed out as `Output::Pass`.
     pub passing: bool,
 }
 

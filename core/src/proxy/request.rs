@@ -51,19 +51,11 @@ impl Connection {
                     self.b().cin.push(b);
                 }
             }
-            // Not expected (the frontend moves these bytes itself), but
-            // they are the body's: forwarded and counted as passed.
-            ReqSide::Passing(left) => {
-                let mut b = b;
-                let body = b.split_to(b.len().min(usize::try_from(left).unwrap_or(usize::MAX)));
-                let n = body.len() as u64;
-                if let Some(id) = self.link().map(|l| l.id) {
-                    self.send(Peer::Upstream(id), body);
-                }
-                self.on_request_passed(gw, now, n);
-                if !b.is_empty() {
-                    self.b().cin.push(b);
-                }
+            // The frontend moves these bytes itself: reading them too is
+            // its error, and the exchange cannot go on.
+            ReqSide::Passing(_) => {
+                debug_assert!(false, "client bytes read during a pass");
+                self.abort(gw, now, "client bytes read during a pass");
             }
             ReqSide::Head => {
                 if self.cin_len() == 0 && self.timers.is_set(Timer::ClientIdle) {

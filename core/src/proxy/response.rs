@@ -286,6 +286,7 @@ impl Connection {
         }
         self.timers
             .set(Timer::UpstreamIdle, now + self.upstream_timeouts().idle);
+        self.maybe_pass_response(gw);
     }
 
     /// The response was forwarded completely.
