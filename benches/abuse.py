@@ -101,7 +101,9 @@ servers = [{{ addr = "127.0.0.1:{ORIGIN}" }}]
     # A path (an older build, for a before/after figure) or a name in target/release.
     exe = binary if os.sep in binary else os.path.join(ROOT, "target", "release", binary)
     wrap = os.environ.get("WEIR_WRAP", "").split()  # e.g. valgrind --tool=massif
-    p = subprocess.Popen(wrap + [exe, "--config", conf, "--quiet"], stderr=subprocess.DEVNULL)
+    # WEIR_STDERR=FILE keeps what the proxy says (a probe's output, say).
+    err = open(os.environ["WEIR_STDERR"], "w") if os.environ.get("WEIR_STDERR") else subprocess.DEVNULL
+    p = subprocess.Popen(wrap + [exe, "--config", conf, "--quiet"], stderr=err)
     wait_port(PROXY)
     return p
 
