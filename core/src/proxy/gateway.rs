@@ -33,8 +33,8 @@ pub struct Gateway {
     /// takes one without touching memory another worker writes).
     route_names: Vec<Bytes>,
     pub(crate) access_log: bool,
-    /// Bodies of at least this many bytes (still to come, their length
-    /// known) are handed to the frontend as `Output::Pass`;
+    /// Verbatim body runs of at least this many bytes (still to come,
+    /// their number known) are handed to the frontend as `Output::Pass`;
     /// `None`: every byte goes through the core.
     pub(super) pass_min: Option<u64>,
     pub(super) stock: super::buffers::Stock,
@@ -213,10 +213,10 @@ impl Gateway {
         self.access_log = on;
     }
 
-    /// Lets the core hand the frontend the rest of a body (a response's
-    /// or a request's) whose length is known and at least `min_len` bytes
-    /// as one
-    /// [`Output::Pass`](super::Output::Pass), for a frontend that can move
+    /// Lets the core hand the frontend body bytes that go out exactly as
+    /// they come (the rest of a body of known length, or of a chunk's
+    /// data; a response's or a request's), at least `min_len` of them, as
+    /// one [`Output::Pass`](super::Output::Pass), for a frontend that can move
     /// bytes between sockets without reading them (`None`, the default:
     /// off). Connections the flight recorder records, and `explain`,
     /// still see every byte.

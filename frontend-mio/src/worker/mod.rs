@@ -149,7 +149,7 @@ impl Worker {
         weir_frontend::io::tell_the_time(&mut gw);
         weir_frontend::recorder::register(&gw);
         gw.set_access_log(!quiet);
-        // Bodies of known length are spliced (`WEIR_SPLICE=off`: every
+        // Long verbatim body runs are spliced (`WEIR_SPLICE=off`: every
         // byte goes through the core, for comparison; a pipe that cannot
         // be made has the same effect).
         let pipe = match std::env::var_os("WEIR_SPLICE").is_some_and(|v| v == "off") {
