@@ -106,3 +106,39 @@ fn a_line_cleans_every_field_and_rounds_the_duration() {
     r.write_line(&mut out, Duration::ZERO);
     assert!(String::from_utf8(out).unwrap().contains(" 0.000ms "));
 }
+
+/// Addresses and numbers are written as `Display` writes them: IPv4 and
+/// IPv6 clients and upstreams, the largest values of each field.
+#[test]
+fn a_line_writes_addresses_and_numbers_as_display_does() {
+    let start = Instant::now();
+    let mut r = weir_core::AccessRecord::new("[2001:db8::7]:65535".parse().unwrap(), start);
+    r.method = "POST".into();
+    r.target = "/".into();
+    r.status = 504;
+    r.upstream = Some("255.0.10.1:8080".parse().unwrap());
+    r.bytes_in = u64::MAX;
+    r.bytes_out = 1_000_000_007;
+    r.tries = u8::MAX;
+    r.note = "upstream timeout";
+    r.end = start + Duration::from_secs(3600) + Duration::from_micros(7);
+    let mut out = Vec::new();
+    r.write_line(&mut out, Duration::from_millis(999));
+    let line = String::from_utf8(out).unwrap();
+    assert_eq!(
+        line,
+        format!(
+            "0.999 [2001:db8::7]:65535 \"POST /\" 504 255.0.10.1:8080 {} 1000000007 3600000.007ms route=- rid=- user=- tries=255 upstream timeout\n",
+            u64::MAX
+        )
+    );
+    r.client = "0.0.0.0:0".parse().unwrap();
+    r.upstream = Some("[::1]:1".parse().unwrap());
+    let mut out = Vec::new();
+    r.write_line(&mut out, Duration::from_millis(1_000));
+    let line = String::from_utf8(out).unwrap();
+    assert!(
+        line.starts_with("1.000 0.0.0.0:0 \"POST /\" 504 [::1]:1 "),
+        "{line}"
+    );
+}

@@ -93,35 +93,36 @@ impl AccessRecord {
     /// none). Quotes and control characters in the method and target are
     /// written as `?`, so a line is always one line.
     pub fn write_line(&self, out: &mut Vec<u8>, wall: Duration) {
-        use std::io::Write;
-        // Written piece by piece into `out`: no allocation per line.
-        let _ = write!(
-            out,
-            "{}.{:03} {} \"",
-            wall.as_secs(),
-            wall.subsec_millis(),
-            self.client
-        );
+        // Written piece by piece into `out`, numbers and IPv4 addresses
+        // by `itoa` (the `fmt` machinery cost ~5 000 instructions a line,
+        // most of a logged request's extra cost): no allocation per line.
+        put_int(out, wall.as_secs());
+        out.push(b'.');
+        put_3_digits(out, wall.subsec_millis());
+        out.push(b' ');
+        put_addr(out, &self.client);
+        out.extend_from_slice(b" \"");
         put_clean(out, &self.method, false);
         out.push(b' ');
         put_clean(out, &self.target, false);
-        let _ = write!(out, "\" {} ", self.status);
-        match self.upstream {
-            Some(a) => {
-                let _ = write!(out, "{a}");
-            }
+        out.extend_from_slice(b"\" ");
+        put_int(out, self.status);
+        out.push(b' ');
+        match &self.upstream {
+            Some(a) => put_addr(out, a),
             None => out.push(b'-'),
         }
         // Milliseconds with three decimals, rounded to the microsecond.
         let micros = (self.duration().as_nanos() + 500) / 1000;
-        let _ = write!(
-            out,
-            " {} {} {}.{:03}ms route=",
-            self.bytes_in,
-            self.bytes_out,
-            micros / 1000,
-            micros % 1000
-        );
+        out.push(b' ');
+        put_int(out, self.bytes_in);
+        out.push(b' ');
+        put_int(out, self.bytes_out);
+        out.push(b' ');
+        put_int(out, micros / 1000);
+        out.push(b'.');
+        put_3_digits(out, (micros % 1000) as u32);
+        out.extend_from_slice(b"ms route=");
         match self.route.is_empty() {
             true => out.push(b'-'),
             false => out.extend_from_slice(String::from_utf8_lossy(&self.route).as_bytes()),
@@ -136,8 +137,49 @@ impl AccessRecord {
             true => out.push(b'-'),
             false => put_clean(out, &self.principal, true),
         }
+        out.extend_from_slice(b" tries=");
+        put_int(out, self.tries);
+        out.push(b' ');
         let note = if self.note.is_empty() { "-" } else { self.note };
-        let _ = writeln!(out, " tries={} {note}", self.tries);
+        out.extend_from_slice(note.as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// Writes an integer in decimal.
+fn put_int(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Writes `n` (below 1000) as three digits, zeros first.
+fn put_3_digits(out: &mut Vec<u8>, n: u32) {
+    let n = n.min(999);
+    out.extend_from_slice(&[
+        b'0' + (n / 100) as u8,
+        b'0' + (n / 10 % 10) as u8,
+        b'0' + (n % 10) as u8,
+    ]);
+}
+
+/// Writes an address as `Display` does (`1.2.3.4:80`, `[::1]:80`); IPv4
+/// without the `fmt` machinery.
+fn put_addr(out: &mut Vec<u8>, a: &SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => {
+            let [a, b, c, d] = v4.ip().octets();
+            for (i, octet) in [a, b, c, d].into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                put_int(out, octet);
+            }
+            out.push(b':');
+            put_int(out, v4.port());
+        }
+        SocketAddr::V6(_) => {
+            use std::io::Write;
+            let _ = write!(out, "{a}");
+        }
     }
 }
 
