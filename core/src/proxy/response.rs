@@ -76,10 +76,12 @@ impl Connection {
             if !sent {
                 return;
             }
-            if !rest.is_empty() {
-                self.on_upstream_bytes(gw, now, rest);
+            // The body's first bytes go through the core (which then
+            // offers the rest as a pass); with none yet, it is offered now.
+            match rest.is_empty() {
+                true => self.maybe_pass_response(gw),
+                false => self.on_upstream_bytes(gw, now, rest),
             }
-            self.maybe_pass_response(gw);
             return;
         }
     }

@@ -1,6 +1,7 @@
-//! Pass-through: the rest of a body whose length the core knows (a
-//! response's, from the upstream socket to the client's, or a request's,
-//! from the client socket to the upstream's) moves with `splice(2)`
+//! Pass-through: body bytes the core counted out as going verbatim (the
+//! rest of a body of known length, or of a chunk's data; a response's,
+//! from the upstream socket to the client's, or a request's, from the
+//! client socket to the upstream's) move with `splice(2)`
 //! through the worker's pipe, never entering user space (as HAProxy
 //! does). The core said `Output::Pass` and hears of every piece as
 //! `Input::Passed`; it keeps the framing, the timers and the accounting.
@@ -26,8 +27,8 @@ pub const STEP: usize = 256 * 1024;
 /// it has less room (the room is an estimate).
 const LEAST_STEP: usize = 4 * 1024;
 
-/// Bodies with at least this much left after what the core read of them
-/// are passed.
+/// Verbatim runs (a body's rest, a chunk's data) with at least this much
+/// left after what the core read of them are passed.
 pub const PASS_MIN: u64 = 32 * 1024;
 
 /// A pass in progress: the sockets it reads and writes, and what is left.
