@@ -16,7 +16,7 @@ use weir_frontend::io::AfterFlush;
 
 use crate::seats::Phase;
 use crate::shard::Shard;
-use crate::side::{client_backed_up, linger_close, pump, wants, Side};
+use crate::side::{client_backed_up, linger_close, pump, wants, Origin, Side};
 
 type Connecting = Pin<Box<dyn Future<Output = std::io::Result<Async<TcpStream>>> + Send>>;
 /// An outside call in progress (at most one per connection: a new one
@@ -134,7 +134,7 @@ pub fn run(
     let (seat_key, seat) = seats.take();
     let mut st = State {
         core: Connection::on_listener(&shard.gateway(), addr, Instant::now(), listener),
-        client: Some(Side::fresh(stream)),
+        client: Some(Side::client(stream)),
         ups: Vec::new(),
         calling: None,
         timer: Timer::never(),
@@ -198,7 +198,7 @@ pub fn run(
                                 st.ups.push(Up {
                                     id,
                                     addr,
-                                    side: Some(Side::new(s)),
+                                    side: Some(Side::upstream(s, Origin::Pooled)),
                                     connecting: None,
                                 });
                                 inputs.push(Input::Connected { id, reused: true });
@@ -345,7 +345,7 @@ pub fn run(
                     u.connecting = None;
                     match result {
                         Ok(s) => {
-                            u.side = Some(Side::fresh(s));
+                            u.side = Some(Side::upstream(s, Origin::Fresh));
                             inputs.push(Input::Connected {
                                 id: u.id,
                                 reused: false,

@@ -20,22 +20,43 @@ pub(crate) struct Side {
 }
 
 impl Side {
-    /// A fresh socket: Nagle off.
-    pub(crate) fn fresh(stream: Async<TcpStream>) -> Side {
+    /// An accepted client: Nagle off, worth a read at once (its request
+    /// may already be waiting).
+    pub(crate) fn client(stream: Async<TcpStream>) -> Side {
         let _ = stream.get_ref().set_nodelay(true);
-        Side::new(stream)
+        Side::with(stream, true)
     }
 
-    /// A socket already set up (from the pool).
-    pub(crate) fn new(stream: Async<TcpStream>) -> Side {
+    /// An upstream socket, fresh (Nagle turned off) or from the pool.
+    /// Not worth a read until the reactor says so: nothing comes before
+    /// the request is sent (a pooled one was checked quiet), and the
+    /// response at least a round trip after, so a read right after
+    /// sending would nearly always be one wasted system call.
+    pub(crate) fn upstream(stream: Async<TcpStream>, origin: Origin) -> Side {
+        if origin == Origin::Fresh {
+            let _ = stream.get_ref().set_nodelay(true);
+        }
+        Side::with(stream, false)
+    }
+
+    fn with(stream: Async<TcpStream>, readable: bool) -> Side {
         Side {
             stream,
             queue: WriteQueue::default(),
             after_flush: AfterFlush::Keep,
             eof: false,
-            readable: true,
+            readable,
         }
     }
+}
+
+/// Where an upstream socket came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Origin {
+    /// Just connected.
+    Fresh,
+    /// Taken from the pool.
+    Pooled,
 }
 
 /// True while the client's socket has not taken everything queued for
