@@ -4,6 +4,7 @@ normal traffic, on this machine, for both binaries (release builds).
 
     benches/abuse.py slowloris [--conns 4000] [--binaries weir-mio,weir-smol]
     benches/abuse.py slowreader [--mib 20] [--rate 1] [--readers 1]
+    benches/abuse.py idleflood [--conns 20000]
 
 slowloris: wrk -c32 alone for 8 s (req/s, p99, RSS), then N connections
 that each send a request line and one more header line a second (spread
@@ -14,6 +15,14 @@ slowreader: READERS clients (default 1), each with a 64 KiB receive
 buffer, read a large body at RATE MiB/s through the gateway; the
 gateway's anonymous RSS sampled every 100 ms, peak minus what it was
 before the reads.
+
+idleflood: CONNS connections that never send a byte, opened by four
+helper processes (this machine allows 20 000 descriptors per process),
+against the default `max_connections` (10 000); 1 s after the last is
+open, five fresh connections send a GET one after the other: the
+slowest connect and answer times, and the gateway's anonymous RSS
+growth (peak, and with the flood still held) over what it was after a
+warm-up.
 
 The origin is nginx on 127.0.0.1:18080 (one worker, sendfile), the
 gateway listens on 127.0.0.1:18081 with `workers = 2` and `--quiet`.
@@ -261,10 +270,86 @@ def slowreader(binary, work, mib, rate, readers, warm):
         weir.wait()
 
 
+def hold(n, ready_fd):
+    """Helper process of idleflood: opens `n` silent connections, says so
+    on `ready_fd`, then holds them until killed."""
+    raise_fd_limit()
+    conns = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", PROXY))
+        except BlockingIOError:
+            pass
+        conns.append(s)
+        if len(conns) % 500 == 0:
+            time.sleep(0.01)  # let the backlog drain: a flood, not SYN drops
+    os.write(ready_fd, b"x")
+    while True:
+        time.sleep(60)
+
+
+def timed_get():
+    """Connect and answer times (ms) of one fresh GET."""
+    t0 = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", PROXY), timeout=30)
+    t1 = time.monotonic()
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    got = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        got += b
+    s.close()
+    if not got.startswith(b"HTTP/1.1 200"):
+        sys.exit(f"the GET during the flood got {got[:40]!r}")
+    return (t1 - t0) * 1000, (time.monotonic() - t1) * 1000
+
+
+def idleflood(binary, work, n):
+    weir = start_weir(work, binary)
+    helpers = []
+    try:
+        wrk(2)  # warm-up
+        time.sleep(0.5)
+        before = rss_kib(weir.pid)
+        sampler = Sampler(weir.pid)
+        sampler.reset()
+        r, w = os.pipe()
+        for i in range(4):
+            k = n // 4 + (1 if i < n % 4 else 0)
+            helpers.append(subprocess.Popen(
+                [sys.executable, os.path.abspath(__file__), "_hold", "--conns", str(k),
+                 "--fd", str(w)], pass_fds=(w,)))
+        for _ in helpers:
+            os.read(r, 1)
+        time.sleep(1)
+        times = []
+        for _ in range(5):
+            times.append(timed_get())
+            time.sleep(0.2)
+        held = rss_kib(weir.pid)
+        sampler.stop = True
+        connect = max(c for c, _ in times)
+        answer = max(a for _, a in times)
+        return (f"| {binary} | {n} | {connect:.1f} ms, {answer:.1f} ms "
+                f"| {before} KiB | +{(sampler.peak - before) / 1024:.1f} MiB peak, "
+                f"+{(held - before) / 1024:.1f} MiB held |")
+    finally:
+        for h in helpers:
+            h.kill()
+            h.wait()
+        weir.terminate()
+        weir.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=["slowloris", "slowreader"])
-    ap.add_argument("--conns", type=int, default=4000)
+    ap.add_argument("scenario", choices=["slowloris", "slowreader", "idleflood", "_hold"])
+    ap.add_argument("--conns", type=int, default=None)
+    ap.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--mib", type=int, default=20)
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--readers", type=int, default=1)
@@ -272,6 +357,11 @@ def main():
     ap.add_argument("--warm", action="store_true",
                     help="slowreader: read one big body at full speed before measuring")
     a = ap.parse_args()
+    if a.scenario == "_hold":
+        hold(a.conns, a.fd)
+        return
+    if a.conns is None:
+        a.conns = 20000 if a.scenario == "idleflood" else 4000
     raise_fd_limit()
     if not os.environ.get("WEIR_NO_BUILD"):
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "weir-mio", "-p", "weir-smol"],
@@ -280,14 +370,18 @@ def main():
         os.chmod(work, 0o755)  # nginx's workers run as nobody
         origin = start_origin(os.path.join(work, "origin"), a.mib)
         try:
-            if a.scenario == "slowloris":
-                print("| binary | req/s alone → beside | p99 alone → beside | RSS before → 4 s → 12 s |")
-            else:
-                print("| binary | read | RSS before | RSS growth (peak) |")
-            print("|---|---|---|---|")
+            head = {
+                "slowloris": "| binary | req/s alone → beside | p99 alone → beside | RSS before → 4 s → 12 s |",
+                "idleflood": "| binary | silent connections | slowest of 5 GETs: connect, answer | RSS before | RSS growth |",
+                "slowreader": "| binary | read | RSS before | RSS growth (peak) |",
+            }[a.scenario]
+            print(head)
+            print("|---" * (head.count("|") - 1) + "|")
             for b in a.binaries.split(","):
                 if a.scenario == "slowloris":
                     row = slowloris(b, work, a.conns)
+                elif a.scenario == "idleflood":
+                    row = idleflood(b, work, a.conns)
                 else:
                     row = slowreader(b, work, a.mib, a.rate, a.readers, a.warm)
                 print(row, flush=True)
