@@ -6,6 +6,9 @@ normal traffic, on this machine, for both binaries (release builds).
     benches/abuse.py slowreader [--mib 20] [--rate 1] [--readers 1]
     benches/abuse.py idleflood [--conns 20000]
 
+`--binaries` takes names in target/release, paths (an older build), and
+`nginx` (nginx as the proxy, the control).
+
 slowloris: wrk -c32 alone for 8 s (req/s, p99, RSS), then N connections
 that each send a request line and one more header line a second (spread
 over the second; closed by `client_header` = 10 s, reopened at once), and 4 s in, wrk again for
@@ -96,7 +99,43 @@ def wait_port(port):
     sys.exit(f"nothing listens on {port}")
 
 
+def start_nginx(work):
+    """nginx as the proxy under test (the control: what the same abuse
+    does to an anchor on this machine), tuned as in load.sh."""
+    d = os.path.join(work, "proxy-nginx")
+    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log crit;
+events {{ worker_connections 20000; }}
+http {{
+  access_log off;
+  client_header_timeout 10s;
+  keepalive_requests 1000000;
+  proxy_buffers 16 16k;
+  proxy_max_temp_file_size 0;
+  upstream origin {{ server 127.0.0.1:{ORIGIN}; keepalive 256; }}
+  server {{
+    listen 127.0.0.1:{PROXY} backlog=4096;
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-p", d, "-c", conf])
+    wait_port(PROXY)
+    return p
+
+
 def start_weir(work, binary):
+    if binary == "nginx":
+        return start_nginx(work)
     conf = os.path.join(work, "weir.toml")
     with open(conf, "w") as f:
         f.write(f"""listen = "127.0.0.1:{PROXY}"
@@ -118,13 +157,20 @@ servers = [{{ addr = "127.0.0.1:{ORIGIN}" }}]
 
 
 def rss_kib(pid):
-    """Anonymous RSS (heap, stacks): code pages touched for the first
-    time would count in VmRSS and are not what a peer makes us hold."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    return 0
+    """Anonymous RSS (heap, stacks) of `pid` and its children (nginx's
+    workers): code pages touched for the first time would count in
+    VmRSS and are not what a peer makes us hold."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    total += int(line.split()[1])
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            total += sum(rss_kib(int(c)) for c in f.read().split())
+    except OSError:
+        pass
+    return total
 
 
 class Sampler:
