@@ -14,6 +14,8 @@ that each send a request line and one more header line a second (spread
 over the second; closed by `client_header` = 10 s, reopened at once), and 4 s in, wrk again for
 8 s; RSS of the gateway sampled every 100 ms (peak and end).
 
+(`WEIR_LORIS_BURST=N`: the lines go out in bursts of N, 100 by default.)
+
 slowreader: READERS clients (default 1), each with a 64 KiB receive
 buffer, read a large body at RATE MiB/s through the gateway; the
 gateway's anonymous RSS sampled every 100 ms, peak minus what it was
@@ -223,7 +225,7 @@ class Slowloris(threading.Thread):
             for i, c in enumerate(conns):
                 # Spread over the second, 40 batches: a burst of 4 000
                 # sends would measure the client's own CPU contention.
-                if i % 100 == 0:
+                if i % int(os.environ.get("WEIR_LORIS_BURST", "100")) == 0:
                     time.sleep(max(0.0, t0 + i / len(conns) - time.monotonic()))
                 line = b"X-Slow: 1\r\n" if c[1] else b"GET / HTTP/1.1\r\nHost: slow\r\n"
                 try:
