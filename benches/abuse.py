@@ -60,35 +60,41 @@ def raise_fd_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def start_origin(work, body_mib):
-    www = os.path.join(work, "www")
-    os.makedirs(www)
-    os.makedirs(os.path.join(work, "logs"))
-    with open(os.path.join(www, "big.bin"), "wb") as f:
-        f.write(os.urandom(1 << 20) * body_mib)
-    conf = os.path.join(work, "nginx.conf")
+def run_nginx(d, workers, http, port):
+    """Starts nginx in directory `d` with `http` as its http block's
+    body and waits until `port` answers."""
+    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(f"""worker_processes 1;
+        f.write(f"""worker_processes {workers};
 daemon off;
-pid {work}/nginx.pid;
-error_log {work}/logs/error.log crit;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log crit;
 events {{ worker_connections 20000; }}
 http {{
   access_log off;
-  sendfile on;
   keepalive_requests 1000000;
+{http}}}
+""")
+    subprocess.run(["chmod", "-R", "a+rX", d], check=True)
+    p = subprocess.Popen(["nginx", "-p", d, "-c", conf])
+    wait_port(port)
+    return p
+
+
+def start_origin(work, body_mib):
+    www = os.path.join(work, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        f.write(os.urandom(1 << 20) * body_mib)
+    return run_nginx(work, 1, f"""  sendfile on;
   server {{
     listen 127.0.0.1:{ORIGIN} backlog=4096;
     root {www};
     location = / {{ return 200 "hello world\\n"; }}
     location /files/ {{ alias {www}/; }}
   }}
-}}
-""")
-    subprocess.run(["chmod", "-R", "a+rX", work], check=True)
-    p = subprocess.Popen(["nginx", "-p", work, "-c", conf])
-    wait_port(ORIGIN)
-    return p
+""", ORIGIN)
 
 
 def wait_port(port):
@@ -104,19 +110,7 @@ def wait_port(port):
 def start_nginx(work):
     """nginx as the proxy under test (the control: what the same abuse
     does to an anchor on this machine), tuned as in load.sh."""
-    d = os.path.join(work, "proxy-nginx")
-    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""worker_processes 2;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log crit;
-events {{ worker_connections 20000; }}
-http {{
-  access_log off;
-  client_header_timeout 10s;
-  keepalive_requests 1000000;
+    return run_nginx(os.path.join(work, "proxy-nginx"), 2, f"""  client_header_timeout 10s;
   proxy_buffers 16 16k;
   proxy_max_temp_file_size 0;
   upstream origin {{ server 127.0.0.1:{ORIGIN}; keepalive 256; }}
@@ -128,11 +122,7 @@ http {{
       proxy_set_header Connection "";
     }}
   }}
-}}
-""")
-    p = subprocess.Popen(["nginx", "-p", d, "-c", conf])
-    wait_port(PROXY)
-    return p
+""", PROXY)
 
 
 def start_weir(work, binary):
