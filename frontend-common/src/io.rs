@@ -245,6 +245,61 @@ pub fn bind_reuseport(addr: std::net::SocketAddr) -> io::Result<std::net::TcpLis
     bind_with(addr, true)
 }
 
+/// How workers share a listening address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// One `SO_REUSEPORT` socket per worker: the kernel spreads new
+    /// connections over them (the default).
+    PerWorker,
+    /// One socket shared by every worker, whose accepts race
+    /// (`WEIR_ACCEPT=shared`, the measured alternative): the worker that
+    /// wakes first takes a whole burst of new connections.
+    Shared,
+}
+
+impl Accept {
+    /// `WEIR_ACCEPT=shared` or the default.
+    pub fn from_env() -> Accept {
+        match std::env::var_os("WEIR_ACCEPT") {
+            Some(v) if v == "shared" => Accept::Shared,
+            _ => Accept::PerWorker,
+        }
+    }
+}
+
+/// The listening sockets of `n` workers, each worker's in config order;
+/// where they listen is announced once all are bound. A plain bind of
+/// every address comes first: it fails with "address already in use" if
+/// anything listens there (SO_REUSEPORT sockets alone would not say so)
+/// and fixes the ports left to the system; with [`Accept::PerWorker`] it
+/// is released again before the workers' own sockets are bound.
+pub fn bind_workers(
+    config: &weir_core::Config,
+    n: usize,
+    accept: Accept,
+) -> io::Result<Vec<Vec<std::net::TcpListener>>> {
+    let plain = bind_all(config)?;
+    let addrs = plain
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<io::Result<Vec<_>>>()?;
+    let per_worker = match accept {
+        Accept::Shared => (0..n)
+            .map(|_| plain.iter().map(|l| l.try_clone()).collect())
+            .collect::<io::Result<Vec<_>>>()?,
+        Accept::PerWorker => {
+            drop(plain);
+            (0..n)
+                .map(|_| addrs.iter().map(|a| bind_reuseport(*a)).collect())
+                .collect::<io::Result<Vec<_>>>()?
+        }
+    };
+    for a in addrs {
+        announce(a);
+    }
+    Ok(per_worker)
+}
+
 fn bind_with(addr: std::net::SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -492,5 +547,47 @@ mod tests {
         let mut peer = Peer::new(1 << 20, 1 << 20);
         assert_eq!(q.flush(&mut peer).unwrap(), Flushed::Drained);
         assert_eq!(peer.got, vec![7u8; 1100]);
+    }
+
+    /// Each worker gets a listening socket of its own, so the kernel
+    /// spreads a burst of connections over them (with handles of one
+    /// shared socket, one accept loop can take them all), and another
+    /// plain bind of the port still fails.
+    #[test]
+    fn each_worker_listens_on_its_own_socket() {
+        let config = weir_core::Config::from_toml(
+            "listen = \"127.0.0.1:0\"\n[[upstream]]\nname = \"a\"\nservers = [{ addr = \"127.0.0.1:9\" }]\n",
+        )
+        .expect("config");
+        let accepted = |accept: Accept| {
+            let workers = bind_workers(&config, 2, accept).expect("bound");
+            assert_eq!(workers.len(), 2);
+            let addr = workers[0][0].local_addr().expect("addr");
+            assert_eq!(workers[1][0].local_addr().expect("addr"), addr);
+            assert!(
+                bind(addr).is_err(),
+                "a second gateway must not bind the port"
+            );
+            let clients: Vec<_> = (0..64)
+                .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+                .collect();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let taken: Vec<usize> = workers
+                .iter()
+                .map(|own| std::iter::from_fn(|| own[0].accept().ok()).count())
+                .collect();
+            assert_eq!(taken.iter().sum::<usize>(), clients.len());
+            taken
+        };
+        let spread = accepted(Accept::PerWorker);
+        assert!(
+            spread.iter().all(|&n| n > 0),
+            "one worker took all: {spread:?}"
+        );
+        assert_eq!(
+            accepted(Accept::Shared),
+            [64, 0],
+            "the first to accept takes all"
+        );
     }
 }

@@ -28,43 +28,10 @@ use weir_frontend::{Options, Plans, Shutdown};
 /// publishes.
 pub fn serve(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
     let config = plans.current().config.clone();
-    // A plain bind of every listener first: it fails with "address
-    // already in use" when anything (another weir included) listens
-    // there, which SO_REUSEPORT sockets alone would not report. It also
-    // fixes the ports the config leaves to the system (port 0).
-    let plain = weir_frontend::io::bind_all(&config)?;
-    let addrs = plain
-        .iter()
-        .map(|l| l.local_addr())
-        .collect::<std::io::Result<Vec<_>>>()?;
     let n = weir_frontend::cli::workers(&config);
-    if std::env::var_os("WEIR_ACCEPT").is_some_and(|v| v == "shared") {
-        // The measured alternative: one listening socket per address
-        // shared by all workers.
-        let per_worker = (0..n)
-            .map(|_| plain.iter().map(|l| l.try_clone()).collect())
-            .collect::<std::io::Result<Vec<_>>>()?;
-        announce(&addrs);
-        return run_workers(plans, per_worker, opts, shutdown);
-    }
-    drop(plain);
-    let per_worker = (0..n)
-        .map(|_| {
-            addrs
-                .iter()
-                .map(|a| weir_frontend::io::bind_reuseport(*a))
-                .collect()
-        })
-        .collect::<std::io::Result<Vec<_>>>()?;
-    announce(&addrs);
+    let per_worker =
+        weir_frontend::io::bind_workers(&config, n, weir_frontend::io::Accept::from_env())?;
     run_workers(plans, per_worker, opts, shutdown)
-}
-
-/// Says where the gateway listens, once every socket is bound.
-fn announce(addrs: &[std::net::SocketAddr]) {
-    for a in addrs {
-        weir_frontend::io::announce(*a);
-    }
 }
 
 /// Runs the gateway on an already bound listener (the first of the

@@ -381,18 +381,18 @@ async fn accept_any(
 }
 
 /// The command-line entry: `workers` threads, each with its own
-/// single-threaded executor, its own accept loop on a handle of the one
-/// listening socket and its own shard (gateway and pool). A connection's
-/// task never leaves the thread that accepted it, so no lock is contended
-/// and no task is woken across threads (with one worker, one thread does
+/// single-threaded executor, its own accept loop on its own listening
+/// sockets (`SO_REUSEPORT`, as weir-mio: the kernel spreads connections;
+/// one shared socket let the first worker to wake take a whole burst)
+/// and its own shard (gateway and pool). A connection's task never
+/// leaves the thread that accepted it, so no lock is contended and no
+/// task is woken across threads (with one worker, one thread does
 /// everything).
 pub fn serve_blocking(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std::io::Result<()> {
     let config = plans.current().config.clone();
-    let std_listeners = weir_frontend::io::bind_all(&config)?;
-    for l in &std_listeners {
-        weir_frontend::io::announce(l.local_addr()?);
-    }
     let workers = weir_frontend::cli::workers(&config);
+    let per_worker =
+        weir_frontend::io::bind_workers(&config, workers, weir_frontend::io::Accept::from_env())?;
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     shutdown.on_trigger(move || {
         stop_tx.close();
@@ -404,10 +404,10 @@ pub fn serve_blocking(plans: &Plans, opts: &Options, shutdown: Shutdown) -> std:
     };
     let shared = Shared::new(&config, Some(shutdown.clone()));
     let mut threads = Vec::new();
-    for i in 0..workers {
-        let listeners = std_listeners
-            .iter()
-            .map(|l| l.try_clone().and_then(Async::new))
+    for (i, own) in per_worker.into_iter().enumerate() {
+        let listeners = own
+            .into_iter()
+            .map(Async::new)
             .collect::<std::io::Result<Vec<_>>>()?;
         let shard = Arc::new(Shard::new(
             plans.current(),
