@@ -192,6 +192,17 @@ def wrk(seconds, path="/"):
     return rps, p99
 
 
+def open_silent():
+    """A non-blocking connection to the gateway, connect under way."""
+    s = socket.socket()
+    s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", PROXY))
+    except BlockingIOError:
+        pass
+    return s
+
+
 class Slowloris(threading.Thread):
     """N connections, each a request line then a header line a second."""
 
@@ -200,13 +211,7 @@ class Slowloris(threading.Thread):
         self.n, self.stop = n, False
 
     def open(self):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", PROXY))
-        except BlockingIOError:
-            pass
-        return [s, False]
+        return [open_silent(), False]
 
     def run(self):
         conns = [self.open() for _ in range(self.n)]
@@ -314,13 +319,7 @@ def hold(n, ready_fd):
     raise_fd_limit()
     conns = []
     for _ in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", PROXY))
-        except BlockingIOError:
-            pass
-        conns.append(s)
+        conns.append(open_silent())
         if len(conns) % 500 == 0:
             time.sleep(0.01)  # let the backlog drain: a flood, not SYN drops
     os.write(ready_fd, b"x")
