@@ -167,10 +167,9 @@ fn put_addr(out: &mut Vec<u8>, a: &SocketAddr) {
     match a {
         SocketAddr::V4(v4) => {
             let [a, b, c, d] = v4.ip().octets();
-            for (i, octet) in [a, b, c, d].into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
+            put_int(out, a);
+            for octet in [b, c, d] {
+                out.push(b'.');
                 put_int(out, octet);
             }
             out.push(b':');
